@@ -1,0 +1,265 @@
+"""Loading and validating the YAML configuration into typed, frozen settings.
+
+Relative paths in the file are resolved against the folder that holds the
+configuration file, so `feeder build --config /etc/feeder/feeder.yaml` behaves
+the same from any working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from .errors import ConfigError, describe_os_error, describe_yaml_error
+
+__all__ = ["Settings", "SiteSettings", "TopicSettings", "find_config", "load_config"]
+
+CONFIG_ENV = "FEEDER_CONFIG"
+DEFAULT_LOCATIONS = ("config/feeder.yaml", "feeder.yaml")
+
+
+@dataclass(frozen=True)
+class SiteSettings:
+    title: str = "feeder"
+    base_url: str = "http://localhost:8080/"  # public URL of the output folder
+    link: str = ""  # the website the feeds belong to; defaults to base_url
+    description: str = ""
+    language: str = "en"
+    author: str = ""
+    author_email: str = ""
+
+    @property
+    def home(self) -> str:
+        return self.link or self.base_url
+
+
+@dataclass(frozen=True)
+class TopicSettings:
+    title: str | None = None
+    description: str | None = None
+    aliases: tuple[str, ...] = ()
+    slug: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    site: SiteSettings = field(default_factory=SiteSettings)
+    content_dir: Path = Path("content")
+    output_dir: Path = Path("feeds")
+    state_dir: Path = Path("state")
+    timezone: str = "UTC"
+    max_file_size: int = 1024 * 1024
+    max_items: int = 50
+    topics: Mapping[str, TopicSettings] = field(default_factory=dict)
+    source: Path | None = None  # the file these settings came from
+
+    @property
+    def tzinfo(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class _Reader:
+    """Typed access to one mapping of the YAML document, naming keys in errors."""
+
+    def __init__(self, data: Any, prefix: str, path: Path | None):
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError("must be a mapping", key=prefix or None, path=path)
+        self.data = data
+        self.prefix = prefix
+        self.path = path
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def fail(self, name: str, message: str) -> ConfigError:
+        return ConfigError(message, key=self.key(name), path=self.path)
+
+    def raw(self, name: str) -> Any:
+        self.used.add(name)
+        return self.data.get(name)
+
+    def text(self, name: str, default: str) -> str:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            raise self.fail(name, f"must be a string, not {type(value).__name__}")
+        return value
+
+    def opt_text(self, name: str) -> str | None:
+        value = self.raw(name)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise self.fail(name, f"must be a string, not {type(value).__name__}")
+        return value
+
+    def integer(self, name: str, default: int, *, minimum: int = 0) -> int:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(name, f"must be an integer, not {type(value).__name__}")
+        if value < minimum:
+            raise self.fail(name, f"must be at least {minimum}")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise self.fail(name, "must be true or false")
+        return value
+
+    def texts(self, name: str) -> tuple[str, ...]:
+        value = self.raw(name)
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(name, "must be a list of strings")
+        return tuple(value)
+
+    def folder(self, name: str, default: str, base: Path) -> Path:
+        value = self.text(name, default)
+        if not value.strip():
+            raise self.fail(name, "must not be empty")
+        p = Path(os.path.expanduser(value))
+        return p if p.is_absolute() else (base / p)
+
+    def section(self, name: str) -> _Reader:
+        self.used.add(name)
+        return _Reader(self.data.get(name), self.key(name), self.path)
+
+    def finish(self) -> None:
+        unknown = sorted(str(k) for k in self.data if k not in self.used)
+        if unknown:
+            raise self.fail(unknown[0], "unknown setting (check its spelling)")
+
+
+def _check_url(reader: _Reader, name: str, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise reader.fail(name, f"must be an absolute http(s) URL, got {value!r}")
+    return value
+
+
+def _site(r: _Reader) -> SiteSettings:
+    base_url = _check_url(r, "base_url", r.text("base_url", SiteSettings.base_url))
+    if not base_url.endswith("/"):
+        base_url += "/"  # it names a folder: urljoin must keep its last segment
+    link = r.text("link", "")
+    if link:
+        _check_url(r, "link", link)
+    site = SiteSettings(
+        title=r.text("title", SiteSettings.title).strip() or SiteSettings.title,
+        base_url=base_url,
+        link=link,
+        description=r.text("description", ""),
+        language=r.text("language", "en"),
+        author=r.text("author", ""),
+        author_email=r.text("author_email", ""),
+    )
+    r.finish()
+    return site
+
+
+def _topics(r: _Reader) -> dict[str, TopicSettings]:
+    topics: dict[str, TopicSettings] = {}
+    for name in list(r.data):
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError("topic names must be non-empty strings", key=r.prefix, path=r.path)
+        t = r.section(name)
+        slug = t.opt_text("slug")
+        if slug is not None and not _valid_slug(slug):
+            raise t.fail("slug", "must be lower-case letters, digits and hyphens")
+        topics[name] = TopicSettings(
+            title=t.opt_text("title"),
+            description=t.opt_text("description"),
+            aliases=t.texts("aliases"),
+            slug=slug,
+        )
+        t.finish()
+    return topics
+
+
+_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+def _valid_slug(slug: str) -> bool:
+    return len(slug) <= 80 and _SLUG.fullmatch(slug) is not None
+
+
+def parse_config(data: Any, *, base: Path, source: Path | None = None) -> Settings:
+    """Validate a loaded YAML document into `Settings`."""
+    r = _Reader(data, "", source)
+    site = _site(r.section("site"))
+    timezone = r.text("timezone", "UTC")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise r.fail("timezone", f"unknown time zone {timezone!r}") from None
+    content = r.section("content")
+    max_file_size = content.integer("max_file_size", Settings.max_file_size, minimum=1)
+    content.finish()
+    feeds = r.section("feeds")
+    max_items = feeds.integer("max_items", Settings.max_items, minimum=1)
+    feeds.finish()
+    settings = Settings(
+        site=site,
+        content_dir=r.folder("content_dir", "../content", base),
+        output_dir=r.folder("output_dir", "../feeds", base),
+        state_dir=r.folder("state_dir", "../state", base),
+        timezone=timezone,
+        max_file_size=max_file_size,
+        max_items=max_items,
+        topics=_topics(r.section("topics")),
+        source=source,
+    )
+    r.finish()
+    return settings
+
+
+def find_config(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The configuration file to use: the argument, $FEEDER_CONFIG, or a default location."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    for candidate in DEFAULT_LOCATIONS:
+        if Path(candidate).is_file():
+            return Path(candidate)
+    raise ConfigError(
+        f"no configuration file found (looked for {', '.join(DEFAULT_LOCATIONS)}); "
+        f"pass --config PATH or set {CONFIG_ENV}"
+    )
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Read and validate the configuration file (see `find_config`)."""
+    config_path = find_config(path).absolute()
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {describe_os_error(exc)}", path=config_path) from None
+    except UnicodeDecodeError:
+        raise ConfigError("is not UTF-8 text", path=config_path) from None
+    try:
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader
+    except yaml.YAMLError as exc:
+        raise ConfigError(describe_yaml_error(exc), path=config_path) from None
+    return parse_config(data, base=config_path.parent, source=config_path)

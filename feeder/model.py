@@ -1,0 +1,147 @@
+"""The immutable values that pass between feeder's stages.
+
+Content scanning produces `Article`s; link checking produces `LinkResult`s;
+selection produces `FeedPlan`s that rendering turns into bytes. None of them
+holds the article's `secured` field: it is dropped while the file is read.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+__all__ = [
+    "Article",
+    "Enclosure",
+    "FeedPlan",
+    "Image",
+    "LinkResult",
+    "Provider",
+    "Related",
+    "Topic",
+    "Verdict",
+    "item_id",
+]
+
+# Namespace for item ids. Fixed forever: changing it would change every guid
+# every subscriber has seen.
+ITEM_ID_NAMESPACE = uuid.UUID("4f2c6a8e-3b7d-5e1f-9a0c-6d8b2e4f1a37")
+
+
+def item_id(article_id: str) -> str:
+    """The guid / Atom id / JSON Feed id of an article.
+
+    A `urn:uuid:` IRI derived only from the article's identity, so it is a
+    valid Atom id and never depends on URLs, paths or build times.
+    """
+    return f"urn:uuid:{uuid.uuid5(ITEM_ID_NAMESPACE, article_id)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    name: str
+    domain: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    url: str
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Related:
+    title: str
+    url: str
+    excerpt: str = ""
+    published_at: datetime | None = None
+    provider: Provider | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Enclosure:
+    """A media file attached to an article (podcast episode, video)."""
+
+    url: str
+    type: str | None = None
+    length: int | None = None
+    duration: int | None = None  # seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """One content file, validated. Text fields hold plain, XML-safe text."""
+
+    id: str
+    source: str  # the file's path relative to the content folder, for reports
+    title: str
+    published_at: datetime
+    original_url: str
+    published: bool
+    excerpt: str = ""
+    updated_at: datetime | None = None
+    web_url: str | None = None
+    type: str | None = None
+    category: str | None = None
+    quality: int | None = None
+    heat: int | None = None
+    provider: Provider | None = None
+    topics: tuple[str, ...] = ()
+    images: tuple[Image, ...] = ()
+    related: tuple[Related, ...] = ()
+    enclosure: Enclosure | None = None
+    body: str = ""  # Markdown source
+
+    @property
+    def guid(self) -> str:
+        return item_id(self.id)
+
+    @property
+    def modified_at(self) -> datetime:
+        return self.updated_at or self.published_at
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """A topic as it appears in the output: one set of feed files."""
+
+    key: str  # case-folded name, the identity used for matching
+    name: str  # display spelling
+    slug: str  # file-system name, unique among topics
+    title: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPlan:
+    """What one feed (all formats of it) will contain."""
+
+    topic: Topic | None  # None for the all-topics feed
+    articles: tuple[Article, ...] = field(default=())
+
+    @property
+    def slug(self) -> str:
+        return self.topic.slug if self.topic else ""
+
+
+class Verdict(StrEnum):
+    ALIVE = "alive"
+    DEAD = "dead"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class LinkResult:
+    """The outcome of checking one URL once."""
+
+    url: str
+    verdict: Verdict
+    reason: str
+    checked_at: datetime
+    status: int | None = None
+    final_url: str | None = None
+    redirects: tuple[str, ...] = ()
+    error: str | None = None

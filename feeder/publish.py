@@ -1,0 +1,137 @@
+"""Writing output files atomically, and only when their bytes change.
+
+Each file is written to a temporary file in its own folder, flushed to disk
+and renamed over the old one, so a reader (or a crash) sees the old file or
+the new one, never half of one. A file whose bytes would not change is not
+touched, so its modification time, and a web server's `Last-Modified` and
+`ETag`, stay the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import tempfile
+from pathlib import Path, PurePosixPath
+
+from .errors import OutputError, describe_os_error
+
+__all__ = ["Publisher"]
+
+log = logging.getLogger(__name__)
+
+TEMP_PREFIX = ".feeder-"
+TEMP_SUFFIX = ".tmp"
+_TEMP_NAME = re.compile(rf"^{re.escape(TEMP_PREFIX)}.*{re.escape(TEMP_SUFFIX)}$")
+
+# Published files get the permissions an ordinary new file would get, not
+# mkstemp's private 0600: a web server must be able to read them.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+
+
+class Publisher:
+    """Writes files under one output folder, refusing any path that leaves it."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.written: list[str] = []
+        self.unchanged: list[str] = []
+
+    def prepare(self) -> None:
+        """Create the output folder and remove temporaries a killed run left behind."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(self.root, f"cannot create the output folder: {describe_os_error(exc)}") from None
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise OutputError(self.root, "the output folder is not writable")
+        self.remove_temporaries()
+
+    def remove_temporaries(self) -> int:
+        removed = 0
+        for folder, dirs, files in os.walk(self.root):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for name in files:
+                if _TEMP_NAME.match(name):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(os.path.join(folder, name))
+                        removed += 1
+        if removed:
+            log.info("removed %d temporary file(s) left by an interrupted run", removed)
+        return removed
+
+    def target(self, rel: str) -> Path:
+        """The absolute path for a relative output name, checked to stay inside the folder."""
+        pure = PurePosixPath(rel)
+        if pure.is_absolute() or not pure.parts or any(p in ("", ".", "..") for p in pure.parts):
+            raise OutputError(self.root / rel, "refusing a path outside the output folder")
+        path = self.root.joinpath(*pure.parts)
+        root_real = os.path.realpath(self.root)
+        parent_real = os.path.realpath(path.parent)
+        if os.path.commonpath([root_real, parent_real]) != root_real:
+            raise OutputError(path, "refusing a path outside the output folder (symbolic link?)")
+        return path
+
+    def read(self, rel: str) -> bytes | None:
+        try:
+            return self.target(rel).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+
+    def write(self, rel: str, data: bytes) -> bool:
+        """Atomically replace `rel` with `data`; False when it already held exactly that."""
+        path = self.target(rel)
+        if self._same(path, data):
+            self.unchanged.append(rel)
+            return False
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._replace(path, data)
+        except OSError as exc:
+            raise OutputError(path, f"cannot write: {describe_os_error(exc)}") from None
+        self.written.append(rel)
+        log.debug("wrote %s (%d bytes)", rel, len(data))
+        return True
+
+    @staticmethod
+    def _same(path: Path, data: bytes) -> bool:
+        try:
+            if path.stat().st_size != len(data):
+                return False
+            return path.read_bytes() == data
+        except OSError:
+            return False
+
+    @staticmethod
+    def _replace(path: Path, data: bytes) -> None:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, FILE_MODE)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Makes the rename itself durable; not every platform can open a folder.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

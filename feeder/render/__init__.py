@@ -1,0 +1,1 @@
+"""Turning feed plans into bytes: RSS and Atom (feedgen), OPML."""

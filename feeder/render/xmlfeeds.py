@@ -1,0 +1,135 @@
+"""RSS 2.0 and Atom 1.0 documents of one feed plan, written with feedgen.
+
+Everything in the output is derived from the articles and the settings, so
+the same input always gives the same bytes: dates come from the articles
+(never the clock) and entries are added in the plan's order.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import cast
+
+from feedgen.entry import FeedEntry
+from feedgen.feed import FeedGenerator
+
+from ..config import SiteSettings
+from ..layout import MEDIA_TYPES, FeedFiles
+from ..model import Article, FeedPlan, Topic
+from ..text import escape_html, plain_text, render_markdown
+from ._extension import FeederEntryExtension, FeederExtension
+
+__all__ = ["EMPTY_FEED_DATE", "article_html", "feed_updated", "render_xml_feeds", "teaser"]
+
+# The generator deliberately carries no version: upgrading feeder must not
+# change the bytes (and ETags) of feeds whose rendering did not change.
+GENERATOR = ("feeder", "https://pypi.org/project/feeder/")
+# `updated` of a feed that has no items: a fixed date keeps rebuilds identical.
+EMPTY_FEED_DATE = datetime(1970, 1, 1, tzinfo=timezone.utc)
+TEASER_LENGTH = 300
+
+
+def feed_updated(articles: tuple[Article, ...]) -> datetime:
+    return max((a.modified_at for a in articles), default=EMPTY_FEED_DATE)
+
+
+def teaser(article: Article, body_html: str) -> str:
+    """The plain-text summary: the excerpt, else the start of the body."""
+    if article.excerpt:
+        return article.excerpt
+    text = plain_text(body_html)
+    if len(text) <= TEASER_LENGTH:
+        return text
+    cut = text.rfind(" ", 0, TEASER_LENGTH)
+    return text[: cut if cut > TEASER_LENGTH // 2 else TEASER_LENGTH].rstrip(" ,;:") + "…"
+
+
+def article_html(article: Article) -> str:
+    """The item's full content: the sanitized body, then its related articles."""
+    base = article.web_url or article.original_url
+    parts = []
+    body = render_markdown(article.body, base)
+    if body:
+        parts.append(body)
+    if article.related:
+        items = []
+        for rel in article.related:
+            by = f" ({escape_html(rel.provider.name)})" if rel.provider else ""
+            href = escape_html(rel.url).replace('"', "&quot;")
+            items.append(f'<li><a href="{href}">{escape_html(rel.title)}</a>{by}</li>')
+        parts.append("<h2>Related</h2>\n<ul>\n" + "\n".join(items) + "\n</ul>")
+    return "\n".join(parts)
+
+
+def _feed_texts(topic: Topic | None, site: SiteSettings) -> tuple[str, str]:
+    if topic is None:
+        return site.title, site.description or f"The latest from {site.title}"
+    return f"{site.title}: {topic.title}", topic.description
+
+
+def _fill_entry(fe: FeedEntry, article: Article, topic_names: dict[str, str]) -> None:
+    fe.id(article.guid)
+    fe.title(article.title)
+    fe.link(href=article.original_url)
+    fe.published(article.published_at)
+    fe.updated(article.modified_at)
+    html = article_html(article)
+    summary = teaser(article, html)
+    if summary:
+        # An RSS description is HTML: escaped text shows as the literal text.
+        fe.summary(escape_html(summary), type="html")
+    if html:
+        fe.content(html, type="html")
+    for term in dict.fromkeys(topic_names.get(name, name) for name in article.topics):
+        fe.category(term=term)
+    if article.provider:
+        author = {"name": article.provider.name}
+        if article.provider.domain:
+            author["uri"] = f"https://{article.provider.domain}/"
+        fe.author(author)
+    ext = cast(FeederEntryExtension, fe.feeder).extras  # type: ignore[attr-defined]
+    ext.creator = article.provider.name if article.provider else None
+    ext.image = article.images[0] if article.images else None
+    ext.enclosure = article.enclosure
+
+
+def render_xml_feeds(
+    plan: FeedPlan,
+    files: FeedFiles,
+    site: SiteSettings,
+    topic_names: dict[str, str] | None = None,
+) -> dict[str, bytes]:
+    """{'rss': bytes, 'atom': bytes} for one feed plan.
+
+    `topic_names` maps an article's topic spelling to the topic's display name,
+    so categories are spelled the same way in every item.
+    """
+    names = topic_names or {}
+    fg = FeedGenerator()
+    fg.register_extension("feeder", FeederExtension, FeederEntryExtension, atom=True, rss=True)
+    title, description = _feed_texts(plan.topic, site)
+    fg.id(files.urls["atom"])
+    fg.title(title)
+    fg.subtitle(description)
+    fg.description(description)
+    fg.language(site.language)
+    fg.generator(GENERATOR[0], uri=GENERATOR[1])
+    fg.author({"name": site.author or site.title, **({"email": site.author_email} if site.author_email else {})})
+    updated = feed_updated(plan.articles)
+    fg.updated(updated)
+    for article in plan.articles:
+        _fill_entry(fg.add_entry(order="append"), article, names)
+
+    out: dict[str, bytes] = {}
+    for fmt in ("rss", "atom"):
+        # RSS takes the channel <link> from the last link given, so the
+        # alternate (the site) goes last and the self link first.
+        fg.link(
+            [
+                {"href": files.urls[fmt], "rel": "self", "type": MEDIA_TYPES[fmt]},
+                {"href": site.home, "rel": "alternate", "type": "text/html"},
+            ],
+            replace=True,
+        )
+        out[fmt] = fg.rss_str(pretty=True) if fmt == "rss" else fg.atom_str(pretty=True)
+    return out

@@ -1,0 +1,133 @@
+"""Shared fixtures: article files, settings for a temporary site, a clock."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from feeder.config import Settings, SiteSettings, parse_config
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "content" / "ai" / "000_005fe135b4900bd1.txt"
+ATOM_SCHEMA = ROOT / "tests" / "data" / "atom.rnc"
+SECRET = "TOP-SECRET-7f3a9c"
+
+
+def article_text(body: str = "", **fields: Any) -> str:
+    """An article file: the given fields as YAML front matter, then `body`."""
+    front = yaml.safe_dump(fields, sort_keys=False, allow_unicode=True)
+    return f"---\n{front}---\n{textwrap.dedent(body)}"
+
+
+def good_fields(n: int = 1, **over: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "title": f"Article number {n}",
+        "excerpt": f"Excerpt of article {n}.",
+        "publishedDateTime": datetime(2024, 1, 1, tzinfo=timezone.utc) + timedelta(days=n),
+        "originalUrl": f"https://news.example.org/{n}",
+        "webUrl": f"https://news.example.org/{n}",
+        "published": True,
+        "provider": {"name": "Example Wire", "domain": "example.org"},
+        "topics": ["AI"],
+        "secured": SECRET,
+    }
+    fields.update(over)
+    return fields
+
+
+class Site:
+    """A temporary content folder plus settings pointing at it."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.content = root / "content"
+        self.output = root / "feeds"
+        self.state = root / "state"
+        self.content.mkdir()
+        self.settings = Settings(
+            site=SiteSettings(title="Test Site", base_url="https://feeds.example.net/news/", link="https://example.net/"),
+            content_dir=self.content,
+            output_dir=self.output,
+            state_dir=self.state,
+        )
+
+    def write(self, rel: str, text: str | bytes) -> Path:
+        path = self.content / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text, encoding="utf-8")
+        return path
+
+    def article(self, rel: str, body: str = "", **fields: Any) -> Path:
+        return self.write(rel, article_text(body, **fields))
+
+    def configure(self, **changes: Any) -> Settings:
+        self.settings = replace(self.settings, **changes)
+        return self.settings
+
+    def outputs(self) -> dict[str, bytes]:
+        return {
+            p.relative_to(self.output).as_posix(): p.read_bytes()
+            for p in sorted(self.output.rglob("*"))
+            if p.is_file()
+        }
+
+    def config_file(self, extra: dict[str, Any] | None = None) -> Path:
+        data: dict[str, Any] = {
+            "site": {"title": "Test Site", "base_url": self.settings.site.base_url},
+            "content_dir": str(self.content),
+            "output_dir": str(self.output),
+            "state_dir": str(self.state),
+        }
+        data.update(extra or {})
+        path = self.root / "feeder.yaml"
+        path.write_text(yaml.safe_dump(data), encoding="utf-8")
+        parse_config(data, base=self.root)  # fail early on a bad test configuration
+        return path
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Site:
+    return Site(tmp_path)
+
+
+@pytest.fixture
+def now() -> datetime:
+    """The tests' fixed 'now': builds take it explicitly, never the wall clock."""
+    return datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def run_feeder(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+               timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "feeder", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+    )
+
+
+def jing_available() -> bool:
+    return shutil.which("jing") is not None
+
+
+def validate_atom(paths: list[Path]) -> None:
+    """Validate Atom documents against RFC 4287's RELAX NG schema with jing."""
+    if not jing_available():
+        pytest.fail("jing is not installed; .ci/run installs it (apt-get install jing)")
+    proc = subprocess.run(["jing", "-c", str(ATOM_SCHEMA), *map(str, paths)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+ArticleWriter = Callable[..., Path]

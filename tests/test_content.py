@@ -1,0 +1,189 @@
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from conftest import SECRET, SEED, Site, article_text, good_fields
+
+from feeder.content import parse_article, read_article, scan_folder
+from feeder.errors import ContentError
+
+UTC = timezone.utc
+
+
+def parse(text: str | bytes, tz=UTC, rel: str = "x/a.txt"):
+    data = text.encode() if isinstance(text, str) else text
+    return parse_article(data, rel=rel, tz=tz)
+
+
+def problem(text: str | bytes) -> str:
+    with pytest.raises(ContentError) as info:
+        parse(text)
+    assert info.value.path == Path("x/a.txt")
+    return info.value.problem
+
+
+def test_the_seed_parses_with_every_field():
+    a = parse(SEED.read_bytes(), rel="000_005fe135b4900bd1.txt")
+    assert a.id == "000_005fe135b4900bd1"
+    assert a.title.startswith("Scale AI Gets A $325M Series E")
+    assert a.published_at == datetime(2021, 4, 19, 16, 9, tzinfo=UTC)
+    assert a.published is False
+    assert a.provider and a.provider.name == "datanami.com"
+    assert a.topics == ("AI",)
+    assert a.images[0].width == 370 and a.images[0].height == 290
+    assert len(a.related) == 2 and a.related[0].provider.name == "TechCrunch"
+    assert a.quality == 31 and a.heat == -1
+
+
+def test_secured_is_never_read_into_the_article():
+    a = parse(article_text(**good_fields()))
+    assert SECRET not in repr(a)
+    assert not hasattr(a, "secured")
+
+
+def test_id_field_wins_over_the_file_name():
+    assert parse(article_text(**good_fields(id="story-42"))).id == "story-42"
+    assert parse(article_text(**good_fields()), rel="deep/er/abc_123.md").id == "abc_123"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2024-03-01T10:00:00+02:00", datetime(2024, 3, 1, 8, 0, tzinfo=UTC)),
+        ("2024-03-01T10:00:00", datetime(2024, 3, 1, 10, 0, tzinfo=ZoneInfo("Europe/Paris"))),
+        (date(2024, 7, 1), datetime(2024, 7, 1, 0, 0, tzinfo=ZoneInfo("Europe/Paris"))),
+    ],
+)
+def test_dates_are_timezone_aware_with_the_default_zone(value, expected):
+    text = article_text(**good_fields(publishedDateTime=value))
+    a = parse(text, tz=ZoneInfo("Europe/Paris"))
+    assert a.published_at == expected
+    assert a.published_at.tzinfo is not None
+
+
+def test_unquoted_naive_yaml_timestamp_uses_default_zone():
+    text = article_text(**good_fields()).replace(
+        "publishedDateTime: 2024-01-02 00:00:00+00:00", "publishedDateTime: 2024-01-02 09:30:00"
+    )
+    a = parse(text, tz=ZoneInfo("America/New_York"))
+    assert a.published_at == datetime(2024, 1, 2, 9, 30, tzinfo=ZoneInfo("America/New_York"))
+
+
+@pytest.mark.parametrize(
+    ("over", "message"),
+    [
+        ({"published": "yes"}, "field 'published' must be true or false, not the string 'yes'"),
+        ({"published": None}, "field 'published' must not be empty"),
+        ({"title": None}, "field 'title' must not be empty"),
+        ({"title": 2024}, "field 'title' must be text, not the number 2024"),
+        ({"title": "<script>x</script>"}, "field 'title' has no text once HTML"),
+        ({"originalUrl": "ftp://example.org/a"}, "field 'originalUrl' must be an absolute http or https URL"),
+        ({"originalUrl": "/relative/path"}, "field 'originalUrl' must be an absolute http or https URL"),
+        ({"originalUrl": "not a url"}, "field 'originalUrl' must be an absolute http or https URL"),
+        ({"publishedDateTime": "last tuesday"}, "field 'publishedDateTime' must be an ISO 8601 date"),
+        ({"publishedDateTime": 12}, "field 'publishedDateTime' must be a date-time"),
+        ({"topics": {"a": 1}}, "field 'topics' must be a list, not a mapping"),
+        ({"topics": ["ok", 3]}, "field 'topics[1]' must be text"),
+        ({"images": [{"width": 3}]}, "field 'images[0].url' is required"),
+        ({"images": [{"url": "https://x.example/a.png", "width": "wide"}]}, "field 'images[0].width' must be a number"),
+        ({"provider": {"domain": "x.org"}}, "field 'provider.name' is required"),
+        ({"related": [{"title": "t"}]}, "field 'related[0].originalUrl' is required"),
+        ({"quality": True}, "field 'quality' must be a number"),
+        ({"id": ["a"]}, "field 'id' must be text"),
+    ],
+)
+def test_wrong_fields_are_named(over, message):
+    assert message in problem(article_text(**good_fields(**over)))
+
+
+def test_missing_required_field_is_named():
+    fields = good_fields()
+    del fields["originalUrl"]
+    assert problem(article_text(**fields)) == "field 'originalUrl' is required"
+
+
+def test_broken_yaml_gives_line_and_column():
+    text = "---\ntitle: ok\npublished: true\nbad: [unclosed\n---\nbody\n"
+    msg = problem(text)
+    assert msg.startswith("invalid YAML at line ")
+    assert "\n" not in msg
+
+
+def test_yaml_object_tags_are_refused_not_executed(tmp_path):
+    marker = tmp_path / "pwned"
+    text = (
+        "---\n"
+        f"title: !!python/object/apply:os.system ['touch {marker}']\n"
+        "published: true\n---\n"
+    )
+    assert "invalid YAML" in problem(text)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary file"),
+        ("---\ntitle: caf\xe9\n---\n".encode("latin-1"), "not UTF-8 text (invalid byte at offset 14)"),
+        (b"just some text\n", "no YAML front-matter block"),
+        (b"---\ntitle: never closed\npublished: true\n", "not closed"),
+        (b"---\n- a\n- b\n---\n", "front matter must be a mapping of fields, not a list"),
+        (b"---\n---\nbody", "front matter must be a mapping of fields, not empty"),
+    ],
+)
+def test_unreadable_files(data, message):
+    assert message in problem(data)
+
+
+def test_file_over_the_size_limit_is_not_read(site: Site):
+    site.write("big.txt", article_text("x" * 5000, **good_fields()))
+    [f] = scan_folder(site.content)
+    with pytest.raises(ContentError, match=r"over the limit of 1,000 \(content.max_file_size\)"):
+        read_article(f, max_size=1000, tz=UTC)
+
+
+def test_bom_and_crlf_are_accepted():
+    text = "\ufeff" + article_text("Body line\n", **good_fields()).replace("\n", "\r\n")
+    a = parse(text)
+    assert a.title == "Article number 1" and a.body == "Body line"
+
+
+def test_control_characters_are_removed():
+    text = article_text("body \x0b\x1b[31m red\n", **good_fields(title="Bad\x01\x02 title\x0c", excerpt="ok \x1f fine"))
+    a = parse(text)
+    assert a.title == "Bad title"
+    assert a.excerpt == "ok fine"
+    assert a.body == "body [31m red"
+
+
+def test_html_in_title_and_excerpt_becomes_plain_text():
+    a = parse(article_text(**good_fields(title="<b>Bold</b> &amp; <script>alert(1)</script>brave",
+                                         excerpt="<img src=x onerror=alert(1)>Hi <i>there</i>")))
+    assert a.title == "Bold & brave"
+    assert a.excerpt == "Hi there"
+
+
+def test_blank_topics_are_ignored_and_duplicates_collapsed():
+    a = parse(article_text(**good_fields(topics=["AI", "", "  ", "AI", "Space  Flight"])))
+    assert a.topics == ("AI", "Space Flight")
+
+
+def test_enclosure_fields():
+    a = parse(article_text(**good_fields(enclosure={"url": "https://cdn.example.org/e1.mp3", "type": "audio/mpeg",
+                                                    "length": 1234, "duration": "01:02:03"})))
+    assert a.enclosure and a.enclosure.duration == 3723 and a.enclosure.length == 1234
+
+
+def test_scan_is_recursive_sorted_and_skips_hidden_and_other_files(site: Site):
+    site.write("b.md", "x")
+    site.write("sub/a.txt", "x")
+    site.write("sub/deeper/c.TXT", "x")
+    site.write(".hidden.txt", "x")
+    site.write(".git/config.txt", "x")
+    site.write("notes.rst", "x")
+    site.write("draft.txt~", "x")
+    (site.content / "loop").symlink_to(site.content)
+    assert [f.rel for f in scan_folder(site.content)] == ["b.md", "sub/a.txt", "sub/deeper/c.TXT"]

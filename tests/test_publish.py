@@ -1,0 +1,116 @@
+import os
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+
+from feeder.errors import OutputError
+from feeder.publish import FILE_MODE, Publisher
+
+
+def test_write_creates_folders_and_reports_changes(tmp_path):
+    pub = Publisher(tmp_path / "out")
+    pub.prepare()
+    assert pub.write("topics/ai/rss.xml", b"one") is True
+    assert (tmp_path / "out/topics/ai/rss.xml").read_bytes() == b"one"
+    assert pub.write("topics/ai/rss.xml", b"one") is False
+    assert pub.write("topics/ai/rss.xml", b"two") is True
+    assert pub.written == ["topics/ai/rss.xml", "topics/ai/rss.xml"]
+
+
+def test_unchanged_bytes_keep_the_modification_time(tmp_path):
+    pub = Publisher(tmp_path)
+    pub.write("a.xml", b"same")
+    path = tmp_path / "a.xml"
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    pub.write("a.xml", b"same")
+    assert path.stat().st_mtime_ns == 1_000_000_000
+
+
+def test_published_files_get_ordinary_permissions(tmp_path):
+    pub = Publisher(tmp_path)
+    pub.write("a.xml", b"x")
+    assert stat.S_IMODE((tmp_path / "a.xml").stat().st_mode) == FILE_MODE
+    assert FILE_MODE & stat.S_IROTH or FILE_MODE & stat.S_IRGRP
+
+
+@pytest.mark.parametrize("rel", ["../escape.xml", "/etc/passwd", "a/../../b.xml", ""])
+def test_paths_outside_the_folder_are_refused(tmp_path, rel):
+    pub = Publisher(tmp_path / "out")
+    pub.prepare()
+    with pytest.raises(OutputError):
+        pub.write(rel, b"x")
+    assert not (tmp_path / "escape.xml").exists()
+
+
+def test_symlinked_folder_out_of_the_output_is_refused(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "topics").symlink_to(outside)
+    with pytest.raises(OutputError, match="outside the output folder"):
+        Publisher(tmp_path / "out").write("topics/x.xml", b"x")
+    assert list(outside.iterdir()) == []
+
+
+def test_leftover_temporaries_are_removed_and_none_are_left(tmp_path):
+    (tmp_path / "topics").mkdir()
+    (tmp_path / "topics" / ".feeder-rss.xml.abc.tmp").write_bytes(b"half a fe")
+    (tmp_path / "keep.tmp").write_bytes(b"not ours")
+    pub = Publisher(tmp_path)
+    pub.prepare()
+    pub.write("topics/rss.xml", b"whole")
+    names = sorted(p.name for p in tmp_path.rglob("*"))
+    assert names == ["keep.tmp", "rss.xml", "topics"]
+
+
+def test_readers_never_see_a_partial_file(tmp_path):
+    pub = Publisher(tmp_path)
+    versions = [bytes([65 + i]) * 200_000 for i in range(4)]
+    pub.write("feed.xml", versions[0])
+    seen: set[bytes] = set()
+    stop = threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            seen.add((tmp_path / "feed.xml").read_bytes())
+
+    t = threading.Thread(target=reader)
+    t.start()
+    for i in range(40):
+        pub.write("feed.xml", versions[i % 4])
+    stop.set()
+    t.join()
+    assert seen <= set(versions)
+
+
+def test_unwritable_output_is_an_output_error(tmp_path):
+    if os.geteuid() == 0:
+        # root ignores permission bits; a file in place of the folder fails for everyone
+        (tmp_path / "out").write_text("a file, not a folder")
+        with pytest.raises(OutputError):
+            Publisher(tmp_path / "out").prepare()
+        return
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o500)
+    try:
+        with pytest.raises(OutputError, match="not writable"):
+            Publisher(out).prepare()
+    finally:
+        out.chmod(0o700)
+
+
+def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    pub = Publisher(tmp_path)
+    pub.write("feed.xml", b"old")
+
+    def boom(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OutputError, match="no space left"):
+        pub.write("feed.xml", b"new")
+    assert (tmp_path / "feed.xml").read_bytes() == b"old"
+    assert [p.name for p in Path(tmp_path).iterdir()] == ["feed.xml"]

@@ -1,0 +1,37 @@
+from feeder.text import is_http_url, plain_text, render_markdown, sanitize_html, xml_safe
+
+
+def test_xml_safe_keeps_what_xml_allows_and_drops_the_rest():
+    allowed = "tab\t nl\n cr\r é 中 😀 \ue000 \ufffd"
+    assert xml_safe(allowed) == allowed
+    assert xml_safe("a\x00b\x08c\x1fd\ud800e\udfff f\ufffe\uffff") == "abcde f"
+
+
+def test_plain_text_decodes_entities_without_reintroducing_control_characters():
+    assert plain_text("a &#1; b &amp; &lt;i&gt;") == "a b & <i>"
+
+
+def test_markdown_is_sanitized_and_urls_made_absolute():
+    html = render_markdown(
+        "[rel](../other) ![img](pic.png) [js](javascript:alert(1)) <a href='javascript:x()'>x</a>"
+        "<script>alert(1)</script><iframe src='https://evil.example/'></iframe>"
+        "<img src='https://ok.example/a.png' onerror='alert(1)'>",
+        "https://site.example/articles/one/",
+    )
+    assert 'href="https://site.example/articles/other"' in html
+    assert 'src="https://site.example/articles/one/pic.png"' in html
+    assert "javascript:" not in html.replace("[js](javascript:alert(1))", "")
+    for bad in ("<script", "<iframe", "onerror", "alert(1)</script"):
+        assert bad not in html
+
+
+def test_relative_urls_without_a_base_are_dropped():
+    assert "href" not in sanitize_html('<a href="/x">x</a>', None)
+
+
+def test_is_http_url():
+    assert is_http_url("https://example.org/a?b=c")
+    assert not is_http_url("https:///nohost")
+    assert not is_http_url("mailto:a@b.c")
+    assert not is_http_url("https://exa mple.org/")
+    assert not is_http_url("http://[::1")
