@@ -7,6 +7,7 @@ module and the decisions are pure functions in `selection`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -14,7 +15,9 @@ from .config import Settings
 from .content import read_article, scan_folder
 from .errors import ConfigError, ContentError
 from .layout import OPML_NAME, feed_files
+from .links import RoundReport, check_links, held_back
 from .model import Article
+from .netguard import Resolver
 from .publish import Publisher
 from .render.opml import OpmlFeed, render_opml
 from .render.xmlfeeds import EMPTY_FEED_DATE, feed_updated, render_xml_feeds
@@ -38,6 +41,8 @@ class Problem:
 
 @dataclass
 class BuildReport:
+    links: RoundReport | None = None
+    held_back: int = 0
     files: int = 0
     articles: int = 0
     published: int = 0
@@ -47,10 +52,14 @@ class BuildReport:
     unchanged: int = 0
 
     def summary(self) -> str:
-        return (
-            f"{self.files} files read, {self.articles} articles, {self.published} published, "
+        held = f" ({self.held_back} held back by link checks)" if self.held_back else ""
+        text = (
+            f"{self.files} files read, {self.articles} articles, {self.published} published{held}, "
             f"{len(self.skipped)} skipped; {self.feeds} feeds, {len(self.written)} files written"
         )
+        if self.links is not None:
+            text += f"; links: {self.links.summary()}"
+        return text
 
 
 def load_articles(settings: Settings, report: BuildReport) -> list[Article]:
@@ -90,8 +99,25 @@ def publish_selection(selection: Selection, settings: Settings, publisher: Publi
     return listed
 
 
-def build(settings: Settings, *, now: datetime | None = None) -> BuildReport:
-    """Build every feed once. Raises `FeederError` only when the operator must act."""
+def check_content_links(
+    settings: Settings, *, everything: bool, budget: float, progress: Callable[[int, int], None] | None = None,
+    now: datetime | None = None, resolver: Resolver | None = None,
+) -> tuple[list[Article], RoundReport]:
+    """A link-check round over the published articles' URLs (`feeder check`)."""
+    now = now or datetime.now(timezone.utc)
+    report = BuildReport()
+    articles = [a for a in load_articles(settings, report) if a.published]
+    with State.open(settings.state_dir) as state:
+        links = check_links(settings.links, state, [a.original_url for a in articles], now=now,
+                            everything=everything, budget=budget, resolver=resolver, progress=progress)
+    return articles, links
+
+
+def build(settings: Settings, *, now: datetime | None = None, resolver: Resolver | None = None) -> BuildReport:
+    """Build every feed once. Raises `FeederError` only when the operator must act.
+
+    `now` and `resolver` exist for tests: the clock and name resolution.
+    """
     now = now or datetime.now(timezone.utc)
     report = BuildReport()
     articles = load_articles(settings, report)
@@ -100,17 +126,25 @@ def build(settings: Settings, *, now: datetime | None = None) -> BuildReport:
     publisher = Publisher(settings.output_dir)
     publisher.prepare()
     with State.open(settings.state_dir) as state:
+        held: set[str] = set()
+        if settings.links.enabled:
+            urls = [a.original_url for a in articles if a.published]
+            report.links = check_links(settings.links, state, urls, now=now, resolver=resolver)
+            held = held_back(articles, report.links.records, state.in_feed(), settings.links)
+            report.held_back = sum(1 for a in articles if a.id in held and a.published_at <= now)
         selection = select_feeds(
             articles,
             index=TopicIndex(settings.topics, settings.site.title),
             now=now,
             max_items=settings.max_items,
+            held_back=held,
             retained=state.known_topics(),
         )
         listed = publish_selection(selection, settings, publisher)
         newest = max((feed_updated(p.articles) for p in selection.plans), default=EMPTY_FEED_DATE)
         publisher.write(OPML_NAME, render_opml(listed, settings.site, newest))
         state.remember_topics(p.topic for p in selection.topics if p.topic is not None)
+        state.mark_in_feed({a.id for p in selection.plans for a in p.articles})
     report.published = selection.visible
     report.feeds = len(selection.plans)
     report.written = list(publisher.written)

@@ -7,14 +7,17 @@ configuration; 3 output or state folder unusable.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+import time
 from collections.abc import Sequence
 
 from . import __version__
-from .build import BuildReport, build
+from .build import BuildReport, build, check_content_links
 from .config import Settings, load_config
 from .errors import ConfigError, FeederError, OutputError, StateError
+from .links import dead_or_unknown
 
 log = logging.getLogger("feeder")
 
@@ -59,6 +62,16 @@ def make_parser() -> argparse.ArgumentParser:
     _common(p_build)
     p_build.add_argument("--strict", action="store_true", help="exit with status 1 when a content file is skipped")
     p_build.set_defaults(func=cmd_build)
+
+    p_check = sub.add_parser("check", help="check the original URLs of published articles and report",
+                             description="Check the original URLs of published articles that are due "
+                                         "(or all with --all), store the results and print a report.")
+    _common(p_check)
+    p_check.add_argument("--all", action="store_true", help="check every URL, not only those due")
+    p_check.add_argument("--json", action="store_true", help="print the report as JSON")
+    p_check.add_argument("--budget", type=float, metavar="SECONDS",
+                         help="stop checking after this long (default: links.budget; 0 with --all: no limit)")
+    p_check.set_defaults(func=cmd_check)
     return parser
 
 
@@ -75,6 +88,63 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     _print_report(report, args.quiet)
     if args.strict and report.skipped:
         return EXIT_CONTENT
+    return EXIT_OK
+
+
+class _Progress:
+    """A one-line progress display on a terminal; silent otherwise."""
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or (now - self.last < 0.2 and done != total):
+            return
+        self.last = now
+        sys.stderr.write(f"\rchecking links: {done}/{total}")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    if not settings.links.enabled:
+        log.error("link checks are disabled (links.enabled: false)")
+        return EXIT_CONFIG
+    budget = args.budget
+    if budget is None:
+        budget = 1e9 if args.all else settings.links.budget
+    elif budget == 0:
+        budget = 1e9
+    articles, report = check_content_links(settings, everything=args.all, budget=budget, progress=_Progress())
+    users: dict[str, list[str]] = {}
+    for a in articles:
+        users.setdefault(a.original_url, []).append(a.source)
+    problems = dead_or_unknown(report.records)
+    if args.json:
+        payload = {
+            "urls": report.urls, "checked": report.checked, "unfinished": report.unfinished,
+            "network_down": report.network_down, "counts": dict(report.counts()),
+            "not_checked": report.urls - len(report.records),
+            "problems": [
+                {"url": r.url, "verdict": r.last.verdict.value, "reason": r.last.reason, "status": r.last.status,
+                 "error": r.last.error, "final_url": r.last.final_url, "redirects": list(r.last.redirects),
+                 "checked_at": r.last.checked_at.isoformat(), "dead_count": r.dead_count,
+                 "articles": sorted(users.get(r.url, []))}
+                for r in problems
+            ],
+        }
+        print(json.dumps(payload, indent=2))
+        return EXIT_OK
+    print(f"feeder: links: {report.summary()}")
+    for r in problems:
+        status = f" (HTTP {r.last.status})" if r.last.status else ""
+        detail = f": {r.last.error}" if r.last.error else ""
+        print(f"  {r.last.verdict.value:<7} {r.last.reason}{status} {r.url}{detail}")
+        for source in sorted(users.get(r.url, [])):
+            print(f"          used by {source}")
     return EXIT_OK
 
 
@@ -96,6 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OUTPUT
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`feeder check | head`): not an error worth a traceback.
+        sys.stderr.close()
+        return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,10 +7,12 @@ the same from any working directory.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -50,6 +52,37 @@ class TopicSettings:
 
 
 @dataclass(frozen=True)
+class LinkSettings:
+    """How original URLs are checked (see README, "Link checks")."""
+
+    enabled: bool = True
+    timeout: float = 10.0  # hard deadline for one check, redirects included
+    connect_timeout: float = 5.0
+    read_timeout: float = 5.0
+    concurrency: int = 64
+    per_host: int = 4
+    retries: int = 2  # extra attempts for an unknown result
+    max_redirects: int = 10
+    dead_after: int = 2
+    recheck_after: timedelta = timedelta(days=1)
+    unknown_retry: timedelta = timedelta(minutes=15)
+    max_retry_after: float = 120.0
+    require_alive: bool = False
+    allow_private: bool = False
+    budget: float = 30.0  # seconds of checking within one `feeder build`
+    user_agent: str = ""
+    canary_host: str = "example.com"
+    system_dns: bool = True
+    hosts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def agent(self) -> str:
+        from ._version import __version__
+
+        return self.user_agent or f"feeder/{__version__} (+https://pypi.org/project/feeder/)"
+
+
+@dataclass(frozen=True)
 class Settings:
     site: SiteSettings = field(default_factory=SiteSettings)
     content_dir: Path = Path("content")
@@ -59,6 +92,7 @@ class Settings:
     max_file_size: int = 1024 * 1024
     max_items: int = 50
     topics: Mapping[str, TopicSettings] = field(default_factory=dict)
+    links: LinkSettings = field(default_factory=LinkSettings)
     source: Path | None = None  # the file these settings came from
 
     @property
@@ -140,6 +174,31 @@ class _Reader:
         p = Path(os.path.expanduser(value))
         return p if p.is_absolute() else (base / p)
 
+    def number(self, name: str, default: float, *, minimum: float = 0.0) -> float:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(name, f"must be a number, not {type(value).__name__}")
+        if value < minimum:
+            raise self.fail(name, f"must be at least {minimum:g}")
+        return float(value)
+
+    def duration(self, name: str, default: timedelta) -> timedelta:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise self.fail(name, str(exc)) from None
+
+    def seconds(self, name: str, default: float, *, minimum: float = 0.0) -> float:
+        value = self.duration(name, timedelta(seconds=default)).total_seconds()
+        if value < minimum:
+            raise self.fail(name, f"must be at least {minimum:g} seconds")
+        return value
+
     def section(self, name: str) -> _Reader:
         self.used.add(name)
         return _Reader(self.data.get(name), self.key(name), self.path)
@@ -148,6 +207,67 @@ class _Reader:
         unknown = sorted(str(k) for k in self.data if k not in self.used)
         if unknown:
             raise self.fail(unknown[0], "unknown setting (check its spelling)")
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+
+
+def parse_duration(value: object) -> timedelta:
+    """`90`, `90s`, `5m`, `1h`, `1d`, `2w` (a bare number is seconds)."""
+    if isinstance(value, bool):
+        raise ValueError("must be a duration such as 90s, 5m, 1h or 1d")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError("must not be negative")
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m:
+            return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    raise ValueError(f"must be a duration such as 90s, 5m, 1h or 1d, not {value!r}")
+
+
+def _links(r: _Reader) -> LinkSettings:
+    d = LinkSettings()
+    hosts: dict[str, tuple[str, ...]] = {}
+    raw_hosts = r.raw("hosts") or {}
+    if not isinstance(raw_hosts, dict):
+        raise r.fail("hosts", "must be a mapping of host name to address(es)")
+    for name, addrs in raw_hosts.items():
+        if isinstance(addrs, str):
+            addrs = [addrs]
+        if not isinstance(name, str) or not isinstance(addrs, list) or not all(isinstance(a, str) for a in addrs):
+            raise r.fail("hosts", "must map host names to an address or a list of addresses")
+        for a in addrs:
+            try:
+                ipaddress.ip_address(a)
+            except ValueError:
+                raise r.fail(f"hosts.{name}", f"{a!r} is not an IP address") from None
+        hosts[name.lower().rstrip(".")] = tuple(addrs)
+    links = LinkSettings(
+        enabled=r.flag("enabled", d.enabled),
+        timeout=r.seconds("timeout", d.timeout, minimum=0.001),
+        connect_timeout=r.seconds("connect_timeout", d.connect_timeout, minimum=0.001),
+        read_timeout=r.seconds("read_timeout", d.read_timeout, minimum=0.001),
+        concurrency=r.integer("concurrency", d.concurrency, minimum=1),
+        per_host=r.integer("per_host", d.per_host, minimum=1),
+        retries=r.integer("retries", d.retries, minimum=0),
+        max_redirects=r.integer("max_redirects", d.max_redirects, minimum=0),
+        dead_after=r.integer("dead_after", d.dead_after, minimum=1),
+        recheck_after=r.duration("recheck_after", d.recheck_after),
+        unknown_retry=r.duration("unknown_retry", d.unknown_retry),
+        max_retry_after=r.seconds("max_retry_after", d.max_retry_after),
+        require_alive=r.flag("require_alive", d.require_alive),
+        allow_private=r.flag("allow_private", d.allow_private),
+        budget=r.seconds("budget", d.budget),
+        user_agent=r.text("user_agent", ""),
+        canary_host=r.text("canary_host", d.canary_host),
+        system_dns=r.flag("system_dns", d.system_dns),
+        hosts=hosts,
+    )
+    r.finish()
+    return links
 
 
 def _check_url(reader: _Reader, name: str, value: str) -> str:
@@ -227,6 +347,7 @@ def parse_config(data: Any, *, base: Path, source: Path | None = None) -> Settin
         max_file_size=max_file_size,
         max_items=max_items,
         topics=_topics(r.section("topics")),
+        links=_links(r.section("links")),
         source=source,
     )
     r.finish()

@@ -119,3 +119,53 @@ def describe_os_error(exc: OSError) -> str:
     if exc.errno == errno.ENOENT:
         return "no such file or directory"
     return exc.strerror or type(exc).__name__
+
+
+def describe_http_error(exc: BaseException) -> tuple[str, str]:
+    """(reason code, detail) for anything a request can raise.
+
+    The one place where httpx's, aiohttp's, the resolver's and the OS's
+    errors become feeder's reason codes. httpx-aiohttp maps aiohttp errors
+    onto httpx classes only roughly (a dropped connection arrives as a
+    ConnectTimeout), so the original cause is what is classified.
+    """
+    import ssl
+
+    import aiohttp
+    import httpx
+
+    from .netguard import BlockedAddress, LookupFailed, NameNotFound
+
+    chain: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and seen not in chain and len(chain) < 10:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    for err in chain:
+        os_error = getattr(err, "os_error", None)
+        for e in (err, os_error):
+            if isinstance(e, BlockedAddress):
+                return "blocked-address", str(e)
+            if isinstance(e, NameNotFound):
+                return "nxdomain", str(e)
+            if isinstance(e, LookupFailed):
+                return "dns-failure", str(e)
+    detail = " ".join(str(chain[-1]).split()) or type(chain[-1]).__name__
+    for err in reversed(chain):  # the root cause first: wrappers are often misleading
+        if isinstance(err, (ssl.SSLError, aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch)):
+            return "tls-error", detail
+        if isinstance(err, ConnectionRefusedError):
+            return "connection-refused", detail
+        if isinstance(err, ConnectionResetError | aiohttp.ServerDisconnectedError | BrokenPipeError):
+            return "connection-reset", detail
+        if isinstance(err, OSError) and err.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN):
+            return "unreachable", detail
+        if isinstance(err, aiohttp.ConnectionTimeoutError | httpx.ConnectTimeout):
+            return "connect-timeout", detail
+        if isinstance(err, TimeoutError | aiohttp.ServerTimeoutError | httpx.TimeoutException):
+            return "timeout", detail
+        if isinstance(err, aiohttp.ClientResponseError | httpx.RemoteProtocolError | httpx.LocalProtocolError):
+            return "protocol-error", detail
+        if isinstance(err, aiohttp.InvalidURL | httpx.InvalidURL | httpx.UnsupportedProtocol):
+            return "bad-url", detail
+    return "connection-error", detail

@@ -9,6 +9,7 @@ leaves the file inconsistent (SQLite's journal sees to that).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -16,7 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import StateError, describe_os_error
-from .model import Topic
+from .linkpolicy import LinkRecord
+from .model import LinkResult, Topic, Verdict
 
 __all__ = ["DB_NAME", "State"]
 
@@ -34,11 +36,69 @@ MIGRATIONS: list[str] = [
         first_seen TEXT NOT NULL
     );
     """,
+    """
+    CREATE TABLE links (
+        url TEXT PRIMARY KEY,
+        verdict TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        status INTEGER,
+        final_url TEXT,
+        redirects TEXT NOT NULL DEFAULT '[]',
+        error TEXT,
+        checked_at TEXT NOT NULL,
+        first_checked TEXT NOT NULL,
+        next_due TEXT NOT NULL,
+        dead_count INTEGER NOT NULL DEFAULT 0,
+        first_dead_at TEXT,
+        last_dead_at TEXT,
+        unknown_count INTEGER NOT NULL DEFAULT 0,
+        ever_alive INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX links_next_due ON links (next_due);
+    CREATE TABLE hosts (
+        host TEXT PRIMARY KEY,
+        needs_get INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE in_feed (
+        article_id TEXT PRIMARY KEY,
+        first_seen TEXT NOT NULL
+    );
+    """,
 ]
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _ts(dt: datetime | None) -> str | None:
+    # One fixed format in UTC, so that text order is time order in SQL.
+    return None if dt is None else dt.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _dt(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+_LINK_COLUMNS = ("url, verdict, reason, status, final_url, redirects, error, checked_at, first_checked, next_due, "
+                 "dead_count, first_dead_at, last_dead_at, unknown_count, ever_alive")
+
+
+def _link_row(rec: LinkRecord) -> tuple[object, ...]:
+    r = rec.last
+    return (r.url, r.verdict.value, r.reason, r.status, r.final_url, json.dumps(list(r.redirects)), r.error,
+            _ts(r.checked_at), _ts(rec.first_checked), _ts(rec.next_due), rec.dead_count,
+            _ts(rec.first_dead_at), _ts(rec.last_dead_at), rec.unknown_count, int(rec.ever_alive))
+
+
+def _link_record(row: tuple) -> LinkRecord:  # type: ignore[type-arg]
+    (url, verdict, reason, status, final_url, redirects, error, checked_at, first_checked, next_due,
+     dead_count, first_dead_at, last_dead_at, unknown_count, ever_alive) = row
+    result = LinkResult(url=url, verdict=Verdict(verdict), reason=reason, checked_at=_dt(checked_at),  # type: ignore[arg-type]
+                        status=status, final_url=final_url, redirects=tuple(json.loads(redirects)), error=error)
+    return LinkRecord(last=result, first_checked=_dt(first_checked), next_due=_dt(next_due),  # type: ignore[arg-type]
+                      dead_count=dead_count, first_dead_at=_dt(first_dead_at), last_dead_at=_dt(last_dead_at),
+                      unknown_count=unknown_count, ever_alive=bool(ever_alive))
 
 
 class State:
@@ -110,3 +170,36 @@ class State:
         rows = [(t.key, t.name, _now()) for t in topics]
         with self.transaction() as conn:
             conn.executemany("INSERT OR IGNORE INTO feeds (key, name, first_seen) VALUES (?, ?, ?)", rows)
+
+    # -- link checks -----------------------------------------------------------
+
+    def link_records(self, urls: Iterable[str] | None = None) -> dict[str, LinkRecord]:
+        """Records for the given URLs (all of them when `urls` is None)."""
+        rows = self.conn.execute(f"SELECT {_LINK_COLUMNS} FROM links")  # noqa: S608 - constant columns
+        wanted = None if urls is None else set(urls)
+        return {row[0]: _link_record(row) for row in rows if wanted is None or row[0] in wanted}
+
+    def save_link_records(self, records: Iterable[LinkRecord]) -> None:
+        rows = [_link_row(r) for r in records]
+        marks = ", ".join("?" * len(_LINK_COLUMNS.split(",")))
+        with self.transaction() as conn:
+            conn.executemany(f"INSERT OR REPLACE INTO links ({_LINK_COLUMNS}) VALUES ({marks})", rows)  # noqa: S608
+
+    def hosts_needing_get(self) -> dict[str, bool]:
+        return {h: True for (h,) in self.conn.execute("SELECT host FROM hosts WHERE needs_get")}
+
+    def save_hosts_needing_get(self, hosts: dict[str, bool]) -> None:
+        with self.transaction() as conn:
+            conn.executemany("INSERT OR REPLACE INTO hosts (host, needs_get) VALUES (?, ?)",
+                             [(h, int(v)) for h, v in hosts.items()])
+
+    # -- articles that have been in a feed -------------------------------------
+
+    def in_feed(self) -> set[str]:
+        return {a for (a,) in self.conn.execute("SELECT article_id FROM in_feed")}
+
+    def mark_in_feed(self, article_ids: Iterable[str]) -> None:
+        now = _now()
+        with self.transaction() as conn:
+            conn.executemany("INSERT OR IGNORE INTO in_feed (article_id, first_seen) VALUES (?, ?)",
+                             [(a, now) for a in article_ids])

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from feeder.config import Settings, SiteSettings, parse_config
+from feeder.config import LinkSettings, Settings, SiteSettings, parse_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "content" / "ai" / "000_005fe135b4900bd1.txt"
@@ -59,6 +59,8 @@ class Site:
             content_dir=self.content,
             output_dir=self.output,
             state_dir=self.state,
+            # Tests of link checks turn them on with their own servers and resolver.
+            links=LinkSettings(enabled=False),
         )
 
     def write(self, rel: str, text: str | bytes) -> Path:
@@ -90,6 +92,7 @@ class Site:
             "content_dir": str(self.content),
             "output_dir": str(self.output),
             "state_dir": str(self.state),
+            "links": {"enabled": False},
         }
         data.update(extra or {})
         path = self.root / "feeder.yaml"
@@ -131,3 +134,21 @@ def validate_atom(paths: list[Path]) -> None:
 
 
 ArticleWriter = Callable[..., Path]
+
+
+@pytest.fixture
+def http_server():
+    from httpserver import TestServer
+
+    server = TestServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def silent_server():
+    from httpserver import SilentServer
+
+    server = SilentServer()
+    yield server
+    server.close()

@@ -8,11 +8,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from conftest import SECRET, SEED, Site, article_text, good_fields, validate_atom
 from lxml import etree
 
 from feeder.build import build
 from feeder.model import item_id
+
+from conftest import SECRET, SEED, Site, article_text, good_fields, validate_atom
 from feeds import ids, parse_feed, titles
 
 BAD_FILES: dict[str, bytes | str] = {

@@ -5,10 +5,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import SECRET, SEED, Site, article_text, good_fields
 
 from feeder.content import parse_article, read_article, scan_folder
 from feeder.errors import ContentError
+
+from conftest import SECRET, SEED, Site, article_text, good_fields
 
 UTC = timezone.utc
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from feeder.build import build
 from feeder.config import load_config
+
 from feeds import parse_feed
 
 GOLDEN = Path(__file__).parent / "golden"
