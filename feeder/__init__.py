@@ -1,14 +1,26 @@
 """feeder: publish RSS 2.0 and Atom 1.0 feeds from a folder of articles.
 
 The public API is what this module exports; everything else is private.
+Names are imported on first use, so that a rescan with nothing to do does
+not pay for loading the feed, HTTP and Markdown libraries.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .build import BuildReport, Problem, build
-from .config import Settings, load_config
-from .content import parse_article, read_article, scan_folder
-from .errors import ConfigError, ContentError, FeederError, LockTimeout, OutputError, StateError
-from .model import Article, Enclosure, FeedPlan, Image, LinkResult, Provider, Related, Topic, Verdict, item_id
+
+_EXPORTS = {
+    "Article": "model", "Enclosure": "model", "FeedPlan": "model", "Image": "model", "LinkResult": "model",
+    "Provider": "model", "Related": "model", "Topic": "model", "Verdict": "model", "item_id": "model",
+    "BuildReport": "build", "Problem": "build", "build": "build", "check_content_links": "build",
+    "Settings": "config", "load_config": "config",
+    "parse_article": "content", "read_article": "content", "scan_folder": "scan",
+    "ConfigError": "errors", "ContentError": "errors", "FeederError": "errors", "LockTimeout": "errors",
+    "OutputError": "errors", "StateError": "errors",
+}
 
 __all__ = [
     "Article",
@@ -31,9 +43,27 @@ __all__ = [
     "Verdict",
     "__version__",
     "build",
+    "check_content_links",
     "item_id",
     "load_config",
     "parse_article",
     "read_article",
     "scan_folder",
 ]
+
+if TYPE_CHECKING:
+    from .build import BuildReport, Problem, build, check_content_links
+    from .config import Settings, load_config
+    from .content import parse_article, read_article
+    from .errors import ConfigError, ContentError, FeederError, LockTimeout, OutputError, StateError
+    from .model import Article, Enclosure, FeedPlan, Image, LinkResult, Provider, Related, Topic, Verdict, item_id
+    from .scan import scan_folder
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'feeder' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

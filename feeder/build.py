@@ -1,33 +1,55 @@
-"""One build: content folder → selection → rendered feeds → output folder.
+"""One build: content folder → catalog → link checks → selection → rendered
+feeds → output folder.
 
-This module only wires the stages together; each stage lives in its own
-module and the decisions are pure functions in `selection`.
+This module only wires the stages together. Each stage lives in its own
+module and the decisions are pure functions (`selection`, `linkpolicy`).
+A build is incremental: the catalog reparses only changed files, a feed is
+rendered again only when its items or its rendering inputs changed, and when
+nothing that selection depends on changed the build stops after the scan.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
+from . import __version__
+from .catalog import Catalog, Entry
 from .config import Settings
-from .content import read_article, scan_folder
-from .errors import ConfigError, ContentError
+from .errors import ConfigError, check_cancel
 from .layout import OPML_NAME, feed_files
-from .links import RoundReport, check_links, held_back
-from .model import Article
-from .netguard import Resolver
+from .lock import BuildLock
+from .model import FeedPlan
 from .publish import Publisher
-from .render.opml import OpmlFeed, render_opml
-from .render.xmlfeeds import EMPTY_FEED_DATE, feed_updated, render_xml_feeds
-from .selection import Selection, dedupe_ids, select_feeds
+from .scan import ContentFile, scan_folder
 from .state import State
-from .topics import TopicIndex
 
-__all__ = ["BuildReport", "Problem", "build"]
+# The link-check, selection and rendering stacks (aiohttp, feedgen, lxml,
+# Markdown...) are imported where they are used: a rescan that finds nothing
+# to do never loads them, which is most of its time.
+if TYPE_CHECKING:
+    from .linkpolicy import LinkRecord
+    from .links import RoundReport
+    from .netguard import Resolver
+    from .render.opml import OpmlFeed
+    from .selection import Planned, Selection
+
+EMPTY_FEED_DATE = datetime(1970, 1, 1, tzinfo=timezone.utc)  # as render.xmlfeeds.EMPTY_FEED_DATE
+
+__all__ = ["RENDER_VERSION", "BuildReport", "CheckOutcome", "Problem", "build", "check_content_links"]
 
 log = logging.getLogger(__name__)
+
+# Bump when a change to feeder alters the bytes of rendered feeds.
+RENDER_VERSION = "1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,15 +63,26 @@ class Problem:
 
 @dataclass
 class BuildReport:
-    links: RoundReport | None = None
-    held_back: int = 0
     files: int = 0
+    parsed: int = 0  # files (re)parsed by this build
     articles: int = 0
     published: int = 0
+    held_back: int = 0
     feeds: int = 0
     skipped: list[Problem] = field(default_factory=list)
     written: list[str] = field(default_factory=list)
-    unchanged: int = 0
+    rendered: int = 0  # feeds rendered (the others were unchanged)
+    unchanged: bool = False  # nothing selection depends on changed: nothing was rendered
+    links: RoundReport | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, for -vv
+
+    @contextlib.contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - started
 
     def summary(self) -> str:
         held = f" ({self.held_back} held back by link checks)" if self.held_back else ""
@@ -62,91 +95,234 @@ class BuildReport:
         return text
 
 
-def load_articles(settings: Settings, report: BuildReport) -> list[Article]:
+def _scan(settings: Settings) -> list[ContentFile]:
     try:
-        files = scan_folder(settings.content_dir)
+        return scan_folder(settings.content_dir)
     except FileNotFoundError:
         raise ConfigError(f"the content folder {settings.content_dir} does not exist", key="content_dir") from None
     except NotADirectoryError:
         raise ConfigError(f"{settings.content_dir} is not a folder", key="content_dir") from None
-    report.files = len(files)
-    tz = settings.tzinfo
-    articles: list[Article] = []
-    for f in files:
-        try:
-            articles.append(read_article(f, max_size=settings.max_file_size, tz=tz))
-        except ContentError as exc:
-            report.skipped.append(Problem(f.rel, exc.problem))
-    kept, dupes = dedupe_ids(articles)
-    for d in dupes:
-        report.skipped.append(Problem(d.dropped, f"id '{d.article_id}' is already used by {d.kept}"))
-    report.articles = len(kept)
-    return kept
 
 
-def publish_selection(selection: Selection, settings: Settings, publisher: Publisher) -> list[OpmlFeed]:
-    site = settings.site
-    names = dict(selection.display_names)
-    listed: list[OpmlFeed] = []
-    for plan in selection.plans:
-        files = feed_files(plan.slug, site.base_url)
-        documents = render_xml_feeds(plan, files, site, names)
-        for fmt, data in documents.items():
-            publisher.write(files.paths[fmt], data)
-        title = f"{site.title}: {plan.topic.title}" if plan.topic else site.title
-        description = plan.topic.description if plan.topic else (site.description or f"The latest from {site.title}")
-        listed.append(OpmlFeed(title, description, files.urls))
-    return listed
+def _digest(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def check_content_links(
-    settings: Settings, *, everything: bool, budget: float, progress: Callable[[int, int], None] | None = None,
-    now: datetime | None = None, resolver: Resolver | None = None,
-) -> tuple[list[Article], RoundReport]:
-    """A link-check round over the published articles' URLs (`feeder check`)."""
-    now = now or datetime.now(timezone.utc)
-    report = BuildReport()
-    articles = [a for a in load_articles(settings, report) if a.published]
-    with State.open(settings.state_dir) as state:
-        links = check_links(settings.links, state, [a.original_url for a in articles], now=now,
-                            everything=everything, budget=budget, resolver=resolver, progress=progress)
-    return articles, links
+def render_fingerprint(settings: Settings) -> str:
+    """Everything outside the articles that rendering depends on."""
+    topics = {k: asdict(v) for k, v in sorted(settings.topics.items())}
+    return _digest(RENDER_VERSION, __version__, asdict(settings.site), topics, settings.max_items,
+                   settings.timezone, settings.max_file_size)
 
 
-def build(settings: Settings, *, now: datetime | None = None, resolver: Resolver | None = None) -> BuildReport:
+def selection_fingerprint(settings: Settings) -> str:
+    lk = settings.links
+    return _digest(render_fingerprint(settings), lk.enabled, lk.dead_after, str(lk.recheck_after), lk.require_alive)
+
+
+def _open_catalog(settings: Settings, state: State, report: BuildReport,
+                  cancel: threading.Event | None = None) -> tuple[Catalog, bool]:
+    files = _scan(settings)
+    catalog = Catalog(state, settings.content_dir, max_size=settings.max_file_size, timezone_name=settings.timezone)
+    rescan = catalog.rescan(files, cancel)
+    report.files, report.parsed = rescan.files, rescan.parsed
+    report.skipped = [Problem(path, problem) for path, problem in catalog.problems()]
+    return catalog, rescan.changed
+
+
+def build(
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    resolver: Resolver | None = None,
+    lock_timeout: float | None = None,
+    cancel: threading.Event | None = None,
+) -> BuildReport:
     """Build every feed once. Raises `FeederError` only when the operator must act.
 
     `now` and `resolver` exist for tests: the clock and name resolution.
+    Setting `cancel` stops the build at the next safe point with `Cancelled`.
     """
     now = now or datetime.now(timezone.utc)
+    with BuildLock(settings.state_dir, timeout=settings.lock_timeout if lock_timeout is None else lock_timeout):
+        report = _build(settings, now, resolver, cancel)
+    log.debug("timings: %s", ", ".join(f"{k} {v:.3f} s" for k, v in report.timings.items()))
+    return report
+
+
+def _build(settings: Settings, now: datetime, resolver: Resolver | None,
+           cancel: threading.Event | None) -> BuildReport:
     report = BuildReport()
-    articles = load_articles(settings, report)
-    for problem in report.skipped:
-        log.warning("skipped %s", problem)
-    publisher = Publisher(settings.output_dir)
+    publisher = Publisher(settings.output_dir, cancel)
     publisher.prepare()
     with State.open(settings.state_dir) as state:
+        with report.timed("scan and parse"):
+            catalog, files_changed = _open_catalog(settings, state, report, cancel)
+        holds_changed = state.get_meta("holds_changed") == "1"
+        if settings.links.enabled:
+            from .links import check_links
+
+            with report.timed("link checks"):
+                report.links = check_links(settings.links, state, now=now, resolver=resolver, cancel=cancel)
+            holds_changed = holds_changed or report.links.holds_changed
+        check_cancel(cancel)
+        fingerprint = selection_fingerprint(settings)
+        if not (files_changed or holds_changed) and _still_current(state, catalog, publisher, fingerprint, now):
+            _report_from_meta(state, report)
+            state.set_meta("last_now", now.isoformat())
+            report.unchanged = True
+            return report
+        state.set_meta("complete", "0")
+        from .selection import select_feeds
+        from .topics import TopicIndex
+
+        report.timings["select"] = -time.perf_counter()
+        entries = catalog.entries(with_urls=settings.links.enabled)
+        report.skipped += [Problem(d.dropped, f"id '{d.article_id}' is already used by {d.kept}")
+                           for d in catalog.duplicates()]
+        report.skipped.sort(key=lambda p: p.path)
         held: set[str] = set()
         if settings.links.enabled:
-            urls = [a.original_url for a in articles if a.published]
-            report.links = check_links(settings.links, state, urls, now=now, resolver=resolver)
-            held = held_back(articles, report.links.records, state.in_feed(), settings.links)
-            report.held_back = sum(1 for a in articles if a.id in held and a.published_at <= now)
+            from .links import held_back
+
+            records = state.link_records(e.original_url for e in entries)
+            held = held_back(entries, records, state.in_feed(), settings.links)
         selection = select_feeds(
-            articles,
+            entries,
             index=TopicIndex(settings.topics, settings.site.title),
             now=now,
             max_items=settings.max_items,
             held_back=held,
             retained=state.known_topics(),
         )
-        listed = publish_selection(selection, settings, publisher)
-        newest = max((feed_updated(p.articles) for p in selection.plans), default=EMPTY_FEED_DATE)
-        publisher.write(OPML_NAME, render_opml(listed, settings.site, newest))
+        report.timings["select"] += time.perf_counter()
+        with report.timed("render and write"):
+            _publish(selection, settings, state, catalog, publisher, report)
         state.remember_topics(p.topic for p in selection.topics if p.topic is not None)
-        state.mark_in_feed({a.id for p in selection.plans for a in p.articles})
-    report.published = selection.visible
-    report.feeds = len(selection.plans)
+        state.mark_in_feed({e.id for p in selection.plans for e in p.items})
+        report.articles = catalog.article_count()
+        report.published = selection.visible
+        now_ts = now.timestamp()
+        report.held_back = sum(1 for e in entries if e.id in held and e.timestamp <= now_ts)
+        report.feeds = len(selection.plans)
+        with state.transaction():
+            state.set_meta("stats", json.dumps([report.articles, report.published, report.held_back, report.feeds,
+                                                [[p.path, p.problem] for p in report.skipped]]))
+            state.set_meta("selection_fingerprint", fingerprint)
+            state.set_meta("last_now", now.isoformat())
+            state.set_meta("holds_changed", "0")
+            state.set_meta("complete", "1")
     report.written = list(publisher.written)
-    report.unchanged = len(publisher.unchanged)
     return report
+
+
+def _still_current(state: State, catalog: Catalog, publisher: Publisher, fingerprint: str, now: datetime) -> bool:
+    """True when the last build's output is still exactly what this one would write."""
+    if state.get_meta("complete") != "1" or state.get_meta("selection_fingerprint") != fingerprint:
+        return False
+    last = state.get_meta("last_now")
+    if last is None:
+        return False
+    last_now = datetime.fromisoformat(last)
+    if now < last_now:
+        return False  # the clock went back: scheduled articles may have to disappear
+    upcoming = catalog.next_publication(after=last_now)
+    if upcoming is not None and upcoming <= now:
+        return False
+    for slug in state.rendered():
+        files = feed_files(slug, "http://x/")
+        if not all(publisher.exists(p) for p in files.paths.values()):
+            return False
+    return publisher.exists(OPML_NAME)
+
+
+def _report_from_meta(state: State, report: BuildReport) -> None:
+    stats = state.get_meta("stats")
+    if stats is None:
+        return
+    articles, published, held, feeds, skipped = json.loads(stats)
+    report.articles, report.published, report.held_back, report.feeds = articles, published, held, feeds
+    report.skipped = [Problem(p, m) for p, m in skipped]
+
+
+def _feed_fingerprint(render_fp: str, plan: Planned[Entry], names: dict[str, str], digests: dict[str, str]) -> str:
+    t = plan.topic
+    return _digest(
+        render_fp,
+        None if t is None else [t.key, t.name, t.slug, t.title, t.description],
+        [[e.id, digests.get(e.source), [names.get(n, n) for n in e.topics]] for e in plan.items],
+    )
+
+
+def _publish(selection: Selection[Entry], settings: Settings, state: State, catalog: Catalog,
+             publisher: Publisher, report: BuildReport) -> None:
+    from .render.opml import render_opml
+    from .render.xmlfeeds import feed_updated, render_xml_feeds
+
+    site = settings.site
+    names = dict(selection.display_names)
+    render_fp = render_fingerprint(settings)
+    rendered = state.rendered()
+    digests = catalog.digests(e.source for plan in selection.plans for e in plan.items)
+    todo: list[tuple[Planned[Entry], str]] = []
+    for plan in selection.plans:
+        fp = _feed_fingerprint(render_fp, plan, names, digests)
+        files = feed_files(plan.slug, site.base_url)
+        previous = rendered.get(plan.slug)
+        if previous is None or previous[0] != fp or not all(publisher.exists(p) for p in files.paths.values()):
+            todo.append((plan, fp))
+    articles = catalog.articles(e.source for plan, _ in todo for e in plan.items)
+    for plan, fp in todo:
+        full = FeedPlan(plan.topic, tuple(articles[e.source] for e in plan.items if e.source in articles))
+        files = feed_files(plan.slug, site.base_url)
+        for fmt, data in render_xml_feeds(full, files, site, names).items():
+            publisher.write(files.paths[fmt], data)
+        # Recorded after the files are in place: a crash before this line only
+        # means the feed is rendered again next time. A feed that lost an item
+        # (its file vanished since the scan) is rendered again next time too.
+        complete = len(full.articles) == len(plan.items)
+        state.save_rendered(plan.slug, fp if complete else "", feed_updated(full.articles).isoformat())
+        report.rendered += 1
+    updated = state.rendered()
+    listed = [_opml_entry(plan, settings) for plan in selection.plans]
+    newest = max((datetime.fromisoformat(updated[p.slug][1]) for p in selection.plans if p.slug in updated),
+                 default=EMPTY_FEED_DATE)
+    publisher.write(OPML_NAME, render_opml(listed, site, newest))
+
+
+def _opml_entry(plan: Planned[Entry], settings: Settings) -> OpmlFeed:
+    from .render.opml import OpmlFeed
+
+    site = settings.site
+    files = feed_files(plan.slug, site.base_url)
+    if plan.topic is None:
+        return OpmlFeed(site.title, site.description or f"The latest from {site.title}", files.urls)
+    return OpmlFeed(f"{site.title}: {plan.topic.title}", plan.topic.description, files.urls)
+
+
+@dataclass
+class CheckOutcome:
+    report: RoundReport
+    records: dict[str, LinkRecord]  # every published article's URL that has been checked
+    users: dict[str, list[str]]  # URL → the files that use it
+
+
+def check_content_links(
+    settings: Settings, *, everything: bool, budget: float, progress: Callable[[int, int], None] | None = None,
+    now: datetime | None = None, resolver: Resolver | None = None, cancel: threading.Event | None = None,
+) -> CheckOutcome:
+    """A link-check round over the published articles' URLs (`feeder check`)."""
+    from .links import check_links
+
+    now = now or datetime.now(timezone.utc)
+    with BuildLock(settings.state_dir, timeout=settings.lock_timeout), State.open(settings.state_dir) as state:
+        catalog, _ = _open_catalog(settings, state, BuildReport(), cancel)
+        report = check_links(settings.links, state, now=now, everything=everything, budget=budget,
+                             resolver=resolver, progress=progress, cancel=cancel)
+        if report.holds_changed:
+            state.set_meta("holds_changed", "1")  # the next build must select again
+        users: dict[str, list[str]] = {}
+        for e in catalog.entries(with_urls=True):
+            if e.published:
+                users.setdefault(e.original_url, []).append(e.source)
+        return CheckOutcome(report, state.link_records(users), users)

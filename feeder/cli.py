@@ -1,7 +1,8 @@
 """The `feeder` command line. Sets up logging; everything else is wiring.
 
 Exit status: 0 done; 1 content problems under --strict; 2 bad usage or
-configuration; 3 output or state folder unusable.
+configuration; 3 output or state folder unusable; 4 another build held the
+lock for longer than we were willing to wait.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from . import __version__
-from .build import BuildReport, build, check_content_links
-from .config import Settings, load_config
-from .errors import ConfigError, FeederError, OutputError, StateError
-from .links import dead_or_unknown
+from .config import Settings, find_config, load_config
+from .errors import ConfigError, FeederError, LockTimeout, OutputError, StateError
+
+if TYPE_CHECKING:
+    from .build import BuildReport
 
 log = logging.getLogger("feeder")
 
@@ -25,6 +28,7 @@ EXIT_OK = 0
 EXIT_CONTENT = 1
 EXIT_CONFIG = 2
 EXIT_OUTPUT = 3
+EXIT_LOCKED = 4
 
 
 def _setup_logging(verbosity: int, *, timestamps: bool = False) -> None:
@@ -61,7 +65,16 @@ def make_parser() -> argparse.ArgumentParser:
                              description="Scan the content folder and write every feed once (the cron job).")
     _common(p_build)
     p_build.add_argument("--strict", action="store_true", help="exit with status 1 when a content file is skipped")
+    p_build.add_argument("--wait", type=float, metavar="SECONDS",
+                         help="how long to wait for another build to finish (default: lock_timeout)")
     p_build.set_defaults(func=cmd_build)
+
+    p_daemon = sub.add_parser("daemon", help="run in the foreground, rescanning and checking on a schedule",
+                              description="Run APScheduler in the foreground (for systemd): a rescan every "
+                                          "schedule.rescan and a link check every schedule.link_check. "
+                                          "SIGTERM/SIGINT stop it, SIGHUP reloads the configuration.")
+    _common(p_daemon)
+    p_daemon.set_defaults(func=cmd_daemon)
 
     p_check = sub.add_parser("check", help="check the original URLs of published articles and report",
                              description="Check the original URLs of published articles that are due "
@@ -84,7 +97,9 @@ def _print_report(report: BuildReport, quiet: bool) -> None:
 
 
 def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
-    report = build(settings)
+    from .build import build
+
+    report = build(settings, lock_timeout=args.wait)
     _print_report(report, args.quiet)
     if args.strict and report.skipped:
         return EXIT_CONTENT
@@ -110,6 +125,9 @@ class _Progress:
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    from .build import check_content_links
+    from .links import dead_or_unknown
+
     if not settings.links.enabled:
         log.error("link checks are disabled (links.enabled: false)")
         return EXIT_CONFIG
@@ -118,16 +136,14 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         budget = 1e9 if args.all else settings.links.budget
     elif budget == 0:
         budget = 1e9
-    articles, report = check_content_links(settings, everything=args.all, budget=budget, progress=_Progress())
-    users: dict[str, list[str]] = {}
-    for a in articles:
-        users.setdefault(a.original_url, []).append(a.source)
-    problems = dead_or_unknown(report.records)
+    outcome = check_content_links(settings, everything=args.all, budget=budget, progress=_Progress())
+    report, users = outcome.report, outcome.users
+    problems = dead_or_unknown(outcome.records)
     if args.json:
         payload = {
             "urls": report.urls, "checked": report.checked, "unfinished": report.unfinished,
-            "network_down": report.network_down, "counts": dict(report.counts()),
-            "not_checked": report.urls - len(report.records),
+            "network_down": report.network_down, "counts": dict(report.counts),
+            "not_checked": report.urls - len(outcome.records),
             "problems": [
                 {"url": r.url, "verdict": r.last.verdict.value, "reason": r.last.reason, "status": r.last.status,
                  "error": r.last.error, "final_url": r.last.final_url, "redirects": list(r.last.redirects),
@@ -148,16 +164,28 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_daemon(args: argparse.Namespace, settings: Settings) -> int:
+    from .daemon import Daemon
+
+    path = find_config(args.config).absolute()
+    return Daemon(settings, path).run()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
-    _setup_logging(-1 if args.quiet else args.verbose)
+    # The daemon logs for journald/systemd: timestamps, and INFO by default.
+    daemon = args.command == "daemon"
+    _setup_logging(-1 if args.quiet else args.verbose + (1 if daemon else 0), timestamps=daemon)
     try:
         settings = load_config(args.config)
         return int(args.func(args, settings))
     except ConfigError as exc:
         log.error("configuration: %s", exc)
         return EXIT_CONFIG
+    except LockTimeout as exc:
+        log.error("%s", exc)
+        return EXIT_LOCKED
     except (OutputError, StateError) as exc:
         log.error("%s", exc)
         return EXIT_OUTPUT

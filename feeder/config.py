@@ -22,7 +22,16 @@ import yaml
 
 from .errors import ConfigError, describe_os_error, describe_yaml_error
 
-__all__ = ["Settings", "SiteSettings", "TopicSettings", "find_config", "load_config"]
+__all__ = [
+    "LinkSettings",
+    "ScheduleSettings",
+    "Settings",
+    "SiteSettings",
+    "TopicSettings",
+    "find_config",
+    "load_config",
+    "parse_duration",
+]
 
 CONFIG_ENV = "FEEDER_CONFIG"
 DEFAULT_LOCATIONS = ("config/feeder.yaml", "feeder.yaml")
@@ -83,6 +92,15 @@ class LinkSettings:
 
 
 @dataclass(frozen=True)
+class ScheduleSettings:
+    """When the daemon runs its jobs: intervals (`90s`, `5m`) or crontab lines."""
+
+    rescan: str = "5m"
+    link_check: str = "1h"
+    link_budget: float = 600.0  # seconds of checking per link-check job
+
+
+@dataclass(frozen=True)
 class Settings:
     site: SiteSettings = field(default_factory=SiteSettings)
     content_dir: Path = Path("content")
@@ -93,6 +111,8 @@ class Settings:
     max_items: int = 50
     topics: Mapping[str, TopicSettings] = field(default_factory=dict)
     links: LinkSettings = field(default_factory=LinkSettings)
+    lock_timeout: float = 60.0  # seconds a build waits for another one to finish
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     source: Path | None = None  # the file these settings came from
 
     @property
@@ -270,6 +290,37 @@ def _links(r: _Reader) -> LinkSettings:
     return links
 
 
+def _schedule(r: _Reader) -> ScheduleSettings:
+    from apscheduler.triggers.cron import CronTrigger
+
+    d = ScheduleSettings()
+    values = {}
+    for name in ("rescan", "link_check"):
+        value = r.raw(name)
+        if value is None:
+            values[name] = getattr(d, name)
+            continue
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = f"{value}s"
+        if not isinstance(value, str):
+            raise r.fail(name, "must be an interval such as 90s, 5m or 1h, or a crontab line")
+        try:
+            if parse_duration(value).total_seconds() <= 0:
+                raise r.fail(name, "must be longer than 0 seconds")
+        except ValueError:
+            try:
+                CronTrigger.from_crontab(value)
+            except ValueError as exc:
+                raise r.fail(name, f"is neither an interval (90s, 5m, 1h) nor a crontab line: {exc}") from None
+        values[name] = value
+    schedule = ScheduleSettings(
+        rescan=values["rescan"], link_check=values["link_check"],
+        link_budget=r.seconds("link_budget", d.link_budget, minimum=1),
+    )
+    r.finish()
+    return schedule
+
+
 def _check_url(reader: _Reader, name: str, value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -348,6 +399,8 @@ def parse_config(data: Any, *, base: Path, source: Path | None = None) -> Settin
         max_items=max_items,
         topics=_topics(r.section("topics")),
         links=_links(r.section("links")),
+        lock_timeout=r.seconds("lock_timeout", Settings.lock_timeout),
+        schedule=_schedule(r.section("schedule")),
         source=source,
     )
     r.finish()

@@ -9,86 +9,92 @@ into the `Article` at all.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
 from datetime import date, datetime, time, tzinfo
-from pathlib import Path
 from typing import Any
 
-import yaml
+import yaml_rs
 from frontmatter.default_handlers import YAMLHandler
 
 from .errors import ContentError, describe_os_error, describe_yaml_error
 from .model import Article, Enclosure, Image, Provider, Related
+from .scan import ContentFile
 from .text import is_http_url, plain_text, xml_safe
 
-__all__ = ["ARTICLE_SUFFIXES", "ContentFile", "parse_article", "read_article", "scan_folder"]
-
-ARTICLE_SUFFIXES = (".txt", ".md")
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_HANDLER = YAMLHandler()
-_BOUNDARY = _HANDLER.FM_BOUNDARY
-assert _BOUNDARY is not None
+__all__ = ["parse_article", "parse_file", "read_article"]
 
 
-@dataclass(frozen=True, slots=True)
-class ContentFile:
-    """A candidate article file, as found by a scan (no bytes read yet)."""
 
-    path: Path
-    rel: str  # POSIX path relative to the content folder
-    size: int
-    mtime_ns: int
+class _FrontMatter(YAMLHandler):
+    """python-frontmatter's YAML handler, loading with yaml-rs.
 
-
-def scan_folder(root: Path) -> list[ContentFile]:
-    """Every article file under `root`, sorted by relative path.
-
-    Hidden files and folders (dot-names) are skipped, as are editor backups;
-    symbolic links to folders are not followed, so a link loop cannot hang a scan.
+    yaml-rs builds plain data in Rust about ten times faster than PyYAML's C
+    loader (30 µs against 290 µs for the seed's front matter), which is most
+    of the cost of a cold build. It constructs no objects from tags, limits
+    alias expansion, and refuses duplicate keys. It reads YAML 1.2, so `yes`
+    and `no` are strings, not booleans: `published` must be true or false.
     """
-    found: list[ContentFile] = []
-    stack = [(root, "")]
-    while stack:
-        folder, prefix = stack.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except FileNotFoundError:
-            if folder == root:
-                raise
-            continue
-        for entry in entries:
-            name = entry.name
-            if name.startswith(".") or name.endswith("~") or name.startswith("#"):
-                continue
-            rel = prefix + name
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append((Path(entry.path), rel + "/"))
-                    continue
-                if not name.lower().endswith(ARTICLE_SUFFIXES) or not entry.is_file():
-                    continue
-                st = entry.stat()
-            except OSError:
-                continue  # vanished while scanning: the next scan sees the truth
-            found.append(ContentFile(Path(entry.path), rel, st.st_size, st.st_mtime_ns))
-    found.sort(key=lambda f: f.rel)
-    return found
+
+    def load(self, fm: str, **kwargs: object) -> Any:
+        return yaml_rs.loads(fm, alias_limits=_ALIAS_LIMITS)
+
+    def split(self, text: str) -> tuple[str, str]:
+        """Front matter and body of a text that starts with a delimiter line.
+
+        The same split as the library's, found with one forward search for
+        the closing line instead of a regular-expression split of the whole
+        file, which costs as much as parsing the YAML.
+        """
+        opening = _OPENING.match(text)
+        closing = _CLOSING.search(text, opening.end()) if opening else None
+        if opening is None or closing is None:
+            raise ValueError("no closing delimiter")
+        return text[opening.end():closing.start()], text[closing.end():]
+
+
+# Aliases may not expand a small file into a huge structure ("billion laughs").
+_ALIAS_LIMITS = yaml_rs.AliasLimits(max_total_replayed_events=100_000)
+# Delimiter lines: three or more dashes, then nothing but spaces or tabs.
+_OPENING = re.compile(r"-{3,}[ \t]*(?=\n|\Z)")
+_CLOSING = re.compile(r"\n-{3,}[ \t]*(?:\n|\Z)")
+_HANDLER = _FrontMatter(fm_boundary=re.compile(r"^-{3,}[ \t]*$", re.MULTILINE))
 
 
 def read_article(file: ContentFile, *, max_size: int, tz: tzinfo) -> Article:
     """Read and parse one file; raises `ContentError` naming it."""
+    return parse_file(file, max_size=max_size, tz=tz)[0]
+
+
+def parse_file(file: ContentFile, *, max_size: int, tz: tzinfo) -> tuple[Article, bytes]:
+    """The article in a file, and the file's bytes."""
     if file.size > max_size:
         raise ContentError(
             file.rel, f"file is {file.size:,} bytes, over the limit of {max_size:,} (content.max_file_size)"
         )
     try:
-        with open(file.path, "rb") as fh:
-            data = fh.read(max_size + 1)
+        data = _read(file.path, max_size + 1)
     except OSError as exc:
         raise ContentError(file.rel, f"cannot read: {describe_os_error(exc)}") from None
     if len(data) > max_size:
         raise ContentError(file.rel, f"file is over the limit of {max_size:,} bytes (content.max_file_size)")
-    return parse_article(data, rel=file.rel, tz=tz)
+    return parse_article(data, rel=file.rel, tz=tz), data
+
+
+def _read(path: str, limit: int) -> bytes:
+    # os.read rather than open(): no buffered file object for a one-shot read.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        parts = []
+        remaining = limit
+        while remaining > 0:
+            chunk = os.read(fd, remaining)
+            if not chunk:
+                break
+            parts.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(parts)
+    finally:
+        os.close(fd)
 
 
 def parse_article(data: bytes, *, rel: str, tz: tzinfo) -> Article:
@@ -100,7 +106,7 @@ def parse_article(data: bytes, *, rel: str, tz: tzinfo) -> Article:
     except UnicodeDecodeError as exc:
         raise ContentError(rel, f"not UTF-8 text (invalid byte at offset {exc.start})") from None
     text = text.replace("\r\n", "\n")
-    opening = _BOUNDARY.match(text)
+    opening = _OPENING.match(text)
     if opening is None:
         raise ContentError(rel, "no YAML front-matter block: the file must start with a '---' line")
     try:
@@ -108,8 +114,8 @@ def parse_article(data: bytes, *, rel: str, tz: tzinfo) -> Article:
     except ValueError:
         raise ContentError(rel, "front-matter block is not closed by a '---' line") from None
     try:
-        meta = yaml.load(front, Loader=_LOADER)  # noqa: S506 - a safe loader
-    except yaml.YAMLError as exc:
+        meta = _HANDLER.load(front)
+    except (yaml_rs.YAMLDecodeError, ValueError) as exc:
         line_offset = text.count("\n", 0, opening.end())
         raise ContentError(rel, describe_yaml_error(exc, line_offset=line_offset)) from None
     except RecursionError:
@@ -286,6 +292,8 @@ class _FieldReader:
     def duration(self, value: Any) -> int | None:
         if value is None:
             return None
+        if isinstance(value, time):  # an unquoted 01:02:03 reads as a time of day
+            return value.hour * 3600 + value.minute * 60 + value.second
         if isinstance(value, str):
             parts = value.strip().split(":")
             if 1 <= len(parts) <= 3 and all(p.isdigit() for p in parts):

@@ -8,10 +8,13 @@ configuration key, the URL) as attributes, not only in its message.
 from __future__ import annotations
 
 import errno
+import re
+import threading
 from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "Cancelled",
     "ConfigError",
     "ContentError",
     "FeederError",
@@ -19,6 +22,7 @@ __all__ = [
     "LockTimeout",
     "OutputError",
     "StateError",
+    "check_cancel",
     "describe_os_error",
     "describe_yaml_error",
 ]
@@ -79,6 +83,19 @@ class LockTimeout(FeederError):
         )
 
 
+class Cancelled(FeederError):
+    """The build was asked to stop (the daemon is shutting down)."""
+
+    def __init__(self) -> None:
+        super().__init__("stopped before finishing")
+
+
+def check_cancel(cancel: threading.Event | None) -> None:
+    """Raise `Cancelled` at a safe point when a stop was requested."""
+    if cancel is not None and cancel.is_set():
+        raise Cancelled()
+
+
 class FetchError(FeederError):
     """An HTTP fetch failed; `reason` is a short machine-readable code."""
 
@@ -89,13 +106,27 @@ class FetchError(FeederError):
         super().__init__(f"{url}: {reason}{': ' + detail if detail else ''}")
 
 
-def describe_yaml_error(exc: Exception, *, line_offset: int = 0) -> str:
-    """A one-line description of a PyYAML error, with its line and column.
+_YAML_RS_POSITION = re.compile(r"at line (\d+), column (\d+)")
 
-    PyYAML's own messages span several lines and quote the document; a report
-    line must stay short and must never echo values (they may be secrets).
+
+def describe_yaml_error(exc: Exception, *, line_offset: int = 0) -> str:
+    """A one-line description of a YAML error (PyYAML or yaml-rs), with its line and column.
+
+    Both libraries' messages span several lines and quote the document; a
+    report line must stay short and must never echo values (they may be
+    secrets), so only the position and the problem are kept.
     `line_offset` is the number of file lines before the YAML text starts.
     """
+    if not hasattr(exc, "problem_mark") and not hasattr(exc, "context_mark"):
+        # yaml-rs: "YAML parse error at line L, column C\n  |\nL | <source>\n  | ^\n<problem>"
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        position = _YAML_RS_POSITION.search(lines[0]) if lines else None
+        problem = lines[-1] if len(lines) > 1 and not lines[-1].startswith(("|", "^")) else ""
+        if position is None:
+            first = lines[0] if lines else type(exc).__name__
+            return f"invalid YAML: {first[:200]}"
+        line = int(position.group(1)) + line_offset
+        return f"invalid YAML at line {line}, column {position.group(2)}: {problem or 'syntax error'}"
     mark: Any = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc)
     problem = " ".join(str(problem).split())

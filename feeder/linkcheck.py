@@ -14,6 +14,7 @@ import asyncio
 import email.utils
 import logging
 import random
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,11 @@ BOT_HEADERS = ("cf-mitigated", "x-datadome", "x-amzn-waf-action", "x-sucuri-bloc
 
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+async def _wait_for_event(event: threading.Event, poll: float = 0.05) -> None:
+    while not event.is_set():
+        await asyncio.sleep(poll)
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
@@ -154,8 +160,9 @@ class LinkChecker:
         *,
         budget: float | None = None,
         progress: Callable[[int, int], None] | None = None,
+        cancel: threading.Event | None = None,
     ) -> RoundResult:
-        """Check each distinct URL once, within `budget` seconds."""
+        """Check each distinct URL once, within `budget` seconds (or until `cancel` is set)."""
         unique = list(dict.fromkeys(urls))
         budget = self.links.budget if budget is None else budget
         self._deadline = time.monotonic() + budget
@@ -173,7 +180,13 @@ class LinkChecker:
 
         tasks = [asyncio.ensure_future(one(u)) for u in unique]
         if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=max(budget, 0.0))
+            waiters: set[asyncio.Future[object]] = {asyncio.ensure_future(asyncio.wait(tasks))}
+            if cancel is not None:
+                waiters.add(asyncio.ensure_future(_wait_for_event(cancel)))
+            _, idle = await asyncio.wait(waiters, timeout=max(budget, 0.0), return_when=asyncio.FIRST_COMPLETED)
+            for w in idle:
+                w.cancel()
+            pending = [t for t in tasks if not t.done()]
             for t in pending:
                 t.cancel()
             await asyncio.gather(*pending, return_exceptions=True)

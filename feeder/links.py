@@ -5,39 +5,49 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from .config import LinkSettings
 from .http import make_resolver
-from .linkcheck import LinkChecker
-from .linkpolicy import LinkRecord, due_order, holds_back, is_due, record
-from .model import Article, Verdict
+from .linkcheck import LinkChecker, RoundResult
+from .linkpolicy import LinkRecord, holds_back, record
+from .model import Verdict
 from .netguard import Resolver
 from .state import State
 
-__all__ = ["RoundReport", "check_links", "held_back"]
+__all__ = ["RoundReport", "check_links", "dead_or_unknown", "held_back"]
 
 log = logging.getLogger(__name__)
 
 
+class _UsesURL(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def published(self) -> bool: ...
+    @property
+    def original_url(self) -> str: ...
+
+
 @dataclass
 class RoundReport:
-    urls: int = 0  # distinct URLs considered
+    urls: int = 0  # distinct URLs of published articles
     checked: int = 0  # checked in this round
     unfinished: int = 0  # due but not reached within the budget
     network_down: bool = False
-    records: dict[str, LinkRecord] = field(default_factory=dict)
-
-    def counts(self) -> Counter[str]:
-        return Counter(r.last.verdict.value for r in self.records.values())
+    holds_changed: bool = False  # some result changed what the policy holds back
+    counts: Counter[str] = field(default_factory=Counter)  # verdicts over all `urls`
 
     def summary(self) -> str:
-        c = self.counts()
+        c = self.counts
+        unchecked = self.urls - sum(c.values())
         text = (f"{self.urls} URLs, {self.checked} checked: {c['alive']} alive, {c['dead']} dead, "
-                f"{c['unknown']} unknown, {self.urls - len(self.records)} not checked yet")
+                f"{c['unknown']} unknown, {unchecked} not checked yet")
         if self.unfinished:
             text += f" ({self.unfinished} left for the next round)"
         if self.network_down:
@@ -48,41 +58,44 @@ class RoundReport:
 def check_links(
     links: LinkSettings,
     state: State,
-    urls: Iterable[str],
     *,
     now: datetime,
     everything: bool = False,
     budget: float | None = None,
     resolver: Resolver | None = None,
     progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> RoundReport:
-    """Check the due URLs (all of them with `everything`) and store the results."""
-    distinct = list(dict.fromkeys(urls))
-    records = state.link_records(distinct)
-    due = [u for u in distinct if everything or is_due(records.get(u), now)]
-    due.sort(key=lambda u: due_order(u, records.get(u)))
-    report = RoundReport(urls=len(distinct))
+    """Check the published articles' due URLs (all of them with `everything`) and store the results."""
+    due = state.published_urls() if everything else state.due_urls(now)
+    report = RoundReport(urls=len(state.published_urls()) if not everything else len(due))
     if due:
-        result = asyncio.run(_round(links, resolver or make_resolver(links), state, due, now, budget, progress))
-        updated = [record(records.get(url), res, links) for url, res in result.results.items()]
+        before = state.link_records(due)
+        result = asyncio.run(_round(links, resolver or make_resolver(links), state, due, now, budget, progress,
+                                    cancel))
+        updated = [record(before.get(url), res, links) for url, res in result.results.items()]
         state.save_link_records(updated)
         state.save_hosts_needing_get(result.needs_get)
-        records.update({r.url: r for r in updated})
         report.checked = len(updated)
         report.unfinished = len(result.unfinished)
         report.network_down = result.network_down
-    report.records = records
+        report.holds_changed = any(
+            holds_back(before.get(r.url), in_feed, links) != holds_back(r, in_feed, links)
+            for r in updated for in_feed in (False, True)
+        )
+    report.counts = Counter(state.link_counts())
     return report
 
 
 async def _round(links: LinkSettings, resolver: Resolver, state: State, urls: Sequence[str], now: datetime,
-                 budget: float | None, progress: Callable[[int, int], None] | None):  # type: ignore[no-untyped-def]
+                 budget: float | None, progress: Callable[[int, int], None] | None,
+                 cancel: threading.Event | None) -> RoundResult:
     async with LinkChecker(links, resolver, clock=lambda: now, needs_get=state.hosts_needing_get()) as checker:
-        return await checker.run(urls, budget=budget, progress=progress)
+        return await checker.run(urls, budget=budget, progress=progress, cancel=cancel)
 
 
 def held_back(
-    articles: Iterable[Article], records: dict[str, LinkRecord], in_feed: Collection[str], links: LinkSettings
+    articles: Iterable[_UsesURL], records: dict[str, LinkRecord], in_feed: Collection[str], links: LinkSettings
 ) -> set[str]:
     """Ids of the published articles the link policy keeps out of the feeds."""
     return {

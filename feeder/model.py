@@ -103,6 +103,10 @@ class Article:
     def modified_at(self) -> datetime:
         return self.updated_at or self.published_at
 
+    @property
+    def timestamp(self) -> float:
+        return self.published_at.timestamp()
+
 
 @dataclass(frozen=True, slots=True)
 class Topic:

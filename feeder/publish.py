@@ -14,9 +14,10 @@ import logging
 import os
 import re
 import tempfile
+import threading
 from pathlib import Path, PurePosixPath
 
-from .errors import OutputError, describe_os_error
+from .errors import OutputError, check_cancel, describe_os_error
 
 __all__ = ["Publisher"]
 
@@ -36,8 +37,9 @@ FILE_MODE = 0o666 & ~_UMASK
 class Publisher:
     """Writes files under one output folder, refusing any path that leaves it."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, cancel: threading.Event | None = None):
         self.root = root
+        self.cancel = cancel
         self.written: list[str] = []
         self.unchanged: list[str] = []
 
@@ -76,6 +78,9 @@ class Publisher:
             raise OutputError(path, "refusing a path outside the output folder (symbolic link?)")
         return path
 
+    def exists(self, rel: str) -> bool:
+        return self.target(rel).is_file()
+
     def read(self, rel: str) -> bytes | None:
         try:
             return self.target(rel).read_bytes()
@@ -84,6 +89,8 @@ class Publisher:
 
     def write(self, rel: str, data: bytes) -> bool:
         """Atomically replace `rel` with `data`; False when it already held exactly that."""
+        # Stopping between files, never inside one: no temporary file is left.
+        check_cancel(self.cancel)
         path = self.target(rel)
         if self._same(path, data):
             self.unchanged.append(rel)

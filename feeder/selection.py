@@ -4,6 +4,9 @@ An article is *visible* when it is marked published, its publication time
 has come, and nothing (such as a dead original URL) holds it back. Each feed
 holds the newest `max_items` visible articles, newest first, ties broken by
 id so that the order is total and rebuilds are byte-identical.
+
+Selection works on anything with the fields below: full `Article`s, or the
+catalog's light `Entry` rows.
 """
 
 from __future__ import annotations
@@ -12,101 +15,120 @@ import heapq
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
+from typing import Generic, Protocol, TypeVar
 
-from .model import Article, FeedPlan, Topic
+from .model import Topic
 from .topics import TopicIndex
 
-__all__ = ["Selection", "dedupe_ids", "is_visible", "newest_first", "select_feeds"]
+__all__ = ["Planned", "Selectable", "Selection", "is_visible", "newest_first", "select_feeds"]
 
 
-def is_visible(article: Article, now: datetime, held_back: Collection[str] = ()) -> bool:
-    return article.published and article.published_at <= now and article.id not in held_back
+class Selectable(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def published(self) -> bool: ...
+    @property
+    def timestamp(self) -> float: ...  # publishedDateTime as a POSIX timestamp
+    @property
+    def topics(self) -> tuple[str, ...]: ...
 
 
-def _order(article: Article) -> tuple[float, str]:
-    return (-article.published_at.timestamp(), article.id)
+T = TypeVar("T", bound=Selectable)
 
 
-def newest_first(articles: Iterable[Article], limit: int | None = None) -> list[Article]:
+def is_visible(article: Selectable, now: datetime, held_back: Collection[str] = ()) -> bool:
+    return article.published and article.timestamp <= now.timestamp() and article.id not in held_back
+
+
+def _order(article: Selectable) -> tuple[float, str]:
+    return (-article.timestamp, article.id)
+
+
+def newest_first(articles: Iterable[T], limit: int | None = None) -> list[T]:
     if limit is None:
         return sorted(articles, key=_order)
     return heapq.nsmallest(limit, articles, key=_order)
 
 
 @dataclass(frozen=True, slots=True)
-class Duplicate:
-    article_id: str
-    kept: str  # source of the article that keeps the id
-    dropped: str  # source of the one that is not published
+class Planned(Generic[T]):
+    """One feed's topic (None: all topics) and items, newest first."""
 
+    topic: Topic | None
+    items: tuple[T, ...]
 
-def dedupe_ids(articles: Iterable[Article]) -> tuple[list[Article], list[Duplicate]]:
-    """One article per id; the one whose file path sorts first wins.
-
-    Two items with one guid would collapse into one in every reader, so the
-    second is reported instead of published.
-    """
-    by_id: dict[str, Article] = {}
-    dupes: list[Duplicate] = []
-    for article in sorted(articles, key=lambda a: a.source):
-        kept = by_id.setdefault(article.id, article)
-        if kept is not article:
-            dupes.append(Duplicate(article.id, kept.source, article.source))
-    return list(by_id.values()), dupes
+    @property
+    def slug(self) -> str:
+        return self.topic.slug if self.topic else ""
 
 
 @dataclass(frozen=True, slots=True)
-class Selection:
-    everything: FeedPlan
-    topics: tuple[FeedPlan, ...]
+class Selection(Generic[T]):
+    everything: Planned[T]
+    topics: tuple[Planned[T], ...]
     next_change: datetime | None  # when a scheduled article becomes visible
     display_names: Mapping[str, str]  # topic spelling in an article → topic display name
-    visible: int  # articles that are in the all-topics selection before the limit
+    visible: int  # visible articles, before any feed's limit
 
     @property
-    def plans(self) -> tuple[FeedPlan, ...]:
+    def plans(self) -> tuple[Planned[T], ...]:
         return (self.everything, *self.topics)
 
 
 def select_feeds(
-    articles: Sequence[Article],
+    articles: Sequence[T],
     *,
     index: TopicIndex,
     now: datetime,
     max_items: int,
     held_back: Collection[str] = (),
     retained: Mapping[str, str] | None = None,
-) -> Selection:
+) -> Selection[T]:
     """Plan every feed.
 
     A topic gets a feed once it has a visible article or is configured;
     `retained` (key → name) lists topics that had a feed before, which keep
     it, empty if need be, so that no subscriber ever gets a 404.
     """
-    visible = [a for a in articles if is_visible(a, now, held_back)]
+    now_ts = now.timestamp()
+    visible = [a for a in articles if a.published and a.timestamp <= now_ts and a.id not in held_back]
+    visible.sort(key=_order)  # once: every feed is then a prefix of its members
     spellings: dict[str, Counter[str]] = {key: Counter([name]) for key, name in (retained or {}).items()}
-    members: dict[str, list[Article]] = {}
+    members: dict[str, list[T]] = {}
+    key_of: dict[str, str] = {}  # few distinct spellings, many articles
     for article in visible:
         keys: set[str] = set()
         for name in article.topics:
-            key = index.key(name)
+            key = key_of.get(name)
+            if key is None:
+                key = key_of[name] = index.key(name)
             if key:
-                spellings.setdefault(key, Counter())[name] += 1
+                counter = spellings.get(key)
+                if counter is None:
+                    counter = spellings[key] = Counter()
+                counter[name] += 1
                 keys.add(key)
         for key in keys:
-            members.setdefault(key, []).append(article)
+            feed = members.get(key)
+            if feed is None:
+                members[key] = [article]
+            elif len(feed) < max_items:
+                feed.append(article)
     topics: dict[str, Topic] = index.build(spellings)
     display = {name: topics[key].name for key, counter in spellings.items() for name in counter}
     plans = [
-        FeedPlan(topic, tuple(newest_first(members.get(key, ()), max_items)))
+        Planned(topic, tuple(members.get(key, ())))
         for key, topic in sorted(topics.items(), key=lambda kv: kv[1].slug)
     ]
-    upcoming = [a.published_at for a in articles if a.published and a.published_at > now]
+    upcoming = min((a.timestamp for a in articles if a.published and a.timestamp > now_ts), default=None)
     return Selection(
-        everything=FeedPlan(None, tuple(newest_first(visible, max_items))),
+        everything=Planned(None, tuple(visible[:max_items])),
         topics=tuple(plans),
-        next_change=min(upcoming, default=None),
+        next_change=None if upcoming is None else datetime.fromtimestamp(upcoming, timezone.utc),
         display_names=display,
         visible=len(visible),
     )

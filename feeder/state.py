@@ -64,6 +64,40 @@ MIGRATIONS: list[str] = [
         first_seen TEXT NOT NULL
     );
     """,
+    """
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE files (
+        path TEXT PRIMARY KEY,     -- relative to the content folder
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        article_id TEXT,
+        published INTEGER,
+        published_at REAL,         -- POSIX timestamp
+        topics TEXT,               -- JSON list
+        original_url TEXT,
+        digest TEXT,               -- hash of the file's bytes: changes whenever its rendering may
+        error TEXT                 -- why the file is not an article, or NULL
+    );
+    CREATE INDEX files_published_at ON files (published, published_at);
+    CREATE INDEX files_original_url ON files (original_url);
+    CREATE INDEX files_article_id ON files (article_id, path);
+    CREATE TABLE snapshot (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        data BLOB NOT NULL         -- marshal of the files table's selection columns (feeder.catalog)
+    );
+    CREATE TABLE snapshot_delta (
+        path TEXT PRIMARY KEY,
+        data BLOB                  -- the row since the snapshot, NULL when the file is gone
+    );
+    CREATE TABLE rendered (
+        feed TEXT PRIMARY KEY,     -- topic slug, '' for all topics
+        fingerprint TEXT NOT NULL,
+        updated TEXT NOT NULL      -- the feed's newest item date, for the OPML file
+    );
+    """,
 ]
 
 
@@ -160,6 +194,25 @@ class State:
                 conn.execute(f"PRAGMA user_version = {target + 1}")
             log.debug("state database migrated to schema version %d", target + 1)
 
+    # -- small values ----------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        # Callers may already be inside a transaction; a single statement is atomic anyway.
+        self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # -- rendered feeds --------------------------------------------------------
+
+    def rendered(self) -> dict[str, tuple[str, str]]:
+        return {feed: (fp, updated) for feed, fp, updated in self.conn.execute("SELECT * FROM rendered")}
+
+    def save_rendered(self, feed: str, fingerprint: str, updated: str) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO rendered (feed, fingerprint, updated) VALUES (?, ?, ?)",
+                          (feed, fingerprint, updated))
+
     # -- feeds that exist ---------------------------------------------------
 
     def known_topics(self) -> dict[str, str]:
@@ -175,9 +228,38 @@ class State:
 
     def link_records(self, urls: Iterable[str] | None = None) -> dict[str, LinkRecord]:
         """Records for the given URLs (all of them when `urls` is None)."""
-        rows = self.conn.execute(f"SELECT {_LINK_COLUMNS} FROM links")  # noqa: S608 - constant columns
-        wanted = None if urls is None else set(urls)
-        return {row[0]: _link_record(row) for row in rows if wanted is None or row[0] in wanted}
+        if urls is None:
+            rows = self.conn.execute(f"SELECT {_LINK_COLUMNS} FROM links")  # noqa: S608 - constant columns
+            return {row[0]: _link_record(row) for row in rows}
+        wanted = list(dict.fromkeys(urls))
+        found: dict[str, LinkRecord] = {}
+        for i in range(0, len(wanted), 500):
+            batch = wanted[i:i + 500]
+            marks = ",".join("?" * len(batch))
+            sql = f"SELECT {_LINK_COLUMNS} FROM links WHERE url IN ({marks})"  # noqa: S608 - placeholders only
+            found.update((row[0], _link_record(row)) for row in self.conn.execute(sql, batch))
+        return found
+
+    def published_urls(self) -> list[str]:
+        """The distinct original URLs of articles marked published."""
+        return [u for (u,) in self.conn.execute(
+            "SELECT DISTINCT original_url FROM files WHERE published = 1 ORDER BY original_url")]
+
+    def due_urls(self, now: datetime) -> list[str]:
+        """Published articles' URLs that were never checked, then those overdue, longest overdue first."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT f.original_url, l.next_due FROM files f LEFT JOIN links l ON l.url = f.original_url "
+            "WHERE f.published = 1 AND (l.url IS NULL OR l.next_due <= ?) "
+            "ORDER BY l.next_due IS NOT NULL, l.next_due, f.original_url",
+            (_ts(now),),
+        )
+        return list(dict.fromkeys(u for u, _ in rows))
+
+    def link_counts(self) -> dict[str, int]:
+        """Verdicts of the published articles' URLs."""
+        return dict(self.conn.execute(
+            "SELECT l.verdict, COUNT(*) FROM links l WHERE l.url IN "
+            "(SELECT original_url FROM files WHERE published = 1) GROUP BY l.verdict"))
 
     def save_link_records(self, records: Iterable[LinkRecord]) -> None:
         rows = [_link_row(r) for r in records]

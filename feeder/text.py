@@ -10,16 +10,16 @@ from __future__ import annotations
 import html
 import re
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import nh3
-from markdown_it import MarkdownIt
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 __all__ = ["escape_html", "is_http_url", "plain_text", "render_markdown", "sanitize_html", "xml_safe"]
 
 # Everything outside XML 1.0's Char production, plus U+FFFE/U+FFFF.
 _NOT_XML_CHAR = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_SPACES = re.compile(r"\s+")
 
 # What a feed reader may render from an article body.
 ALLOWED_TAGS = {
@@ -43,6 +43,8 @@ URL_SCHEMES = {"http", "https", "mailto"}
 
 def xml_safe(text: str) -> str:
     """Remove characters that XML 1.0 cannot represent."""
+    if text.isascii() and text.isprintable():
+        return text  # the common case, checked in C without a regex
     return _NOT_XML_CHAR.sub("", text)
 
 
@@ -53,9 +55,11 @@ def plain_text(text: str) -> str:
     """
     text = xml_safe(text)
     if "<" in text or "&" in text:
+        import nh3  # loaded on first use: most titles and excerpts never need it
+
         text = html.unescape(nh3.clean(text, tags=set()))
         text = xml_safe(text)  # an entity such as &#1; may decode to a control character
-    return _SPACES.sub(" ", text).strip()
+    return " ".join(text.split())
 
 
 def escape_html(text: str) -> str:
@@ -63,14 +67,20 @@ def escape_html(text: str) -> str:
     return html.escape(text, quote=False)
 
 
+# scheme://authority[/?#rest], nothing that ends a URL in text or a header.
+_HTTP_URL = re.compile(r"(?i:https?)://([^\s/?#\x00-\x1f\x7f]+)(?:[/?#][^\s\x00-\x1f\x7f]*)?\Z")
+
+
 def is_http_url(value: str) -> bool:
-    try:
-        parts = urlsplit(value)
-    except ValueError:
+    m = _HTTP_URL.match(value)
+    if m is None:
         return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and not any(
-        c.isspace() or ord(c) < 32 for c in value
-    )
+    if "[" in m.group(1) or "@" in m.group(1):
+        try:  # bracketed IPv6 and user-info are rare: let the standard parser judge them
+            return bool(urlsplit(value).hostname)
+        except ValueError:
+            return False
+    return True
 
 
 def sanitize_html(fragment: str, base_url: str | None) -> str:
@@ -79,6 +89,8 @@ def sanitize_html(fragment: str, base_url: str | None) -> str:
     Relative URLs are dropped when there is no base, because a reader or an
     e-mail client would resolve them against the wrong site.
     """
+    import nh3
+
     return nh3.clean(
         xml_safe(fragment),
         tags=ALLOWED_TAGS,
@@ -91,6 +103,8 @@ def sanitize_html(fragment: str, base_url: str | None) -> str:
 
 @lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
+    from markdown_it import MarkdownIt
+
     return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 
 

@@ -53,7 +53,7 @@ class Site:
         self.content = root / "content"
         self.output = root / "feeds"
         self.state = root / "state"
-        self.content.mkdir()
+        self.content.mkdir(parents=True)
         self.settings = Settings(
             site=SiteSettings(title="Test Site", base_url="https://feeds.example.net/news/", link="https://example.net/"),
             content_dir=self.content,

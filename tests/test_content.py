@@ -6,8 +6,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from feeder.content import parse_article, read_article, scan_folder
+from feeder.content import parse_article, read_article
 from feeder.errors import ContentError
+from feeder.scan import scan_folder
 
 from conftest import SECRET, SEED, Site, article_text, good_fields
 
@@ -113,15 +114,26 @@ def test_broken_yaml_gives_line_and_column():
     assert "\n" not in msg
 
 
-def test_yaml_object_tags_are_refused_not_executed(tmp_path):
+def test_yaml_tags_construct_nothing(tmp_path):
     marker = tmp_path / "pwned"
     text = (
         "---\n"
         f"title: !!python/object/apply:os.system ['touch {marker}']\n"
         "published: true\n---\n"
     )
-    assert "invalid YAML" in problem(text)
+    # Tags are ignored: the value is plain data (here a list, which no title may be).
+    assert problem(text) == "field 'title' must be text, not a list"
     assert not marker.exists()
+    named = article_text(**good_fields()).replace("title: Article number 1", "title: !!python/name:os.system x")
+    assert problem(named).startswith("invalid YAML")
+
+
+def test_alias_bombs_and_duplicate_keys_are_refused():
+    laughs = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n" for p, c in zip("abcdefg", "bcdefgh", strict=True)
+    )
+    assert "invalid YAML" in problem("---\n" + laughs + "---\n")
+    assert "duplicate mapping key" in problem("---\ntitle: a\ntitle: b\n---\n")
 
 
 @pytest.mark.parametrize(
@@ -188,3 +200,23 @@ def test_scan_is_recursive_sorted_and_skips_hidden_and_other_files(site: Site):
     site.write("draft.txt~", "x")
     (site.content / "loop").symlink_to(site.content)
     assert [f.rel for f in scan_folder(site.content)] == ["b.md", "sub/a.txt", "sub/deeper/c.TXT"]
+
+
+@pytest.mark.parametrize(
+    ("text", "body"),
+    [
+        ("---\ntitle: T\npublished: true\n---\nBody\n", "Body"),
+        ("---  \ntitle: T\npublished: true\n----\t\nBody\n\n---\n\nMore\n", "Body\n\n---\n\nMore"),
+        ("---\ntitle: T\npublished: true\n---", ""),
+        ("---\ntitle: T\npublished: true\n---\n---\n", "---"),
+    ],
+)
+def test_front_matter_delimiters(text, body):
+    fields = "publishedDateTime: 2024-01-01\noriginalUrl: https://example.org/x\n"
+    a = parse(text.replace("title: T\n", "title: T\n" + fields))
+    assert a.title == "T" and a.body == body
+
+
+def test_a_dashed_line_inside_a_value_is_not_a_delimiter():
+    text = article_text(**good_fields(excerpt="a --- b")).replace("excerpt: a --- b", "excerpt: |\n  a\n  ---x\n  b")
+    assert parse(text).excerpt == "a ---x b"

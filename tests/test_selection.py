@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 from feeder.config import TopicSettings
 from feeder.model import Article
-from feeder.selection import dedupe_ids, is_visible, newest_first, select_feeds
+from feeder.selection import is_visible, newest_first, select_feeds
 from feeder.topics import TopicIndex
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
@@ -41,9 +41,9 @@ def test_newest_first_with_ties_broken_by_id():
 def test_feeds_hold_only_visible_articles_limited_and_ordered():
     items = [art(f"x{i:02d}", i) for i in range(10)] + [art("future", -1), art("draft", 0.5, published=False)]
     sel = select(items, max_items=3)
-    assert [a.id for a in sel.everything.articles] == ["x00", "x01", "x02"]
+    assert [a.id for a in sel.everything.items] == ["x00", "x01", "x02"]
     [ai] = sel.topics
-    assert [a.id for a in ai.articles] == ["x00", "x01", "x02"]
+    assert [a.id for a in ai.items] == ["x00", "x01", "x02"]
     assert sel.next_change == NOW + timedelta(days=1)
     assert sel.visible == 10
 
@@ -56,22 +56,15 @@ def test_topics_are_created_only_by_visible_articles():
 def test_retained_and_configured_topics_keep_an_empty_feed():
     index = TopicIndex({"Climate": TopicSettings()}, "Site")
     sel = select([art("a", 1, topics=["Space"], published=False)], index=index, retained={"space": "Space"})
-    assert {p.topic.key: len(p.articles) for p in sel.topics} == {"climate": 0, "space": 0}
+    assert {p.topic.key: len(p.items) for p in sel.topics} == {"climate": 0, "space": 0}
 
 
 def test_one_article_counted_once_per_topic_whatever_the_spelling():
     sel = select([art("a", 1, topics=["AI", "ai", "A.I."])],
                  index=TopicIndex({"AI": TopicSettings(aliases=("A.I.",))}, "Site"))
     [ai] = sel.topics
-    assert [a.id for a in ai.articles] == ["a"]
+    assert [a.id for a in ai.items] == ["a"]
     assert sel.display_names == {"AI": "AI", "ai": "AI", "A.I.": "AI"}
-
-
-def test_duplicate_ids_keep_the_first_path():
-    one, two = art("same", 1, source="a/one.txt"), art("same", 2, source="b/two.txt")
-    kept, dupes = dedupe_ids([two, one])
-    assert kept == [one]
-    assert dupes[0].dropped == "b/two.txt" and dupes[0].kept == "a/one.txt"
 
 
 def test_selection_does_not_depend_on_input_order():

@@ -1,0 +1,122 @@
+"""Build and rescan times on a generated corpus, link checks off.
+
+    python benchmarks/rescan_bench.py                 # N = 10,000 and 100,000
+    python benchmarks/rescan_bench.py --n 10000
+
+For each N it generates realistic articles in the seed's format (~3 KB each,
+~40 topics with a skewed distribution, ~60% published), then times, each as
+its own `feeder build` process: a cold build (empty state), a rescan with
+nothing changed, a rescan after changing one file, and one after adding 100
+files. Prints wall time and the build process's peak memory. Nothing is
+asserted: the figures are for reading.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+LOREM = ("Researchers and companies announced new results this week as the industry weighs costs, "
+         "regulation and the pace of adoption across markets in Europe, Asia and the Americas. ").split()
+PROVIDERS = [("TechCrunch", "techcrunch.com"), ("Reuters", "reuters.com"), ("Nature", "nature.com"),
+             ("The Verge", "theverge.com"), ("Ars Technica", "arstechnica.com"), ("BBC News", "bbc.co.uk")]
+TOPICS = [f"Topic {i:02d}" for i in range(40)]
+WEIGHTS = [1 / (i + 1) for i in range(40)]  # Zipf-like: a few big topics, a long tail
+
+
+def words(rng: random.Random, n: int) -> str:
+    return " ".join(rng.choice(LOREM) for _ in range(n)).capitalize()
+
+
+def article(rng: random.Random, n: int) -> str:
+    prov, dom = rng.choice(PROVIDERS)
+    topics = sorted(set(rng.choices(TOPICS, WEIGHTS, k=rng.choice([1, 1, 2, 3]))))
+    day = f"20{rng.randint(19, 25)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+    url = f"https://www.{dom}/{day.replace('-', '/')}/story-{n}/"
+    lines = [
+        "---", "category: news", f'title: "{words(rng, 10)} {n}"', f'excerpt: "{words(rng, 55)}"',
+        f"publishedDateTime: {day}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:00Z",
+        f'originalUrl: "{url}"', f'webUrl: "{url}"', "type: article", f"quality: {rng.randint(1, 99)}",
+        f"heat: {rng.randint(-1, 50)}", f"published: {'true' if rng.random() < 0.6 else 'false'}", "",
+        "provider:", f'  name: "{prov}"', f"  domain: {dom}", "", "topics:", *[f"  - {t}" for t in topics], "",
+        "images:", f'  - url: "https://cdn.{dom}/img/{n}.jpg"', "    width: 1200", "    height: 675",
+        "    isCached: true", "", "related:",
+    ]
+    for r in range(3):
+        lines += [f'  - title: "{words(rng, 9)}"', f'    excerpt: "{words(rng, 50)}"',
+                  f"    publishedDateTime: {day}T08:00:00Z", f'    webUrl: "https://www.{dom}/related/{n}-{r}/"',
+                  "    type: article", "    provider:", f'      name: "{prov}"', f"      domain: {dom}",
+                  f"    quality: {rng.randint(1, 99)}"]
+    lines += ["", f'secured: "{rng.getrandbits(2048):x}"', "---", ""]
+    return "\n".join(lines)
+
+
+def generate(folder: Path, n: int, start: int = 0, seed: int = 1) -> None:
+    rng = random.Random(seed + start)
+    for i in range(start, start + n):
+        sub = folder / f"batch{i // 1000:03d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"{i:06d}_{rng.getrandbits(40):010x}.txt").write_text(article(rng, i), encoding="utf-8")
+
+
+def run_build(config: Path) -> tuple[float, float]:
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "feeder", "build", "-q", "--config", str(config)])
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"feeder build failed with status {status}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def bench(n: int, root: Path) -> None:
+    content = root / "content"
+    t = time.perf_counter()
+    generate(content, n)
+    size = sum(p.stat().st_size for p in content.rglob("*.txt"))
+    print(f"\nN = {n:,}: generated {size / 1e6:,.0f} MB ({size / n / 1000:.1f} KB per file) "
+          f"in {time.perf_counter() - t:.1f} s")
+    config = root / "feeder.yaml"
+    config.write_text(yaml.safe_dump({
+        "site": {"title": "Bench", "base_url": "https://bench.example/feeds/"},
+        "content_dir": str(content), "output_dir": str(root / "feeds"), "state_dir": str(root / "state"),
+        "links": {"enabled": False},
+    }))
+    phases = []
+    phases.append(("cold build", run_build(config)))
+    phases.append(("rescan, nothing changed", run_build(config)))
+    victim = next(content.rglob("*.txt"))
+    victim.write_text(victim.read_text().replace('title: "', 'title: "Updated: ', 1))
+    phases.append(("rescan, one file changed", run_build(config)))
+    generate(content, 100, start=n, seed=7)
+    phases.append(("rescan, 100 files added", run_build(config)))
+    for name, (elapsed, peak) in phases:
+        print(f"  {name:<28} {elapsed:7.2f} s   peak RSS {peak:6.0f} MB")
+    db = root / "state" / "feeder.sqlite3"
+    print(f"  state database {db.stat().st_size / 1e6:,.0f} MB; {os.cpu_count()} CPUs")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, action="append", help="corpus size (repeatable; default 10000 and 100000)")
+    ap.add_argument("--dir", type=Path, help="work folder (default: a temporary folder, removed afterwards)")
+    a = ap.parse_args()
+    for n in a.n or [10_000, 100_000]:
+        root = Path(tempfile.mkdtemp(prefix=f"feeder-bench-{n}-", dir=a.dir))
+        try:
+            bench(n, root)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

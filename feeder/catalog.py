@@ -1,0 +1,343 @@
+"""The content folder as the state database remembers it.
+
+Every content file's path, size, modification time and parsed article (or
+the problem that kept it out) is kept in the `files` table. A rescan stats
+the folder, reparses only new and changed files (in parallel across the
+machine's cores when there are many), and forgets deleted ones. Selection
+works on light `Entry` rows; full articles are decoded only for the items
+that end up in a feed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import marshal
+import multiprocessing
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from datetime import datetime, timezone, tzinfo
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
+
+from .errors import ContentError, check_cancel
+from .model import Article
+from .scan import ContentFile, listing_digest
+from .state import State
+
+__all__ = ["PARSER_VERSION", "Catalog", "Entry", "Rescan"]
+
+log = logging.getLogger(__name__)
+
+# Bump when parsing changes what an Article holds: every file is then reparsed.
+PARSER_VERSION = "2"
+# Below this many files to parse, a process pool costs more than it saves.
+PARALLEL_THRESHOLD = 400
+_CHUNK = 250
+_SEP = "\x1f"  # joins topic names in one column; never in a name (control characters are removed)
+
+
+class Entry(NamedTuple):
+    """What selection needs to know about a published article, without its text.
+
+    A tuple rather than a dataclass: a rescan builds one per published article.
+    """
+
+    id: str
+    source: str
+    published: bool
+    timestamp: float  # publishedDateTime as a POSIX timestamp
+    topics: tuple[str, ...]
+    original_url: str  # "" unless asked for (link checks need it)
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    article_id: str
+    kept: str  # path of the file that keeps the id (its path sorts first)
+    dropped: str
+
+
+@dataclass
+class Rescan:
+    files: int = 0
+    parsed: int = 0
+    removed: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.parsed or self.removed)
+
+
+# -- parsing, possibly in worker processes -------------------------------------
+
+_Row = tuple[str, int, int, str | None, int | None, float | None, str | None, str | None, str | None, str | None]
+
+
+def _parse_one(f: ContentFile, max_size: int, tz: tzinfo) -> _Row:
+    from .content import parse_file  # the parsing stack is loaded only when a file changed
+
+    try:
+        a, data = parse_file(f, max_size=max_size, tz=tz)
+    except ContentError as exc:
+        return (f.rel, f.size, f.mtime_ns, None, None, None, None, None, None, exc.problem)
+    digest = hashlib.blake2b(data, digest_size=12).hexdigest()
+    return (f.rel, f.size, f.mtime_ns, a.id, int(a.published), a.published_at.timestamp(),
+            _SEP.join(a.topics), a.original_url, digest, None)
+
+
+# The columns of `files` every selecting build reads, in this order.
+_SNAP_COLUMNS = "path, size, mtime_ns, article_id, published, published_at, topics"
+_SnapRow = tuple[str, int, int, str | None, int | None, float | None, str | None]
+
+_INSERT = ("INSERT OR REPLACE INTO files (path, size, mtime_ns, article_id, published, published_at, topics, "
+           "original_url, digest, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_worker_db: sqlite3.Connection | None = None
+
+
+def _store(conn: sqlite3.Connection, rows: list[_Row], *, deltas: bool = False) -> None:
+    # One transaction per chunk: a crash loses at most a chunk, whose files
+    # the next rescan parses again (their rows never landed).
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany(_INSERT, rows)
+        if deltas:
+            conn.executemany("INSERT OR REPLACE INTO snapshot_delta (path, data) VALUES (?, ?)",
+                             [(r[0], marshal.dumps(r[:7])) for r in rows])
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _parse_chunk(args: tuple[list[ContentFile], int, str]) -> list[_Row]:
+    files, max_size, tz_name = args
+    tz = ZoneInfo(tz_name)
+    return [_parse_one(f, max_size, tz) for f in files]
+
+
+def _parse_and_store(args: tuple[list[ContentFile], int, str, str]) -> int:
+    """In a worker: parse a chunk and write it to the database itself, so the
+    articles never travel back through a pipe to a busy parent."""
+    global _worker_db
+    files, max_size, tz_name, db_path = args
+    if _worker_db is None:
+        _worker_db = sqlite3.connect(db_path, timeout=60, isolation_level=None)
+        _worker_db.execute("PRAGMA synchronous=NORMAL")
+    _store(_worker_db, _parse_chunk((files, max_size, tz_name)))
+    return len(files)
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _use_processes(count: int) -> bool:
+    return count >= PARALLEL_THRESHOLD and _cpus() > 1
+
+
+def _parse_into(conn: sqlite3.Connection, db_path: str, files: Sequence[ContentFile], max_size: int, tz_name: str,
+                cancel: threading.Event | None, *, parallel: bool) -> list[_Row] | None:
+    """Parse and store `files`; returns the rows, or None when worker processes stored them."""
+    chunks = [list(files[i:i + _CHUNK]) for i in range(0, len(files), _CHUNK)]
+    workers = _cpus()
+    if parallel:
+        # forkserver: the daemon has threads, and forking a threaded process can deadlock.
+        ctx = multiprocessing.get_context("forkserver")
+        try:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                for _ in pool.map(_parse_and_store, [(c, max_size, tz_name, db_path) for c in chunks]):
+                    check_cancel(cancel)
+            return None
+        except BrokenProcessPool as exc:
+            # Worker processes cannot always start (an embedding program without
+            # an importable __main__, a sandbox). Parsing here is slower, not wrong.
+            log.warning("parallel parsing unavailable (%s); parsing in one process", exc)
+    rows: list[_Row] = []
+    for chunk in chunks:
+        check_cancel(cancel)
+        parsed = _parse_chunk((chunk, max_size, tz_name))
+        _store(conn, parsed, deltas=True)
+        rows.extend(parsed)
+    return rows
+
+
+class Catalog:
+    def __init__(self, state: State, root: str | os.PathLike[str], *, max_size: int, timezone_name: str):
+        self.state = state
+        self.root = os.fspath(root)
+        self.max_size = max_size
+        self.tz_name = timezone_name
+        self._snap: dict[str, _SnapRow] | None = None
+        self._dupes: list[Duplicate] | None = None
+
+    # The `files` table is the truth. Reading 100,000 rows from it costs a
+    # few tenths of a second, so the columns every selecting build reads are
+    # also kept as one marshalled blob (`snapshot`) plus the rows changed
+    # since (`snapshot_delta`, NULL for a removed file), written in the same
+    # transactions as `files`. A one-file change writes one delta row; the
+    # blob is rewritten once the deltas pile up.
+
+    def _snapshot(self) -> dict[str, _SnapRow]:
+        if self._snap is None:
+            conn = self.state.conn
+            rows: list[_SnapRow] | None = None
+            found = conn.execute("SELECT data FROM snapshot WHERE id = 1").fetchone()
+            if found is not None:
+                try:
+                    rows = marshal.loads(found[0])  # noqa: S302 - our own database
+                except (EOFError, ValueError, TypeError):
+                    rows = None
+            if rows is None:
+                self._snap = {r[0]: tuple(r) for r in conn.execute(f"SELECT {_SNAP_COLUMNS} FROM files")}  # noqa: S608
+                self._save_base()
+            else:
+                snap = {r[0]: tuple(r) for r in rows}
+                for path, data in conn.execute("SELECT path, data FROM snapshot_delta"):
+                    if data is None:
+                        snap.pop(path, None)
+                    else:
+                        snap[path] = tuple(marshal.loads(data))  # noqa: S302
+                self._snap = snap  # type: ignore[assignment]
+        return self._snap  # type: ignore[return-value]
+
+    def _save_base(self) -> None:
+        assert self._snap is not None
+        # Newest first, so that selection's sort finds the rows already in order.
+        rows = sorted(self._snap.values(), key=lambda r: (-(r[5] or 0.0), r[3] or ""))
+        with self.state.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO snapshot (id, data) VALUES (1, ?)", (marshal.dumps(rows),))
+            conn.execute("DELETE FROM snapshot_delta")
+
+    def _forget(self, conn: sqlite3.Connection, paths: Sequence[str]) -> None:
+        conn.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
+        conn.executemany("INSERT OR REPLACE INTO snapshot_delta (path, data) VALUES (?, NULL)", [(p,) for p in paths])
+
+    def rescan(self, files: Sequence[ContentFile], cancel: threading.Event | None = None) -> Rescan:
+        """Bring the `files` table in line with the folder; returns what changed."""
+        conn = self.state.conn
+        self._dupes = None
+        fingerprint = f"{PARSER_VERSION}|{self.max_size}|{self.tz_name}"
+        if self.state.get_meta("parse_fingerprint") != fingerprint:
+            with self.state.transaction():
+                for table in ("files", "snapshot", "snapshot_delta"):
+                    conn.execute(f"DELETE FROM {table}")  # noqa: S608 - constant names
+                self.state.set_meta("parse_fingerprint", fingerprint)
+                self.state.set_meta("listing", "")
+            self._snap = None
+        listing = listing_digest(files)
+        if self.state.get_meta("listing") == listing:
+            return Rescan(files=len(files))  # not one file added, removed or touched
+        snap = self._snapshot()
+        todo = []
+        for f in files:
+            row = snap.get(f.rel)
+            if row is None or row[1] != f.size or row[2] != f.mtime_ns:
+                todo.append(f)
+        present = {f.rel for f in files}
+        removed = [p for p in snap if p not in present]
+        report = Rescan(files=len(files), parsed=len(todo), removed=len(removed))
+        if removed:
+            with self.state.transaction():
+                self._forget(conn, removed)
+            for p in removed:
+                del snap[p]
+        parallel = _use_processes(len(todo))
+        if parallel:
+            with self.state.transaction():
+                conn.execute("DELETE FROM snapshot")  # the workers write `files` alone
+        stored = _parse_into(conn, str(self.state.path), todo, self.max_size, self.tz_name, cancel,
+                             parallel=parallel)
+        if stored is None:
+            self._snap = None
+            snap = self._snapshot()  # read back what the workers stored, and save it
+        else:
+            snap.update((r[0], r[:7]) for r in stored)
+            if len(snap) and self.state.conn.execute("SELECT COUNT(*) FROM snapshot_delta").fetchone()[0] > 2000:
+                self._save_base()
+        self.state.set_meta("listing", listing)
+        return report
+
+    def entries(self, *, with_urls: bool = False) -> list[Entry]:
+        """Published articles, one per id: of files sharing an id, the path that sorts first wins."""
+        sep = _SEP
+        urls: dict[str, str] = {}
+        if with_urls:
+            urls = dict(self.state.conn.execute("SELECT path, original_url FROM files WHERE published = 1"))
+        entries = [
+            Entry(r[3], r[0], True, r[5], tuple(r[6].split(sep)) if r[6] else (), urls.get(r[0], ""))
+            for r in self._snapshot().values() if r[4] == 1 and r[3] is not None and r[5] is not None
+        ]
+        dropped = {d.dropped for d in self.duplicates()}  # usually none: checked in SQL, with an index
+        return [e for e in entries if e.source not in dropped] if dropped else entries
+
+    def digests(self, sources: Iterable[str]) -> dict[str, str]:
+        """A hash of each file's bytes: it changes whenever the file's rendering may."""
+        wanted = list(dict.fromkeys(sources))
+        found: dict[str, str] = {}
+        for i in range(0, len(wanted), 500):
+            batch = wanted[i:i + 500]
+            marks = ",".join("?" * len(batch))
+            sql = f"SELECT path, digest FROM files WHERE path IN ({marks})"  # noqa: S608 - placeholders only
+            found.update(self.state.conn.execute(sql, batch))
+        return found
+
+    def article_count(self) -> int:
+        """Distinct ids among the files that parsed."""
+        return int(self.state.conn.execute(
+            "SELECT COUNT(DISTINCT article_id) FROM files WHERE error IS NULL").fetchone()[0])
+
+    def duplicates(self) -> list[Duplicate]:
+        """Files whose id another file, whose path sorts first, already has."""
+        if self._dupes is None:
+            self._dupes = self._find_duplicates()
+        return self._dupes
+
+    def _find_duplicates(self) -> list[Duplicate]:
+        conn = self.state.conn
+        found: list[Duplicate] = []
+        shared = conn.execute(
+            "SELECT article_id FROM files WHERE error IS NULL GROUP BY article_id HAVING COUNT(*) > 1").fetchall()
+        for (aid,) in shared:
+            kept, *dropped = (p for (p,) in conn.execute(
+                "SELECT path FROM files WHERE article_id = ? AND error IS NULL ORDER BY path", (aid,)))
+            found.extend(Duplicate(aid, kept, d) for d in dropped)
+        return sorted(found, key=lambda d: d.dropped)
+
+    def problems(self) -> list[tuple[str, str]]:
+        return list(self.state.conn.execute("SELECT path, error FROM files WHERE error IS NOT NULL ORDER BY path"))
+
+    def next_publication(self, after: datetime) -> datetime | None:
+        row = self.state.conn.execute(
+            "SELECT MIN(published_at) FROM files WHERE published = 1 AND published_at > ?", (after.timestamp(),)
+        ).fetchone()
+        return None if row[0] is None else datetime.fromtimestamp(row[0], timezone.utc)
+
+    def articles(self, sources: Iterable[str]) -> dict[str, Article]:
+        """Full articles by source path, read again from the content folder.
+
+        The database keeps what selection needs, not each article's text:
+        writing ~2 KB per file cost a third of a cold build, while a build
+        renders only the items of the feeds that changed. A file that changed
+        since the scan is rendered as it is now (the next rescan sees the
+        change); one that vanished or broke is left out and reported.
+        """
+        from .content import parse_file
+
+        tz = ZoneInfo(self.tz_name)
+        found: dict[str, Article] = {}
+        for rel in dict.fromkeys(sources):
+            f = ContentFile(os.path.join(self.root, rel), rel, 0, 0)
+            try:
+                found[rel] = parse_file(f, max_size=self.max_size, tz=tz)[0]
+            except ContentError as exc:
+                log.warning("left out of this build: %s", exc)
+        return found

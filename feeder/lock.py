@@ -1,0 +1,66 @@
+"""One build at a time: an OS file lock in the state folder.
+
+`flock` locks belong to the open file, so the kernel drops them when the
+process exits however it exits: a lock left by a killed build never blocks
+the next one. The lock file itself is never deleted (deleting it would let
+two processes lock two different files).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from pathlib import Path
+from types import TracebackType
+
+from .errors import LockTimeout, StateError, describe_os_error
+
+__all__ = ["LOCK_NAME", "BuildLock"]
+
+LOCK_NAME = "feeder.lock"
+
+
+class BuildLock:
+    def __init__(self, state_dir: Path, *, timeout: float, poll: float = 0.1):
+        self.path = state_dir / LOCK_NAME
+        self.timeout = timeout
+        self.poll = poll
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise StateError(self.path, f"cannot open the lock file: {describe_os_error(exc)}") from None
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise LockTimeout(self.path, self.timeout) from None
+                time.sleep(self.poll)
+        # For the operator's curiosity only: the lock is the flock, not this text.
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> BuildLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.release()

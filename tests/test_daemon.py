@@ -1,0 +1,245 @@
+"""The daemon and cron mode as real processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from feeder.daemon import make_trigger
+from feeder.lock import BuildLock
+from feeder.model import item_id
+
+from conftest import Site, article_text, good_fields, run_feeder
+from feeds import ids, parse_feed
+
+
+def wait_until(predicate, timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except (OSError, AssertionError, ValueError):
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class DaemonProcess:
+    def __init__(self, config: Path, log: Path):
+        self.log = log
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "feeder", "daemon", "--config", str(config)],
+            stdout=subprocess.DEVNULL, stderr=open(log, "wb"),
+        )
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout: float = 10.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+
+@pytest.fixture
+def daemon(site: Site, tmp_path: Path):
+    started: list[DaemonProcess] = []
+
+    def start(**extra) -> DaemonProcess:
+        cfg = site.config_file({"schedule": {"rescan": "1s", "link_check": "1h"}, **extra})
+        d = DaemonProcess(cfg, tmp_path / f"daemon{len(started)}.log")
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait()
+
+
+def temporaries(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.name.startswith(".feeder-")]
+
+
+def test_daemon_publishes_edits_and_deletions_then_stops_cleanly(site: Site, daemon):
+    draft = site.article("a.txt", **good_fields(1, published=False))
+    other = site.article("b.txt", **good_fields(2))
+    d = daemon()
+    rss = site.output / "rss.xml"
+    wait_until(lambda: ids(rss) == [item_id("b")], what="the first rescan")
+
+    draft.write_text(article_text(**good_fields(1, published=True)))
+    started = time.monotonic()
+    wait_until(lambda: item_id("a") in ids(rss), timeout=5, what="the published article")
+    assert time.monotonic() - started < 2 * 1.0 + 1.5  # within two intervals (plus process slack)
+
+    other.unlink()
+    wait_until(lambda: ids(rss) == [item_id("a")], timeout=5, what="the deleted article to go")
+
+    started = time.monotonic()
+    assert d.stop() == 0
+    assert time.monotonic() - started < 5
+    assert temporaries(site.output) == []
+    log = d.text()
+    assert "received SIGTERM" in log and "feeder daemon stopped" in log
+    assert " INFO " in log and log[:4].isdigit()  # timestamps for the journal
+
+
+def test_a_failing_round_is_logged_and_the_next_succeeds(site: Site, daemon, tmp_path: Path):
+    site.article("a.txt", **good_fields(1))
+    d = daemon()
+    wait_until(lambda: (site.output / "rss.xml").exists(), what="the first rescan")
+    aside = tmp_path / "feeds-aside"
+    site.output.rename(aside)
+    site.output.write_text("a file where the output folder should be")
+    wait_until(lambda: "rescan failed" in d.text(), what="the failure to be logged")
+    site.article("b.txt", **good_fields(2))
+    site.output.unlink()
+    aside.rename(site.output)
+    wait_until(lambda: item_id("b") in ids(site.output / "rss.xml"), what="recovery")
+    assert d.proc.poll() is None
+    assert d.stop() == 0
+
+
+def test_a_job_that_raises_is_logged_with_traceback_and_the_daemon_carries_on(site: Site, daemon):
+    site.article("a.txt", **good_fields(1))
+    d = daemon()
+    wait_until(lambda: (site.output / "rss.xml").exists(), what="the first rescan")
+    state_db = site.state / "feeder.sqlite3"
+    state_db.chmod(0o644)
+    # Corrupt the state database: an unexpected error, not a FeederError.
+    for suffix in ("", "-wal", "-shm"):
+        p = Path(str(state_db) + suffix)
+        if p.exists():
+            p.write_bytes(b"not a database" * 100)
+    wait_until(lambda: "Traceback" in d.text() or "rescan failed" in d.text(), what="the failure")
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(state_db) + suffix).unlink(missing_ok=True)
+    site.article("b.txt", **good_fields(2))
+    wait_until(lambda: item_id("b") in ids(site.output / "rss.xml"), what="recovery")
+    assert d.stop() == 0
+
+
+def test_sighup_reloads_and_keeps_the_old_configuration_when_the_new_is_bad(site: Site, daemon):
+    site.article("a.txt", **good_fields(1))
+    d = daemon()
+    rss = site.output / "rss.xml"
+    wait_until(lambda: rss.exists(), what="the first rescan")
+    cfg = site.root / "feeder.yaml"
+    data = yaml.safe_load(cfg.read_text())
+    data["site"]["title"] = "Renamed Site"
+    cfg.write_text(yaml.safe_dump(data))
+    d.signal(signal.SIGHUP)
+    wait_until(lambda: parse_feed(rss).feed.title == "Renamed Site", what="the new title")
+
+    cfg.write_text("site: [this is: not valid\n")
+    d.signal(signal.SIGHUP)
+    wait_until(lambda: "keeping the old one" in d.text(), what="the bad configuration to be reported")
+    site.article("b.txt", **good_fields(2))
+    wait_until(lambda: item_id("b") in ids(rss), what="rescans to go on")
+    assert parse_feed(rss).feed.title == "Renamed Site"
+    assert d.stop() == 0
+
+
+def test_sigterm_during_a_large_build_exits_promptly_without_temporaries(site: Site, daemon):
+    for n in range(3000):
+        site.article(f"bulk/{n:05d}.txt", **good_fields(n, topics=[f"topic {n % 300}"]))
+    d = daemon()
+    wait_until(lambda: "rescan" in d.text() or any(site.output.rglob("*.xml")) or site.state.exists(),
+               timeout=20, what="the build to start")
+    time.sleep(0.3)
+    started = time.monotonic()
+    assert d.stop(timeout=15) == 0
+    assert time.monotonic() - started < 10
+    assert temporaries(site.output) == []
+    for path in site.output.rglob("*.xml"):
+        parse_feed(path)
+
+
+def test_kill_9_mid_build_leaves_only_whole_feeds_and_the_next_build_recovers(site: Site, tmp_path: Path):
+    def write_corpus(suffix: str) -> None:
+        for n in range(800):
+            site.article(f"bulk/{n:05d}.txt", **good_fields(n, title=f"Article {n}{suffix}",
+                                                               topics=[f"topic {n % 400}", "all"]))
+
+    write_corpus("")
+    cfg = site.config_file()
+    for attempt, suffix in enumerate(["", " (edited)"]):
+        if attempt:
+            write_corpus(suffix)  # every feed must be written again
+        started = time.time()
+        proc = subprocess.Popen([sys.executable, "-m", "feeder", "build", "-q", "--config", str(cfg)])
+        def fresh(since: float = started) -> list[Path]:
+            return [p for p in site.output.rglob("*.xml") if p.stat().st_mtime >= since]
+
+        wait_until(lambda fresh=fresh: len(fresh()) >= 100, timeout=60, what="the build to be writing feeds")
+        proc.kill()
+        assert proc.wait() == -signal.SIGKILL
+        assert 100 <= len(fresh()) < 2 * 402  # killed in the middle of publishing
+        for path in site.output.rglob("*.xml"):
+            parse_feed(path)  # every feed on disk is complete and valid
+    proc = run_feeder("build", "-q", "--config", str(cfg), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert temporaries(site.output) == []
+    # The recovered output is exactly what a cold build of the same folder gives.
+    cold = Site(tmp_path / "cold")
+    shutil.copytree(site.content, cold.content, dirs_exist_ok=True)
+    proc = run_feeder("build", "-q", "--config", str(cold.config_file()), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert site.outputs() == cold.outputs()
+    assert parse_feed(site.output / "topics/all/rss.xml").entries[0].title.endswith("(edited)")
+
+
+def test_a_second_build_waits_or_exits_with_status_4(site: Site):
+    site.article("a.txt", **good_fields(1))
+    cfg = site.config_file()
+    with BuildLock(site.state, timeout=1):
+        proc = run_feeder("build", "--wait", "0.3", "--config", str(cfg))
+        assert proc.returncode == 4
+        assert "another feeder build holds" in proc.stderr
+        assert not (site.output / "rss.xml").exists()
+    procs = [subprocess.Popen([sys.executable, "-m", "feeder", "build", "-q", "--config", str(cfg)]) for _ in range(3)]
+    assert [p.wait(60) for p in procs] == [0, 0, 0]
+    assert ids(site.output / "rss.xml") == [item_id("a")]
+
+
+def test_a_lock_left_by_a_killed_process_does_not_block(site: Site):
+    site.article("a.txt", **good_fields(1))
+    site.state.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from feeder.lock import BuildLock; "
+        f"l = BuildLock(Path({str(site.state)!r}), timeout=1); l.acquire(); print('locked', flush=True); "
+        "time.sleep(60)")], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    proc = run_feeder("build", "--wait", "0", "--config", str(site.config_file()))
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize(("spec", "kind"), [("90s", "interval"), ("5m", "interval"), ("1h", "interval"),
+                                            ("*/5 * * * *", "cron"), ("0 6 * * 1-5", "cron")])
+def test_schedule_specs(spec, kind):
+    assert type(make_trigger(spec)).__name__.lower().startswith(kind)
+
+
+@pytest.mark.parametrize("spec", ["soon", "0s", "* * *", "61 * * * *"])
+def test_bad_schedule_specs_are_configuration_errors(site: Site, spec):
+    cfg = site.config_file()
+    cfg.write_text(cfg.read_text() + f"schedule:\n  rescan: '{spec}'\n")
+    proc = run_feeder("daemon", "--config", str(cfg), timeout=20)
+    assert proc.returncode == 2
+    assert "schedule.rescan" in proc.stderr
