@@ -25,7 +25,7 @@ from . import __version__
 from .catalog import Catalog, Entry
 from .config import Settings
 from .errors import ConfigError, check_cancel
-from .layout import OPML_NAME, feed_files
+from .layout import INDEX_NAME, OPML_NAME, feed_files, public_url
 from .lock import BuildLock
 from .model import FeedPlan
 from .publish import Publisher
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from .selection import Planned, Selection
 
 EMPTY_FEED_DATE = datetime(1970, 1, 1, tzinfo=timezone.utc)  # as render.xmlfeeds.EMPTY_FEED_DATE
+LANDING_HEADLINES = 5  # as render.landing.HEADLINES
 
 __all__ = ["RENDER_VERSION", "BuildReport", "CheckOutcome", "Problem", "build", "check_content_links"]
 
@@ -112,7 +113,7 @@ def render_fingerprint(settings: Settings) -> str:
     """Everything outside the articles that rendering depends on."""
     topics = {k: asdict(v) for k, v in sorted(settings.topics.items())}
     return _digest(RENDER_VERSION, __version__, asdict(settings.site), topics, settings.max_items,
-                   settings.timezone, settings.max_file_size)
+                   settings.timezone, settings.max_file_size, list(settings.websub.hubs))
 
 
 def selection_fingerprint(settings: Settings) -> str:
@@ -213,7 +214,20 @@ def _build(settings: Settings, now: datetime, resolver: Resolver | None,
             state.set_meta("holds_changed", "0")
             state.set_meta("complete", "1")
     report.written = list(publisher.written)
+    _ping_hubs(settings, report.written)
     return report
+
+
+def _ping_hubs(settings: Settings, written: list[str]) -> None:
+    """Tell the WebSub hubs about the feeds this build changed."""
+    if not settings.websub.hubs:
+        return
+    feeds = {name for fmt, name in (("rss", "rss.xml"), ("atom", "atom.xml"), ("json", "feed.json"))}
+    changed = [public_url(settings.site.base_url, rel) for rel in written if rel.rsplit("/", 1)[-1] in feeds]
+    if changed:
+        from .websub import ping_hubs
+
+        ping_hubs(settings.websub, changed, settings.links.agent)
 
 
 def _still_current(state: State, catalog: Catalog, publisher: Publisher, fingerprint: str, now: datetime) -> bool:
@@ -256,10 +270,13 @@ def _feed_fingerprint(render_fp: str, plan: Planned[Entry], names: dict[str, str
 
 def _publish(selection: Selection[Entry], settings: Settings, state: State, catalog: Catalog,
              publisher: Publisher, report: BuildReport) -> None:
+    from .render.jsonfeed import render_json_feed
+    from .render.landing import LandingFeed, render_landing
     from .render.opml import render_opml
-    from .render.xmlfeeds import feed_updated, render_xml_feeds
+    from .render.xmlfeeds import feed_texts, feed_updated, render_xml_feeds
 
     site = settings.site
+    hubs = settings.websub.hubs
     names = dict(selection.display_names)
     render_fp = render_fingerprint(settings)
     rendered = state.rendered()
@@ -271,11 +288,16 @@ def _publish(selection: Selection[Entry], settings: Settings, state: State, cata
         previous = rendered.get(plan.slug)
         if previous is None or previous[0] != fp or not all(publisher.exists(p) for p in files.paths.values()):
             todo.append((plan, fp))
-    articles = catalog.articles(e.source for plan, _ in todo for e in plan.items)
+    # The landing page shows every feed's newest headlines: those articles are read too.
+    wanted = [e.source for plan, _ in todo for e in plan.items]
+    wanted += [e.source for plan in selection.plans for e in plan.items[:LANDING_HEADLINES]]
+    articles = catalog.articles(wanted)
     for plan, fp in todo:
         full = FeedPlan(plan.topic, tuple(articles[e.source] for e in plan.items if e.source in articles))
         files = feed_files(plan.slug, site.base_url)
-        for fmt, data in render_xml_feeds(full, files, site, names).items():
+        documents = render_xml_feeds(full, files, site, names, hubs)
+        documents["json"] = render_json_feed(full, files, site, names, hubs)
+        for fmt, data in documents.items():
             publisher.write(files.paths[fmt], data)
         # Recorded after the files are in place: a crash before this line only
         # means the feed is rendered again next time. A feed that lost an item
@@ -288,16 +310,20 @@ def _publish(selection: Selection[Entry], settings: Settings, state: State, cata
     newest = max((datetime.fromisoformat(updated[p.slug][1]) for p in selection.plans if p.slug in updated),
                  default=EMPTY_FEED_DATE)
     publisher.write(OPML_NAME, render_opml(listed, site, newest))
+    landing = []
+    for plan in selection.plans:
+        title, description = feed_texts(plan.topic, site)
+        top = [articles[e.source] for e in plan.items[:LANDING_HEADLINES] if e.source in articles]
+        landing.append(LandingFeed(title, description, feed_files(plan.slug, site.base_url), len(plan.items), top))
+    publisher.write(INDEX_NAME, render_landing(landing, site))
 
 
 def _opml_entry(plan: Planned[Entry], settings: Settings) -> OpmlFeed:
     from .render.opml import OpmlFeed
+    from .render.xmlfeeds import feed_texts
 
-    site = settings.site
-    files = feed_files(plan.slug, site.base_url)
-    if plan.topic is None:
-        return OpmlFeed(site.title, site.description or f"The latest from {site.title}", files.urls)
-    return OpmlFeed(f"{site.title}: {plan.topic.title}", plan.topic.description, files.urls)
+    title, description = feed_texts(plan.topic, settings.site)
+    return OpmlFeed(title, description, feed_files(plan.slug, settings.site.base_url).urls)
 
 
 @dataclass

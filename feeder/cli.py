@@ -74,7 +74,17 @@ def make_parser() -> argparse.ArgumentParser:
                                           "schedule.rescan and a link check every schedule.link_check. "
                                           "SIGTERM/SIGINT stop it, SIGHUP reloads the configuration.")
     _common(p_daemon)
+    p_daemon.add_argument("--serve", metavar="HOST:PORT", type=_host_port,
+                          help="also serve the output folder over HTTP (as feeder serve)")
     p_daemon.set_defaults(func=cmd_daemon)
+
+    p_serve = sub.add_parser("serve", help="serve the output folder over HTTP",
+                             description="Serve the output folder over HTTP with ETag, Last-Modified, 304s, "
+                                         "gzip and Cache-Control (for production, nginx: config/nginx.conf).")
+    _common(p_serve)
+    p_serve.add_argument("--host", help="address to listen on (default: serve.host, 127.0.0.1)")
+    p_serve.add_argument("--port", type=int, help="port to listen on (default: serve.port, 8080)")
+    p_serve.set_defaults(func=cmd_serve)
 
     p_check = sub.add_parser("check", help="check the original URLs of published articles and report",
                              description="Check the original URLs of published articles that are due "
@@ -164,18 +174,37 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _host_port(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, such as 127.0.0.1:8080, not {value!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
 def cmd_daemon(args: argparse.Namespace, settings: Settings) -> int:
     from .daemon import Daemon
 
     path = find_config(args.config).absolute()
-    return Daemon(settings, path).run()
+    return Daemon(settings, path, serve=args.serve).run()
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from .serve import serve_forever
+
+    host = args.host or settings.serve.host
+    port = settings.serve.port if args.port is None else args.port
+    try:
+        return serve_forever(settings, host, port)
+    except OSError as exc:
+        log.error("cannot listen on %s:%d: %s", host, port, exc.strerror or exc)
+        return EXIT_OUTPUT
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
-    # The daemon logs for journald/systemd: timestamps, and INFO by default.
-    daemon = args.command == "daemon"
+    # The daemon and server log for journald/systemd: timestamps, and INFO by default.
+    daemon = args.command in ("daemon", "serve")
     _setup_logging(-1 if args.quiet else args.verbose + (1 if daemon else 0), timestamps=daemon)
     try:
         settings = load_config(args.config)

@@ -25,9 +25,11 @@ from .errors import ConfigError, describe_os_error, describe_yaml_error
 __all__ = [
     "LinkSettings",
     "ScheduleSettings",
+    "ServeSettings",
     "Settings",
     "SiteSettings",
     "TopicSettings",
+    "WebSubSettings",
     "find_config",
     "load_config",
     "parse_duration",
@@ -101,6 +103,20 @@ class ScheduleSettings:
 
 
 @dataclass(frozen=True)
+class WebSubSettings:
+    hubs: tuple[str, ...] = ()
+    timeout: float = 5.0  # seconds for all pings of one build
+    retries: int = 2
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_age: int = 300  # Cache-Control max-age, seconds
+
+
+@dataclass(frozen=True)
 class Settings:
     site: SiteSettings = field(default_factory=SiteSettings)
     content_dir: Path = Path("content")
@@ -113,6 +129,8 @@ class Settings:
     links: LinkSettings = field(default_factory=LinkSettings)
     lock_timeout: float = 60.0  # seconds a build waits for another one to finish
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    websub: WebSubSettings = field(default_factory=WebSubSettings)
+    serve: ServeSettings = field(default_factory=ServeSettings)
     source: Path | None = None  # the file these settings came from
 
     @property
@@ -321,6 +339,31 @@ def _schedule(r: _Reader) -> ScheduleSettings:
     return schedule
 
 
+def _websub(r: _Reader) -> WebSubSettings:
+    hubs = r.texts("hubs")
+    for hub in hubs:
+        _check_url(r, "hubs", hub)
+    ws = WebSubSettings(
+        hubs=hubs,
+        timeout=r.seconds("timeout", WebSubSettings.timeout, minimum=0.1),
+        retries=r.integer("retries", WebSubSettings.retries, minimum=0),
+    )
+    r.finish()
+    return ws
+
+
+def _serve(r: _Reader) -> ServeSettings:
+    sv = ServeSettings(
+        host=r.text("host", ServeSettings.host),
+        port=r.integer("port", ServeSettings.port, minimum=0),
+        max_age=int(r.seconds("max_age", ServeSettings.max_age)),
+    )
+    if sv.port > 65535:
+        raise r.fail("port", "must be at most 65535")
+    r.finish()
+    return sv
+
+
 def _check_url(reader: _Reader, name: str, value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -401,6 +444,8 @@ def parse_config(data: Any, *, base: Path, source: Path | None = None) -> Settin
         links=_links(r.section("links")),
         lock_timeout=r.seconds("lock_timeout", Settings.lock_timeout),
         schedule=_schedule(r.section("schedule")),
+        websub=_websub(r.section("websub")),
+        serve=_serve(r.section("serve")),
         source=source,
     )
     r.finish()

@@ -235,7 +235,7 @@ class _FieldReader:
             value = [value]
         names: list[str] = []
         for i, item in enumerate(self.seq(value, "topics")):
-            name = " ".join(xml_safe(self.string(item, f"topics[{i}]")).split())
+            name = plain_text(self.string(item, f"topics[{i}]"))  # shown in feeds and on the landing page
             if name and name not in names:  # a blank topic names no feed: ignore it
                 names.append(name)
         return tuple(names)

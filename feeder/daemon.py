@@ -65,6 +65,7 @@ class _Job:
 class Daemon:
     settings: Settings
     config_path: Path | None
+    serve: tuple[str, int] | None = None  # also serve the output folder on HOST, PORT
     extra_jobs: list[_Job] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
     running: int = 0
@@ -149,6 +150,23 @@ class Daemon:
         log.info("SIGHUP: configuration reloaded from %s", self.config_path or "the default location")
 
     def run(self) -> int:
+        server = None
+        if self.serve is not None:
+            from .serve import ServerThread
+
+            server = ServerThread(self.settings, *self.serve)
+            try:
+                server.start()
+            except OSError as exc:
+                log.error("cannot listen on %s:%d: %s", *self.serve, exc.strerror or exc)
+                return 3
+        try:
+            return self._run_scheduler()
+        finally:
+            if server is not None:
+                server.stop()
+
+    def _run_scheduler(self) -> int:
         self._schedule(initial=True)
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)

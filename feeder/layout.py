@@ -1,10 +1,13 @@
-"""Where each feed lives in the output folder and under the public base URL.
+"""Where each file lives in the output folder and under the public base URL.
 
-    rss.xml, atom.xml                      all topics
-    topics/<slug>/rss.xml, .../atom.xml    one topic
+    rss.xml, atom.xml, feed.json           all topics
+    topics/<slug>/rss.xml, atom.xml, ...   one topic
     index.opml                             every feed
+    index.html                             the landing page
 
-These names are part of the public interface: subscribers have them.
+Every file also gets a gzip-compressed copy beside it (`rss.xml.gz`), for
+`feeder serve` and nginx's `gzip_static`. These names are part of the public
+interface: subscribers have them.
 """
 
 from __future__ import annotations
@@ -12,15 +15,37 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote, urljoin
 
-__all__ = ["FORMATS", "MEDIA_TYPES", "OPML_NAME", "FeedFiles", "feed_files"]
+__all__ = ["FORMATS", "INDEX_NAME", "MEDIA_TYPES", "OPML_NAME", "FeedFiles", "content_type", "feed_files",
+           "public_url"]
 
-FORMATS = ("rss", "atom")
-FILE_NAMES = {"rss": "rss.xml", "atom": "atom.xml"}
+FORMATS = ("rss", "atom", "json")
+FILE_NAMES = {"rss": "rss.xml", "atom": "atom.xml", "json": "feed.json"}
 MEDIA_TYPES = {
     "rss": "application/rss+xml",
     "atom": "application/atom+xml",
+    "json": "application/feed+json",
 }
 OPML_NAME = "index.opml"
+INDEX_NAME = "index.html"
+
+# By file name, then by extension: rss.xml and atom.xml share an extension.
+_TYPES_BY_NAME = {name: MEDIA_TYPES[fmt] for fmt, name in FILE_NAMES.items()}
+_TYPES_BY_SUFFIX = {
+    ".opml": "text/x-opml", ".html": "text/html", ".css": "text/css", ".xml": "application/xml",
+    ".json": "application/json", ".txt": "text/plain", ".gz": "application/gzip",
+}
+_TEXT = ("text/", "application/rss+xml", "application/atom+xml", "application/feed+json", "application/xml",
+         "application/json")
+
+
+def content_type(name: str) -> str:
+    """The Content-Type header for a published file, with a charset for text."""
+    media = _TYPES_BY_NAME.get(name)
+    if media is None:
+        dot = name.rfind(".")
+        media = _TYPES_BY_SUFFIX.get(name[dot:].lower(), "application/octet-stream") if dot >= 0 else \
+            "application/octet-stream"
+    return f"{media}; charset=utf-8" if media.startswith(_TEXT) else media
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +60,7 @@ def feed_files(slug: str, base_url: str) -> FeedFiles:
     """`slug` is '' for the all-topics feed."""
     folder = f"topics/{slug}/" if slug else ""
     paths = {fmt: folder + FILE_NAMES[fmt] for fmt in FORMATS}
-    urls = {fmt: urljoin(base_url, quote(path)) for fmt, path in paths.items()}
+    urls = {fmt: public_url(base_url, path) for fmt, path in paths.items()}
     return FeedFiles(paths, urls)
 
 

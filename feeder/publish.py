@@ -10,6 +10,7 @@ touched, so its modification time, and a web server's `Last-Modified` and
 from __future__ import annotations
 
 import contextlib
+import gzip
 import logging
 import os
 import re
@@ -87,19 +88,32 @@ class Publisher:
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
 
-    def write(self, rel: str, data: bytes) -> bool:
-        """Atomically replace `rel` with `data`; False when it already held exactly that."""
+    def write(self, rel: str, data: bytes, *, gzipped: bool = True) -> bool:
+        """Atomically replace `rel` with `data`; False when it already held exactly that.
+
+        With `gzipped`, a compressed copy is kept beside it as `rel.gz` (for
+        `feeder serve` and nginx's gzip_static), written first: a server that
+        finds the new plain file finds the new compressed one too.
+        """
         # Stopping between files, never inside one: no temporary file is left.
         check_cancel(self.cancel)
         path = self.target(rel)
-        if self._same(path, data):
+        gz_path = path.with_name(path.name + ".gz")
+        same = self._same(path, data)
+        if same and (not gzipped or gz_path.exists()):
             self.unchanged.append(rel)
             return False
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._replace(path, data)
+            if gzipped:
+                # mtime=0 and no file name in the header: the same bytes every time.
+                self._replace(gz_path, gzip.compress(data, compresslevel=9, mtime=0))
+            if not same:
+                self._replace(path, data)
         except OSError as exc:
             raise OutputError(path, f"cannot write: {describe_os_error(exc)}") from None
+        if same:
+            return False
         self.written.append(rel)
         log.debug("wrote %s (%d bytes)", rel, len(data))
         return True

@@ -138,9 +138,9 @@ ArticleWriter = Callable[..., Path]
 
 @pytest.fixture
 def http_server():
-    from httpserver import TestServer
+    from httpserver import ScriptedServer
 
-    server = TestServer()
+    server = ScriptedServer()
     yield server
     server.close()
 
@@ -152,3 +152,45 @@ def silent_server():
     server = SilentServer()
     yield server
     server.close()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServeProcess:
+    """`feeder serve` (or another command that serves) as a real process."""
+
+    def __init__(self, args: list[str], port: int, log: Path):
+        import time
+        import urllib.request
+
+        self.port = port
+        self.proc = subprocess.Popen([sys.executable, "-m", "feeder", *args],
+                                     stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {log.read_text()}")
+            try:
+                urllib.request.urlopen(self.url("/index.opml"), timeout=1)
+                return
+            except OSError as exc:
+                if getattr(exc, "code", None) == 404:
+                    return
+                time.sleep(0.05)
+        raise RuntimeError("server did not start")
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def stop(self) -> int:
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(15)

@@ -1,6 +1,6 @@
 """Real HTTP servers on 127.0.0.1 for the tests, with scripted answers.
 
-`TestServer` is a ThreadingHTTPServer whose routes are plain functions; it
+`ScriptedServer` is a ThreadingHTTPServer whose routes are plain functions; it
 logs every request (method and path) so tests can count what was sent.
 """
 
@@ -76,10 +76,10 @@ class Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    owner: TestServer
+    owner: ScriptedServer
 
 
-class TestServer:
+class ScriptedServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []

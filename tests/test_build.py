@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from datetime import datetime, timedelta, timezone
@@ -108,7 +109,14 @@ def test_item_fields(site: Site, now: datetime):
 def test_every_url_is_absolute(site: Site, now: datetime):
     site.article("a.md", "[x](../up) ![i](i.png)", **good_fields(1))
     build(site.settings, now=now)
-    for path in site.output.rglob("*.*"):
+    feed = json.loads((site.output / "feed.json").read_bytes())
+    assert feed["feed_url"].startswith("https://") and feed["home_page_url"].startswith("https://")
+    assert 'href="https://news.example.org/up"' in feed["items"][0]["content_html"]
+    page = etree.fromstring((site.output / "index.html").read_bytes(), etree.HTMLParser())
+    for el in page.iter():
+        if el.get("href"):  # data:, is the empty favicon that spares a request
+            assert el.get("href").startswith(("https://", "data:,")), el.get("href")
+    for path in [*site.output.rglob("*.xml"), *site.output.rglob("*.opml")]:
         root = etree.fromstring(path.read_bytes())
         for el in root.iter():
             for attr in ("href", "url", "src", "xmlUrl", "htmlUrl"):
@@ -236,9 +244,9 @@ def test_opml_lists_every_feed_with_absolute_urls(site: Site, now: datetime):
     urls = {o.get("xmlUrl"): o.get("title") for o in root.iter("outline") if o.get("xmlUrl")}
     base = "https://feeds.example.net/news/"
     assert urls == {
-        base + "rss.xml": "Test Site", base + "atom.xml": "Test Site",
-        base + "topics/ai/rss.xml": "Test Site: AI", base + "topics/ai/atom.xml": "Test Site: AI",
-        base + "topics/space/rss.xml": "Test Site: Space", base + "topics/space/atom.xml": "Test Site: Space",
+        f"{base}{folder}{name}": title
+        for folder, title in (("", "Test Site"), ("topics/ai/", "Test Site: AI"), ("topics/space/", "Test Site: Space"))
+        for name in ("rss.xml", "atom.xml", "feed.json")
     }
 
 

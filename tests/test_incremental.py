@@ -77,7 +77,8 @@ def test_one_change_renders_only_the_feeds_it_is_in(site: Site, now):
     report = build(site.settings, now=now)
     assert report.parsed == 1
     assert report.rendered == 2  # the all-topics feed and T1
-    assert sorted(report.written) == ["atom.xml", "rss.xml", "topics/t1/atom.xml", "topics/t1/rss.xml"]
+    assert sorted(report.written) == ["atom.xml", "feed.json", "index.html", "rss.xml",
+                                      "topics/t1/atom.xml", "topics/t1/feed.json", "topics/t1/rss.xml"]
 
 
 def test_deleted_output_files_are_written_again(site: Site, now):

@@ -62,7 +62,7 @@ def test_leftover_temporaries_are_removed_and_none_are_left(tmp_path):
     pub.prepare()
     pub.write("topics/rss.xml", b"whole")
     names = sorted(p.name for p in tmp_path.rglob("*"))
-    assert names == ["keep.tmp", "rss.xml", "topics"]
+    assert names == ["keep.tmp", "rss.xml", "rss.xml.gz", "topics"]
 
 
 def test_readers_never_see_a_partial_file(tmp_path):
@@ -113,4 +113,18 @@ def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch
     with pytest.raises(OutputError, match="no space left"):
         pub.write("feed.xml", b"new")
     assert (tmp_path / "feed.xml").read_bytes() == b"old"
-    assert [p.name for p in Path(tmp_path).iterdir()] == ["feed.xml"]
+    assert sorted(p.name for p in Path(tmp_path).iterdir()) == ["feed.xml", "feed.xml.gz"]
+
+
+def test_a_gzip_copy_is_kept_beside_each_file_and_is_deterministic(tmp_path):
+    import gzip
+
+    pub = Publisher(tmp_path)
+    pub.write("topics/ai/rss.xml", b"<rss>one</rss>")
+    first = (tmp_path / "topics/ai/rss.xml.gz").read_bytes()
+    assert gzip.decompress(first) == b"<rss>one</rss>"
+    (tmp_path / "topics/ai/rss.xml.gz").unlink()
+    assert pub.write("topics/ai/rss.xml", b"<rss>one</rss>") is False  # unchanged, but the copy comes back
+    assert (tmp_path / "topics/ai/rss.xml.gz").read_bytes() == first
+    pub.write("topics/ai/rss.xml", b"<rss>two</rss>")
+    assert gzip.decompress((tmp_path / "topics/ai/rss.xml.gz").read_bytes()) == b"<rss>two</rss>"

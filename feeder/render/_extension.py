@@ -16,6 +16,7 @@ from lxml import etree
 
 from ..model import Enclosure, Image
 
+ATOM_NS = "http://www.w3.org/2005/Atom"
 DC_NS = "http://purl.org/dc/elements/1.1/"
 MEDIA_NS = "http://search.yahoo.com/mrss/"
 
@@ -32,8 +33,30 @@ def image_type(url: str) -> str | None:
 
 
 class FeederExtension(BaseExtension):
+    def __init__(self) -> None:
+        self.hubs: list[str] = []
+
     def extend_ns(self) -> dict[str, str]:
         return {"dc": DC_NS, "media": MEDIA_NS}
+
+    def extend_rss(self, feed: etree._Element) -> etree._Element:
+        channel = feed.find("channel")
+        if channel is not None:
+            anchor = channel.find(f"{{{ATOM_NS}}}link")
+            at = list(channel).index(anchor) + 1 if anchor is not None else 3
+            for i, hub in enumerate(self.hubs):
+                link = etree.Element(f"{{{ATOM_NS}}}link", {"href": hub, "rel": "hub"})
+                channel.insert(at + i, link)
+        return feed
+
+    def extend_atom(self, feed: etree._Element) -> etree._Element:
+        # After feedgen's own links, before the generator: the unqualified
+        # name matches the rest of feedgen's Atom document.
+        links = feed.findall("link")
+        at = list(feed).index(links[-1]) + 1 if links else len(feed)
+        for i, hub in enumerate(self.hubs):
+            feed.insert(at + i, etree.Element("link", {"href": hub, "rel": "hub"}))
+        return feed
 
 
 @dataclass

@@ -7,6 +7,7 @@ the same input always gives the same bytes: dates come from the articles
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import cast
 
@@ -19,7 +20,7 @@ from ..model import Article, FeedPlan, Topic
 from ..text import escape_html, plain_text, render_markdown
 from ._extension import FeederEntryExtension, FeederExtension
 
-__all__ = ["EMPTY_FEED_DATE", "article_html", "feed_updated", "render_xml_feeds", "teaser"]
+__all__ = ["EMPTY_FEED_DATE", "article_html", "feed_texts", "feed_updated", "render_xml_feeds", "teaser"]
 
 # The generator deliberately carries no version: upgrading feeder must not
 # change the bytes (and ETags) of feeds whose rendering did not change.
@@ -61,7 +62,8 @@ def article_html(article: Article) -> str:
     return "\n".join(parts)
 
 
-def _feed_texts(topic: Topic | None, site: SiteSettings) -> tuple[str, str]:
+def feed_texts(topic: Topic | None, site: SiteSettings) -> tuple[str, str]:
+    """A feed's title and description."""
     if topic is None:
         return site.title, site.description or f"The latest from {site.title}"
     return f"{site.title}: {topic.title}", topic.description
@@ -98,6 +100,7 @@ def render_xml_feeds(
     files: FeedFiles,
     site: SiteSettings,
     topic_names: dict[str, str] | None = None,
+    hubs: Sequence[str] = (),
 ) -> dict[str, bytes]:
     """{'rss': bytes, 'atom': bytes} for one feed plan.
 
@@ -107,7 +110,8 @@ def render_xml_feeds(
     names = topic_names or {}
     fg = FeedGenerator()
     fg.register_extension("feeder", FeederExtension, FeederEntryExtension, atom=True, rss=True)
-    title, description = _feed_texts(plan.topic, site)
+    cast(FeederExtension, fg.feeder).hubs = list(hubs)  # type: ignore[attr-defined]
+    title, description = feed_texts(plan.topic, site)
     fg.id(files.urls["atom"])
     fg.title(title)
     fg.subtitle(description)
@@ -124,6 +128,7 @@ def render_xml_feeds(
     for fmt in ("rss", "atom"):
         # RSS takes the channel <link> from the last link given, so the
         # alternate (the site) goes last and the self link first.
+        # Hub links are written by the extension: feedgen drops rel="hub" from RSS.
         fg.link(
             [
                 {"href": files.urls[fmt], "rel": "self", "type": MEDIA_TYPES[fmt]},

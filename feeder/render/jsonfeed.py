@@ -1,0 +1,75 @@
+"""JSON Feed 1.1 (https://jsonfeed.org/version/1.1): the same items, ids and
+dates as the RSS and Atom feeds, for readers that prefer JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from ..config import SiteSettings
+from ..layout import FeedFiles
+from ..model import FeedPlan
+from .xmlfeeds import article_html, feed_texts, teaser
+
+__all__ = ["render_json_feed"]
+
+VERSION = "https://jsonfeed.org/version/1.1"
+
+
+def _rfc3339(dt: Any) -> str:
+    return dt.isoformat()
+
+
+def render_json_feed(plan: FeedPlan, files: FeedFiles, site: SiteSettings, topic_names: dict[str, str] | None = None,
+                     hubs: Sequence[str] = ()) -> bytes:
+    names = topic_names or {}
+    title, description = feed_texts(plan.topic, site)
+    items = []
+    for a in plan.articles:
+        html = article_html(a)
+        summary = teaser(a, html)
+        item: dict[str, Any] = {"id": a.guid, "url": a.original_url}
+        if a.web_url and a.web_url != a.original_url:
+            item["external_url"] = a.web_url
+        item["title"] = a.title
+        if html:
+            item["content_html"] = html
+        else:
+            item["content_text"] = summary or a.title
+        if summary:
+            item["summary"] = summary
+        if a.images:
+            item["image"] = a.images[0].url
+        item["date_published"] = _rfc3339(a.published_at)
+        item["date_modified"] = _rfc3339(a.modified_at)
+        if a.provider:
+            author: dict[str, str] = {"name": a.provider.name}
+            if a.provider.domain:
+                author["url"] = f"https://{a.provider.domain}/"
+            item["authors"] = [author]
+        tags = list(dict.fromkeys(names.get(t, t) for t in a.topics))
+        if tags:
+            item["tags"] = tags
+        if a.enclosure is not None and a.enclosure.type:
+            att: dict[str, Any] = {"url": a.enclosure.url, "mime_type": a.enclosure.type}
+            if a.enclosure.length is not None:
+                att["size_in_bytes"] = a.enclosure.length
+            if a.enclosure.duration is not None:
+                att["duration_in_seconds"] = a.enclosure.duration
+            item["attachments"] = [att]
+        items.append(item)
+    feed: dict[str, Any] = {
+        "version": VERSION,
+        "title": title,
+        "home_page_url": site.home,
+        "feed_url": files.urls["json"],
+        "description": description,
+        "language": site.language,
+        "authors": [{"name": site.author or site.title}],
+    }
+    if hubs:
+        feed["hubs"] = [{"type": "WebSub", "url": hub} for hub in hubs]
+    feed["items"] = items
+    # Keys in a fixed order and no floats: the same feed always gives the same bytes.
+    return (json.dumps(feed, ensure_ascii=False, indent=2) + "\n").encode("utf-8")

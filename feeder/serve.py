@@ -1,0 +1,253 @@
+"""`feeder serve`: the output folder over HTTP, with aiohttp.
+
+aiohttp is already installed for the HTTP client, has a C HTTP parser and
+serves tens of thousands of small responses a second here, so the server
+costs no new dependency. Per request the work is small: resolve the path
+safely, stat the file, and answer from an in-memory copy that is read again
+only when the file changed.
+
+Only regular files inside the output folder are served: dot-files, `..`,
+encoded traversal, absolute paths, folders and symbolic links leading out of
+the folder are all 404. A file is read through one open descriptor, so a
+feed being replaced while it is read is served whole, old or new.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from email.utils import formatdate, parsedate_to_datetime
+from pathlib import Path
+
+from aiohttp import web
+
+from .config import Settings
+from .layout import FILE_NAMES, INDEX_NAME, content_type, public_url
+
+__all__ = ["OutputFiles", "ServerThread", "make_app", "serve_forever"]
+
+log = logging.getLogger(__name__)
+
+_FEED_NAMES = set(FILE_NAMES.values())
+_COMPRESSIBLE = (".xml", ".json", ".opml", ".html", ".css", ".txt")
+
+
+@dataclass(frozen=True, slots=True)
+class _File:
+    key: tuple[int, int, int]  # inode, size, mtime_ns: a new version changes at least one
+    body: bytes
+    etag: str
+    gz: bytes | None
+    gz_etag: str | None
+    mtime: int  # seconds
+    last_modified: str
+    content_type: str
+    link: str | None
+
+
+def _etag(data: bytes) -> str:
+    # Strong: derived from the bytes themselves, so equal bytes give equal tags.
+    return '"' + hashlib.blake2b(data, digest_size=16).hexdigest() + '"'
+
+
+class OutputFiles:
+    """Safe, cached access to the published files."""
+
+    def __init__(self, root: Path, *, base_url: str, hubs: tuple[str, ...] = ()):
+        self.root = os.path.realpath(root)
+        self.base_url = base_url
+        self.hubs = hubs
+        self._cache: dict[str, _File] = {}
+
+    def resolve(self, url_path: str) -> str | None:
+        """The real path of the file a URL path names, or None (a 404)."""
+        if url_path == "/":
+            parts = [INDEX_NAME]
+        else:
+            if not url_path.startswith("/") or "\\" in url_path or "\x00" in url_path:
+                return None
+            parts = url_path[1:].split("/")
+            if any(p in ("", ".", "..") or p.startswith(".") for p in parts):
+                return None
+        real = os.path.realpath(os.path.join(self.root, *parts))
+        if not real.startswith(self.root + os.sep) or not os.path.isfile(real):
+            return None  # outside the folder (a symbolic link?), missing, or a folder
+        return real
+
+    def get(self, url_path: str) -> _File | None:
+        real = self.resolve(url_path)
+        if real is None:
+            return None
+        try:
+            st = os.stat(real)
+        except OSError:
+            return None
+        cached = self._cache.get(real)
+        if cached is not None and cached.key == (st.st_ino, st.st_size, st.st_mtime_ns):
+            return cached
+        try:
+            loaded = self._load(real)
+        except OSError:
+            return None
+        self._cache[real] = loaded
+        return loaded
+
+    def _load(self, real: str) -> _File:
+        with open(real, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            body = fh.read()
+        name = os.path.basename(real)
+        gz = None
+        if name.endswith(_COMPRESSIBLE):
+            gz = self._gzip_copy(real, body)
+        rel = os.path.relpath(real, self.root).replace(os.sep, "/")
+        link = None
+        if name in _FEED_NAMES:
+            link = ", ".join([f'<{public_url(self.base_url, rel)}>; rel="self"',
+                              *(f'<{hub}>; rel="hub"' for hub in self.hubs)])
+        return _File(
+            key=(st.st_ino, st.st_size, st.st_mtime_ns), body=body, etag=_etag(body), gz=gz,
+            gz_etag=_etag(gz) if gz is not None else None, mtime=int(st.st_mtime),
+            last_modified=formatdate(st.st_mtime, usegmt=True), content_type=content_type(name), link=link,
+        )
+
+    @staticmethod
+    def _gzip_copy(real: str, body: bytes) -> bytes:
+        # The build writes a compressed copy beside each file; it is used only
+        # when it matches the file exactly (it may be a version behind while
+        # a build is replacing both).
+        try:
+            with open(real + ".gz", "rb") as fh:
+                gz = fh.read()
+            if gzip.decompress(gz) == body:
+                return gz
+        except (OSError, EOFError, gzip.BadGzipFile):
+            pass
+        return gzip.compress(body, compresslevel=6, mtime=0)
+
+
+def _accepts_gzip(header: str) -> bool:
+    for part in header.split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip().lower() in ("gzip", "x-gzip", "*"):
+            q = params.strip().lower()
+            if q.startswith("q="):
+                try:
+                    return float(q[2:]) > 0
+                except ValueError:
+                    return False
+            return True
+    return False
+
+
+def _not_modified(request: web.Request, etag: str, mtime: int) -> bool:
+    inm = request.headers.get("If-None-Match")
+    if inm is not None:
+        # Weak comparison, as RFC 9110 asks for If-None-Match.
+        tags = {t.strip().removeprefix("W/") for t in inm.split(",")}
+        return "*" in tags or etag in tags
+    ims = request.headers.get("If-Modified-Since")
+    if ims is not None:
+        try:
+            return mtime <= int(parsedate_to_datetime(ims).timestamp())
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return False
+    return False
+
+
+NOT_FOUND = b"Not Found\n"
+
+
+def make_app(settings: Settings, *, output_dir: Path | None = None) -> web.Application:
+    files = OutputFiles(output_dir or settings.output_dir, base_url=settings.site.base_url,
+                        hubs=settings.websub.hubs)
+    cache_control = f"max-age={settings.serve.max_age}"
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        f = files.get(request.path)
+        if f is None:
+            return web.Response(status=404, body=NOT_FOUND, content_type="text/plain", charset="utf-8")
+        use_gz = f.gz is not None and _accepts_gzip(request.headers.get("Accept-Encoding", ""))
+        etag = f.gz_etag if use_gz and f.gz_etag else f.etag
+        headers = {"ETag": etag, "Last-Modified": f.last_modified, "Cache-Control": cache_control}
+        if f.gz is not None:
+            headers["Vary"] = "Accept-Encoding"
+        if f.link:
+            headers["Link"] = f.link
+        if _not_modified(request, etag, f.mtime):
+            return web.Response(status=304, headers=headers)
+        headers["Content-Type"] = f.content_type
+        if use_gz:
+            headers["Content-Encoding"] = "gzip"
+        return web.Response(body=f.gz if use_gz else f.body, headers=headers)
+
+    app = web.Application()
+    app.router.add_get("/{path:.*}", handle)  # and HEAD, with the same headers and no body
+    return app
+
+
+async def _start(settings: Settings, host: str, port: int) -> web.AppRunner:
+    runner = web.AppRunner(make_app(settings), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=1024)
+    await site.start()
+    log.info("serving %s on http://%s:%d/", settings.output_dir, host, port)
+    return runner
+
+
+def serve_forever(settings: Settings, host: str, port: int) -> int:
+    """`feeder serve`: run until SIGTERM or SIGINT."""
+    import signal
+
+    async def main() -> None:
+        runner = await _start(settings, host, port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await runner.cleanup()
+
+    asyncio.run(main())
+    return 0
+
+
+class ServerThread:
+    """The server on its own event loop in a thread, for `feeder daemon --serve`."""
+
+    def __init__(self, settings: Settings, host: str, port: int):
+        self.settings, self.host, self.port = settings, host, port
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="feeder-serve", daemon=True)
+        self._runner: web.AppRunner | None = None
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self._runner = self.loop.run_until_complete(_start(self.settings, self.host, self.port))
+        except BaseException as exc:
+            self.error = exc
+            self.ready.set()
+            return
+        self.ready.set()
+        self.loop.run_forever()
+        self.loop.run_until_complete(self._runner.cleanup())
+        self.loop.close()
+
+    def start(self) -> None:
+        self.thread.start()
+        self.ready.wait(30)
+        if self.error is not None:
+            raise self.error
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
