@@ -17,8 +17,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone, tzinfo
 from typing import TYPE_CHECKING
 
 from . import __version__
@@ -27,7 +27,7 @@ from .config import Settings
 from .errors import ConfigError, check_cancel
 from .layout import INDEX_NAME, OPML_NAME, feed_files, public_url
 from .lock import BuildLock
-from .model import FeedPlan
+from .model import Article, FeedPlan
 from .publish import Publisher
 from .scan import ContentFile, scan_folder
 from .state import State
@@ -71,6 +71,7 @@ class BuildReport:
     held_back: int = 0
     feeds: int = 0
     skipped: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)  # published, but with something missing
     written: list[str] = field(default_factory=list)
     rendered: int = 0  # feeds rendered (the others were unchanged)
     unchanged: bool = False  # nothing selection depends on changed: nothing was rendered
@@ -113,7 +114,7 @@ def render_fingerprint(settings: Settings) -> str:
     """Everything outside the articles that rendering depends on."""
     topics = {k: asdict(v) for k, v in sorted(settings.topics.items())}
     return _digest(RENDER_VERSION, __version__, asdict(settings.site), topics, settings.max_items,
-                   settings.timezone, settings.max_file_size, list(settings.websub.hubs))
+                   settings.timezone, settings.max_file_size, list(settings.websub.hubs), settings.digest)
 
 
 def selection_fingerprint(settings: Settings) -> str:
@@ -161,14 +162,17 @@ def _build(settings: Settings, now: datetime, resolver: Resolver | None,
             catalog, files_changed = _open_catalog(settings, state, report, cancel)
         holds_changed = state.get_meta("holds_changed") == "1"
         if settings.links.enabled:
-            from .links import check_links
+            from .links import check_links, check_media
 
             with report.timed("link checks"):
                 report.links = check_links(settings.links, state, now=now, resolver=resolver, cancel=cancel)
-            holds_changed = holds_changed or report.links.holds_changed
+                media_learned = check_media(settings.links, state, now=now, resolver=resolver, cancel=cancel)
+            # New facts about enclosures change podcast feeds as surely as a changed verdict.
+            holds_changed = holds_changed or report.links.holds_changed or media_learned > 0
         check_cancel(cancel)
         fingerprint = selection_fingerprint(settings)
-        if not (files_changed or holds_changed) and _still_current(state, catalog, publisher, fingerprint, now):
+        if not (files_changed or holds_changed) and _still_current(state, catalog, publisher, fingerprint, now,
+                                                                   settings.digest, settings.tzinfo):
             _report_from_meta(state, report)
             state.set_meta("last_now", now.isoformat())
             report.unchanged = True
@@ -195,10 +199,11 @@ def _build(settings: Settings, now: datetime, resolver: Resolver | None,
             max_items=settings.max_items,
             held_back=held,
             retained=state.known_topics(),
+            keep_since=_digest_window(settings, now),
         )
         report.timings["select"] += time.perf_counter()
         with report.timed("render and write"):
-            _publish(selection, settings, state, catalog, publisher, report)
+            _publish(selection, settings, state, catalog, publisher, report, now)
         state.remember_topics(p.topic for p in selection.topics if p.topic is not None)
         state.mark_in_feed({e.id for p in selection.plans for e in p.items})
         report.articles = catalog.article_count()
@@ -208,7 +213,8 @@ def _build(settings: Settings, now: datetime, resolver: Resolver | None,
         report.feeds = len(selection.plans)
         with state.transaction():
             state.set_meta("stats", json.dumps([report.articles, report.published, report.held_back, report.feeds,
-                                                [[p.path, p.problem] for p in report.skipped]]))
+                                                [[p.path, p.problem] for p in report.skipped],
+                                                [[p.path, p.problem] for p in report.warnings]]))
             state.set_meta("selection_fingerprint", fingerprint)
             state.set_meta("last_now", now.isoformat())
             state.set_meta("holds_changed", "0")
@@ -230,7 +236,8 @@ def _ping_hubs(settings: Settings, written: list[str]) -> None:
         ping_hubs(settings.websub, changed, settings.links.agent)
 
 
-def _still_current(state: State, catalog: Catalog, publisher: Publisher, fingerprint: str, now: datetime) -> bool:
+def _still_current(state: State, catalog: Catalog, publisher: Publisher, fingerprint: str, now: datetime,
+                   digest: str = "off", tz: tzinfo = timezone.utc) -> bool:
     """True when the last build's output is still exactly what this one would write."""
     if state.get_meta("complete") != "1" or state.get_meta("selection_fingerprint") != fingerprint:
         return False
@@ -243,6 +250,11 @@ def _still_current(state: State, catalog: Catalog, publisher: Publisher, fingerp
     upcoming = catalog.next_publication(after=last_now)
     if upcoming is not None and upcoming <= now:
         return False
+    if digest != "off":
+        from .digest import period_start
+
+        if period_start(digest, now, tz) != period_start(digest, last_now, tz):
+            return False  # a digest period has closed: its item is due
     for slug in state.rendered():
         files = feed_files(slug, "http://x/")
         if not all(publisher.exists(p) for p in files.paths.values()):
@@ -254,9 +266,10 @@ def _report_from_meta(state: State, report: BuildReport) -> None:
     stats = state.get_meta("stats")
     if stats is None:
         return
-    articles, published, held, feeds, skipped = json.loads(stats)
+    articles, published, held, feeds, skipped, warnings = json.loads(stats)
     report.articles, report.published, report.held_back, report.feeds = articles, published, held, feeds
     report.skipped = [Problem(p, m) for p, m in skipped]
+    report.warnings = [Problem(p, m) for p, m in warnings]
 
 
 def _feed_fingerprint(render_fp: str, plan: Planned[Entry], names: dict[str, str], digests: dict[str, str]) -> str:
@@ -269,7 +282,8 @@ def _feed_fingerprint(render_fp: str, plan: Planned[Entry], names: dict[str, str
 
 
 def _publish(selection: Selection[Entry], settings: Settings, state: State, catalog: Catalog,
-             publisher: Publisher, report: BuildReport) -> None:
+             publisher: Publisher, report: BuildReport, now: datetime) -> None:
+    from .render._extension import Show, podcast_guid
     from .render.jsonfeed import render_json_feed
     from .render.landing import LandingFeed, render_landing
     from .render.opml import render_opml
@@ -278,7 +292,8 @@ def _publish(selection: Selection[Entry], settings: Settings, state: State, cata
     site = settings.site
     hubs = settings.websub.hubs
     names = dict(selection.display_names)
-    render_fp = render_fingerprint(settings)
+    media = state.media()
+    render_fp = _digest(render_fingerprint(settings), state.media_fingerprint())
     rendered = state.rendered()
     digests = catalog.digests(e.source for plan in selection.plans for e in plan.items)
     todo: list[tuple[Planned[Entry], str]] = []
@@ -291,11 +306,15 @@ def _publish(selection: Selection[Entry], settings: Settings, state: State, cata
     # The landing page shows every feed's newest headlines: those articles are read too.
     wanted = [e.source for plan, _ in todo for e in plan.items]
     wanted += [e.source for plan in selection.plans for e in plan.items[:LANDING_HEADLINES]]
-    articles = catalog.articles(wanted)
+    articles = {src: _with_media(a, media) for src, a in catalog.articles(wanted).items()}
+    report.warnings = _media_warnings(state)
     for plan, fp in todo:
         full = FeedPlan(plan.topic, tuple(articles[e.source] for e in plan.items if e.source in articles))
         files = feed_files(plan.slug, site.base_url)
-        documents = render_xml_feeds(full, files, site, names, hubs)
+        show = None
+        if plan.topic is not None and plan.topic.podcast is not None:
+            show = Show(plan.topic.podcast, state.podcast_guid(plan.slug, podcast_guid(files.urls["rss"])))
+        documents = render_xml_feeds(full, files, site, names, hubs, show)
         documents["json"] = render_json_feed(full, files, site, names, hubs)
         for fmt, data in documents.items():
             publisher.write(files.paths[fmt], data)
@@ -309,21 +328,97 @@ def _publish(selection: Selection[Entry], settings: Settings, state: State, cata
     listed = [_opml_entry(plan, settings) for plan in selection.plans]
     newest = max((datetime.fromisoformat(updated[p.slug][1]) for p in selection.plans if p.slug in updated),
                  default=EMPTY_FEED_DATE)
-    publisher.write(OPML_NAME, render_opml(listed, site, newest))
+    digest_dates: dict[str, datetime] = {}
+    if settings.digest != "off":
+        digest_dates = _publish_digests(selection, settings, state, catalog, publisher, now)
+    listed += [_opml_entry(plan, settings, digest=True) for plan in selection.plans if plan.slug in digest_dates]
+    publisher.write(OPML_NAME, render_opml(listed, site, max([newest, *digest_dates.values()])))
     landing = []
     for plan in selection.plans:
         title, description = feed_texts(plan.topic, site)
         top = [articles[e.source] for e in plan.items[:LANDING_HEADLINES] if e.source in articles]
-        landing.append(LandingFeed(title, description, feed_files(plan.slug, site.base_url), len(plan.items), top))
+        digest = feed_files(plan.slug, site.base_url, digest=True) if plan.slug in digest_dates else None
+        landing.append(LandingFeed(title, description, feed_files(plan.slug, site.base_url), len(plan.items), top,
+                                   digest, settings.digest))
     publisher.write(INDEX_NAME, render_landing(landing, site))
 
 
-def _opml_entry(plan: Planned[Entry], settings: Settings) -> OpmlFeed:
+def _digest_window(settings: Settings, now: datetime) -> datetime | None:
+    """Start of the oldest period a digest feed shows, or None without digests."""
+    if settings.digest == "off":
+        return None
+    from .digest import closed_periods
+
+    return closed_periods(settings.digest, now, settings.tzinfo, settings.max_items)[-1][0]
+
+
+def _publish_digests(selection: Selection[Entry], settings: Settings, state: State, catalog: Catalog,
+                     publisher: Publisher, now: datetime) -> dict[str, datetime]:
+    """Write every digest feed; returns each one's newest item date by feed slug."""
+    from .digest import DigestItem, closed_periods, make_item
+    from .render.digestfeed import render_digest_feeds
+    from .render.xmlfeeds import body_html, feed_texts, teaser
+
+    kind, site = settings.digest, settings.site
+    periods = closed_periods(kind, now, settings.tzinfo, settings.max_items)
+    newest: dict[str, datetime] = {}
+    for plan in selection.plans:
+        title, _ = feed_texts(plan.topic, site)
+        frozen = state.frozen_digests(plan.slug, kind)
+        todo = [(s, e) for s, e in periods if s.isoformat() not in frozen]
+        if todo:
+            # Made once, when the period has closed, then kept as it was first published.
+            lo, hi = todo[-1][0].timestamp(), todo[0][1].timestamp()
+            members = [e for e in plan.recent if lo <= e.timestamp < hi]
+            full = catalog.articles(e.source for e in members)
+            for start, end in todo:
+                inside = [full[e.source] for e in members
+                          if e.source in full and start.timestamp() <= e.timestamp < end.timestamp()]
+                key = plan.topic.key if plan.topic else ""
+                item = make_item(kind, key, title, start, end, inside,
+                                 {a.id: teaser(a, body_html(a)) for a in inside}) if inside else None
+                frozen[start.isoformat()] = json.dumps(item.to_json() if item else None)
+                state.freeze_digest(plan.slug, kind, start.isoformat(), frozen[start.isoformat()])
+        items = [DigestItem.from_json(data) for s, _ in periods if (data := json.loads(frozen[s.isoformat()]))]
+        label = "Daily" if kind == "daily" else "Weekly"
+        files = feed_files(plan.slug, site.base_url, digest=True)
+        per = "week" if kind == "weekly" else "day"
+        documents = render_digest_feeds(items, files, site, f"{title} ({label.lower()} digest)",
+                                        f"{label} digest of {title}: one item per {per}")
+        for fmt, data in documents.items():
+            publisher.write(files.paths[fmt], data)
+        newest[plan.slug] = max((i.date for i in items), default=EMPTY_FEED_DATE)
+    return newest
+
+
+def _with_media(article: Article, media: dict[str, tuple[str | None, int | None, str | None]]) -> Article:
+    """The article with its enclosure's type and length filled in from what a HEAD said."""
+    enc = article.enclosure
+    if enc is None or (enc.length is not None and enc.type):
+        return article
+    mtype, length, _ = media.get(enc.url, (None, None, None))
+    return replace(article, enclosure=replace(enc, type=enc.type or mtype,
+                                              length=enc.length if enc.length is not None else length))
+
+
+def _media_warnings(state: State) -> list[Problem]:
+    warnings = []
+    for path, url, asked, error in state.media_problems():
+        why = f"the server said: {error}" if error else "the server gave no type or length" if asked \
+            else "not asked yet: link checks are off or have not reached it"
+        warnings.append(Problem(path, f"enclosure {url}: length or type unknown ({why}); "
+                                      "the RSS item is published without it"))
+    return warnings
+
+
+def _opml_entry(plan: Planned[Entry], settings: Settings, *, digest: bool = False) -> OpmlFeed:
     from .render.opml import OpmlFeed
     from .render.xmlfeeds import feed_texts
 
     title, description = feed_texts(plan.topic, settings.site)
-    return OpmlFeed(title, description, feed_files(plan.slug, settings.site.base_url).urls)
+    if digest:
+        title = f"{title} ({settings.digest} digest)"
+    return OpmlFeed(title, description, feed_files(plan.slug, settings.site.base_url, digest=digest).urls)
 
 
 @dataclass
@@ -338,13 +433,15 @@ def check_content_links(
     now: datetime | None = None, resolver: Resolver | None = None, cancel: threading.Event | None = None,
 ) -> CheckOutcome:
     """A link-check round over the published articles' URLs (`feeder check`)."""
-    from .links import check_links
+    from .links import check_links, check_media
 
     now = now or datetime.now(timezone.utc)
     with BuildLock(settings.state_dir, timeout=settings.lock_timeout), State.open(settings.state_dir) as state:
         catalog, _ = _open_catalog(settings, state, BuildReport(), cancel)
         report = check_links(settings.links, state, now=now, everything=everything, budget=budget,
                              resolver=resolver, progress=progress, cancel=cancel)
+        if check_media(settings.links, state, now=now, resolver=resolver, cancel=cancel):
+            report.holds_changed = True  # podcast feeds must be rendered with what was learned
         if report.holds_changed:
             state.set_meta("holds_changed", "1")  # the next build must select again
         users: dict[str, list[str]] = {}

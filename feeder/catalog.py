@@ -35,7 +35,7 @@ __all__ = ["PARSER_VERSION", "Catalog", "Entry", "Rescan"]
 log = logging.getLogger(__name__)
 
 # Bump when parsing changes what an Article holds: every file is then reparsed.
-PARSER_VERSION = "2"
+PARSER_VERSION = "3"
 # Below this many files to parse, a process pool costs more than it saves.
 PARALLEL_THRESHOLD = 400
 _CHUNK = 250
@@ -76,7 +76,8 @@ class Rescan:
 
 # -- parsing, possibly in worker processes -------------------------------------
 
-_Row = tuple[str, int, int, str | None, int | None, float | None, str | None, str | None, str | None, str | None]
+_Row = tuple[str, int, int, str | None, int | None, float | None, str | None, str | None, str | None, str | None,
+             str | None]
 
 
 def _parse_one(f: ContentFile, max_size: int, tz: tzinfo) -> _Row:
@@ -85,10 +86,12 @@ def _parse_one(f: ContentFile, max_size: int, tz: tzinfo) -> _Row:
     try:
         a, data = parse_file(f, max_size=max_size, tz=tz)
     except ContentError as exc:
-        return (f.rel, f.size, f.mtime_ns, None, None, None, None, None, None, exc.problem)
+        return (f.rel, f.size, f.mtime_ns, None, None, None, None, None, None, exc.problem, None)
     digest = hashlib.blake2b(data, digest_size=12).hexdigest()
+    enc = a.enclosure
+    media_url = enc.url if enc is not None and (enc.length is None or not enc.type) else None
     return (f.rel, f.size, f.mtime_ns, a.id, int(a.published), a.published_at.timestamp(),
-            _SEP.join(a.topics), a.original_url, digest, None)
+            _SEP.join(a.topics), a.original_url, digest, None, media_url)
 
 
 # The columns of `files` every selecting build reads, in this order.
@@ -96,7 +99,7 @@ _SNAP_COLUMNS = "path, size, mtime_ns, article_id, published, published_at, topi
 _SnapRow = tuple[str, int, int, str | None, int | None, float | None, str | None]
 
 _INSERT = ("INSERT OR REPLACE INTO files (path, size, mtime_ns, article_id, published, published_at, topics, "
-           "original_url, digest, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+           "original_url, digest, error, media_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _worker_db: sqlite3.Connection | None = None
 
 

@@ -104,6 +104,8 @@ def _print_report(report: BuildReport, quiet: bool) -> None:
     print(f"feeder: {report.summary()}")
     for problem in report.skipped:
         print(f"  skipped {problem}")
+    for problem in report.warnings:
+        print(f"  warning {problem}")
 
 
 def cmd_build(args: argparse.Namespace, settings: Settings) -> int:

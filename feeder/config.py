@@ -24,6 +24,7 @@ from .errors import ConfigError, describe_os_error, describe_yaml_error
 
 __all__ = [
     "LinkSettings",
+    "PodcastSettings",
     "ScheduleSettings",
     "ServeSettings",
     "Settings",
@@ -55,11 +56,28 @@ class SiteSettings:
 
 
 @dataclass(frozen=True)
+class PodcastSettings:
+    """What Apple Podcasts and Podcasting 2.0 ask of a show's RSS feed."""
+
+    image: str  # 1400-3000 px square JPEG or PNG
+    category: str  # an Apple Podcasts category, e.g. "Technology"
+    subcategory: str | None = None
+    explicit: bool = False
+    author: str | None = None
+    owner_name: str | None = None
+    owner_email: str | None = None
+    type: str = "episodic"  # or "serial"
+    language: str | None = None
+    locked: bool = False  # podcast:locked: refuse moves of the show to another host
+
+
+@dataclass(frozen=True)
 class TopicSettings:
     title: str | None = None
     description: str | None = None
     aliases: tuple[str, ...] = ()
     slug: str | None = None
+    podcast: PodcastSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +143,7 @@ class Settings:
     timezone: str = "UTC"
     max_file_size: int = 1024 * 1024
     max_items: int = 50
+    digest: str = "off"  # digest feeds: off, daily or weekly
     topics: Mapping[str, TopicSettings] = field(default_factory=dict)
     links: LinkSettings = field(default_factory=LinkSettings)
     lock_timeout: float = 60.0  # seconds a build waits for another one to finish
@@ -391,6 +410,29 @@ def _site(r: _Reader) -> SiteSettings:
     return site
 
 
+def _podcast(r: _Reader) -> PodcastSettings:
+    image = r.opt_text("image")
+    if not image:
+        raise r.fail("image", "is required for a podcast (a 1400-3000 px JPEG or PNG)")
+    _check_url(r, "image", image)
+    category = r.opt_text("category")
+    if not category:
+        raise r.fail("category", "is required for a podcast (an Apple Podcasts category such as Technology)")
+    kind = r.text("type", "episodic")
+    if kind not in ("episodic", "serial"):
+        raise r.fail("type", "must be episodic or serial")
+    email = r.opt_text("owner_email")
+    if email is not None and "@" not in email:
+        raise r.fail("owner_email", "must be an e-mail address")
+    podcast = PodcastSettings(
+        image=image, category=category, subcategory=r.opt_text("subcategory"),
+        explicit=r.flag("explicit", False), author=r.opt_text("author"), owner_name=r.opt_text("owner_name"),
+        owner_email=email, type=kind, language=r.opt_text("language"), locked=r.flag("locked", False),
+    )
+    r.finish()
+    return podcast
+
+
 def _topics(r: _Reader) -> dict[str, TopicSettings]:
     topics: dict[str, TopicSettings] = {}
     for name in list(r.data):
@@ -400,11 +442,13 @@ def _topics(r: _Reader) -> dict[str, TopicSettings]:
         slug = t.opt_text("slug")
         if slug is not None and not _valid_slug(slug):
             raise t.fail("slug", "must be lower-case letters, digits and hyphens")
+        podcast = _podcast(t.section("podcast")) if t.raw("podcast") is not None else None
         topics[name] = TopicSettings(
             title=t.opt_text("title"),
             description=t.opt_text("description"),
             aliases=t.texts("aliases"),
             slug=slug,
+            podcast=podcast,
         )
         t.finish()
     return topics
@@ -431,6 +475,11 @@ def parse_config(data: Any, *, base: Path, source: Path | None = None) -> Settin
     content.finish()
     feeds = r.section("feeds")
     max_items = feeds.integer("max_items", Settings.max_items, minimum=1)
+    digest = feeds.raw("digest")
+    if digest is None or digest is False:  # YAML reads an unquoted `off` as false
+        digest = "off"
+    if digest not in ("off", "daily", "weekly"):
+        raise feeds.fail("digest", "must be off, daily or weekly")
     feeds.finish()
     settings = Settings(
         site=site,
@@ -440,6 +489,7 @@ def parse_config(data: Any, *, base: Path, source: Path | None = None) -> Settin
         timezone=timezone,
         max_file_size=max_file_size,
         max_items=max_items,
+        digest=digest,
         topics=_topics(r.section("topics")),
         links=_links(r.section("links")),
         lock_timeout=r.seconds("lock_timeout", Settings.lock_timeout),

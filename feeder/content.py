@@ -307,6 +307,14 @@ class _FieldReader:
             raise self.fail("enclosure.duration", "must not be negative")
         return number
 
+    def episode_type(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        kind = self.string(value, "episodeType").strip().lower()
+        if kind not in ("full", "trailer", "bonus"):
+            raise self.fail("episodeType", "must be full, trailer or bonus")
+        return kind
+
     def identity(self) -> str:
         value = self.meta.get("id")
         if value is None:
@@ -344,6 +352,7 @@ class _FieldReader:
             images=self.images(m.get("images")),
             related=self.related(m.get("related")),
             enclosure=self.enclosure(m.get("enclosure")),
+            episode_type=self.episode_type(m.get("episodeType")),
             body=xml_safe(body.strip()),
         )
 

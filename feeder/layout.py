@@ -2,6 +2,7 @@
 
     rss.xml, atom.xml, feed.json           all topics
     topics/<slug>/rss.xml, atom.xml, ...   one topic
+    digest/rss.xml, topics/<slug>/digest/  digest feeds (when configured)
     index.opml                             every feed
     index.html                             the landing page
 
@@ -56,10 +57,12 @@ class FeedFiles:
     urls: dict[str, str]
 
 
-def feed_files(slug: str, base_url: str) -> FeedFiles:
-    """`slug` is '' for the all-topics feed."""
+def feed_files(slug: str, base_url: str, *, digest: bool = False) -> FeedFiles:
+    """`slug` is '' for the all-topics feed; a digest feed lives in a `digest/` folder beside it (RSS, Atom)."""
     folder = f"topics/{slug}/" if slug else ""
-    paths = {fmt: folder + FILE_NAMES[fmt] for fmt in FORMATS}
+    if digest:
+        folder += "digest/"
+    paths = {fmt: folder + FILE_NAMES[fmt] for fmt in (("rss", "atom") if digest else FORMATS)}
     urls = {fmt: public_url(base_url, path) for fmt, path in paths.items()}
     return FeedFiles(paths, urls)
 

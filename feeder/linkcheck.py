@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import urljoin, urlsplit
 
+import aiohttp
 import httpx
 
 from .config import LinkSettings
@@ -29,7 +30,7 @@ from .http import make_transport
 from .model import LinkResult, Verdict
 from .netguard import AddressGuard, BlockedAddress, Resolver, ip_literal
 
-__all__ = ["LinkChecker", "RoundResult", "classify_status", "parse_retry_after"]
+__all__ = ["LinkChecker", "MediaInfo", "RoundResult", "classify_status", "parse_retry_after"]
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,8 @@ class _Outcome:
     error: str | None = None
     retry_after: float | None = None
     responded: bool = False  # an HTTP response arrived: the network works
+    media_type: str | None = None  # of the final response
+    length: int | None = None  # Content-Length of the final response
 
 
 @dataclass
@@ -110,6 +113,17 @@ class RoundResult:
     unfinished: list[str]
     network_down: bool
     needs_get: dict[str, bool]
+
+
+@dataclass(frozen=True, slots=True)
+class MediaInfo:
+    """What a HEAD of a media file said about it."""
+
+    url: str
+    type: str | None
+    length: int | None
+    status: int | None
+    error: str | None = None
 
 
 class LinkChecker:
@@ -205,6 +219,39 @@ class LinkChecker:
             log.warning("the network looks unreachable: %d link check(s) recorded as unknown (network-down)",
                         len(results))
         return RoundResult(results, unfinished, network_down, dict(self.needs_get))
+
+    async def probe_media(self, urls: Sequence[str], *, budget: float | None = None) -> dict[str, MediaInfo]:
+        """Type and length of media files (podcast enclosures), from the headers only."""
+        budget = self.links.budget if budget is None else budget
+        self._deadline = time.monotonic() + budget
+        found: dict[str, MediaInfo] = {}
+
+        async def one(url: str) -> None:
+            host = (urlsplit(url).hostname or "").lower()
+            async with self._host_slot(host), self._global:
+                o = await self._attempt(url, host)
+                if o.verdict is Verdict.ALIVE and not o.length:
+                    # Some servers give HEAD no length, or a length of 0; a GET's
+                    # headers have the real one, and its body is never read.
+                    o = await self._follow_with_deadline(url, "GET")
+            ok = o.verdict is Verdict.ALIVE
+            found[url] = MediaInfo(url, o.media_type if ok else None, (o.length or None) if ok else None, o.status,
+                                   None if ok else (o.error or o.reason))
+
+        tasks = [asyncio.ensure_future(one(u)) for u in dict.fromkeys(urls)]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=max(budget, 0.0))
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        return found
+
+    async def _follow_with_deadline(self, url: str, method: str) -> _Outcome:
+        try:
+            async with asyncio.timeout(self.links.timeout):
+                return await self._follow(url, method)
+        except TimeoutError:
+            return _Outcome(Verdict.UNKNOWN, "timeout", error=f"no answer within {self.links.timeout:g} s")
 
     async def _network_is_down(self) -> bool:
         if self._responses:
@@ -309,7 +356,9 @@ class LinkChecker:
             try:
                 response = await self._transport.handle_async_request(request)
                 await response.aclose()  # never read the body
-            except (httpx.HTTPError, OSError, ValueError) as exc:
+            except (httpx.HTTPError, aiohttp.ClientError, OSError, ValueError) as exc:
+                # httpx-aiohttp maps only some of aiohttp's errors onto httpx's:
+                # a malformed response arrives as aiohttp's own ClientResponseError.
                 reason, detail = describe_http_error(exc)
                 verdict = Verdict.DEAD if reason == "nxdomain" else Verdict.UNKNOWN
                 return _Outcome(verdict, reason, final_url=current, chain=chain, responded=responded, error=detail)
@@ -332,7 +381,10 @@ class LinkChecker:
                 if status in (429, 503) else None
             if status == 429 and retry_after is None:
                 retry_after = 5.0  # slow down even when the server does not say how much
-            return _Outcome(verdict, reason, status, current, chain, retry_after=retry_after, responded=True)
+            length = response.headers.get("content-length", "")
+            return _Outcome(verdict, reason, status, current, chain, retry_after=retry_after, responded=True,
+                            media_type=response.headers.get("content-type", "").split(";")[0].strip() or None,
+                            length=int(length) if length.isdigit() else None)
         return _Outcome(Verdict.UNKNOWN, "too-many-redirects", None, current, chain, responded=responded,
                         error=f"more than {self.links.max_redirects} redirects")
 

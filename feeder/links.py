@@ -14,13 +14,13 @@ from typing import Protocol
 
 from .config import LinkSettings
 from .http import make_resolver
-from .linkcheck import LinkChecker, RoundResult
+from .linkcheck import LinkChecker, MediaInfo, RoundResult
 from .linkpolicy import LinkRecord, holds_back, record
 from .model import Verdict
 from .netguard import Resolver
 from .state import State
 
-__all__ = ["RoundReport", "check_links", "dead_or_unknown", "held_back"]
+__all__ = ["RoundReport", "check_links", "check_media", "dead_or_unknown", "held_back"]
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,30 @@ async def _round(links: LinkSettings, resolver: Resolver, state: State, urls: Se
                  cancel: threading.Event | None) -> RoundResult:
     async with LinkChecker(links, resolver, clock=lambda: now, needs_get=state.hosts_needing_get()) as checker:
         return await checker.run(urls, budget=budget, progress=progress, cancel=cancel)
+
+
+def check_media(
+    links: LinkSettings, state: State, *, now: datetime, resolver: Resolver | None = None,
+    cancel: threading.Event | None = None,
+) -> int:
+    """Ask for the type and length of enclosures that do not give them; returns how many were asked."""
+    due = state.media_due(now)
+    if not due:
+        return 0
+
+    async def probe() -> dict[str, MediaInfo]:
+        async with LinkChecker(links, resolver or make_resolver(links), clock=lambda: now) as checker:
+            if cancel is not None and cancel.is_set():
+                return {}
+            return await checker.probe_media(due)
+
+    found = asyncio.run(probe())
+    state.save_media(
+        (m.url, m.type, m.length, m.status, m.error, now,
+         now + (links.recheck_after if m.length is not None else links.unknown_retry))
+        for m in found.values()
+    )
+    return len(found)
 
 
 def held_back(

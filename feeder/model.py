@@ -11,6 +11,10 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .config import PodcastSettings
 
 __all__ = [
     "Article",
@@ -93,6 +97,7 @@ class Article:
     images: tuple[Image, ...] = ()
     related: tuple[Related, ...] = ()
     enclosure: Enclosure | None = None
+    episode_type: str | None = None  # podcasts: full, trailer or bonus
     body: str = ""  # Markdown source
 
     @property
@@ -117,6 +122,7 @@ class Topic:
     slug: str  # file-system name, unique among topics
     title: str
     description: str
+    podcast: PodcastSettings | None = None  # the topic's RSS feed is a podcast
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,6 +60,7 @@ class Planned(Generic[T]):
 
     topic: Topic | None
     items: tuple[T, ...]
+    recent: tuple[T, ...] = ()  # every visible member since `keep_since`, newest first (digests)
 
     @property
     def slug(self) -> str:
@@ -87,18 +88,22 @@ def select_feeds(
     max_items: int,
     held_back: Collection[str] = (),
     retained: Mapping[str, str] | None = None,
+    keep_since: datetime | None = None,
 ) -> Selection[T]:
     """Plan every feed.
 
     A topic gets a feed once it has a visible article or is configured;
     `retained` (key → name) lists topics that had a feed before, which keep
-    it, empty if need be, so that no subscriber ever gets a 404.
+    it, empty if need be, so that no subscriber ever gets a 404. With
+    `keep_since`, each plan also lists all its visible members since then.
     """
     now_ts = now.timestamp()
     visible = [a for a in articles if a.published and a.timestamp <= now_ts and a.id not in held_back]
     visible.sort(key=_order)  # once: every feed is then a prefix of its members
     spellings: dict[str, Counter[str]] = {key: Counter([name]) for key, name in (retained or {}).items()}
     members: dict[str, list[T]] = {}
+    recent: dict[str, list[T]] = {}
+    since = keep_since.timestamp() if keep_since is not None else None
     key_of: dict[str, str] = {}  # few distinct spellings, many articles
     for article in visible:
         keys: set[str] = set()
@@ -118,15 +123,18 @@ def select_feeds(
                 members[key] = [article]
             elif len(feed) < max_items:
                 feed.append(article)
+            if since is not None and article.timestamp >= since:
+                recent.setdefault(key, []).append(article)
     topics: dict[str, Topic] = index.build(spellings)
     display = {name: topics[key].name for key, counter in spellings.items() for name in counter}
     plans = [
-        Planned(topic, tuple(members.get(key, ())))
+        Planned(topic, tuple(members.get(key, ())), tuple(recent.get(key, ())))
         for key, topic in sorted(topics.items(), key=lambda kv: kv[1].slug)
     ]
     upcoming = min((a.timestamp for a in articles if a.published and a.timestamp > now_ts), default=None)
     return Selection(
-        everything=Planned(None, tuple(visible[:max_items])),
+        everything=Planned(None, tuple(visible[:max_items]),
+                           tuple(a for a in visible if since is not None and a.timestamp >= since)),
         topics=tuple(plans),
         next_change=None if upcoming is None else datetime.fromtimestamp(upcoming, timezone.utc),
         display_names=display,

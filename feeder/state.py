@@ -98,6 +98,29 @@ MIGRATIONS: list[str] = [
         updated TEXT NOT NULL      -- the feed's newest item date, for the OPML file
     );
     """,
+    """
+    ALTER TABLE files ADD COLUMN media_url TEXT;  -- an enclosure whose type or length must be asked for
+    CREATE TABLE media (
+        url TEXT PRIMARY KEY,
+        type TEXT,
+        length INTEGER,
+        status INTEGER,
+        error TEXT,
+        checked_at TEXT NOT NULL,
+        next_due TEXT NOT NULL
+    );
+    CREATE TABLE podcasts (
+        feed TEXT PRIMARY KEY,     -- topic slug
+        guid TEXT NOT NULL         -- podcast:guid, fixed when first published
+    );
+    CREATE TABLE digests (
+        feed TEXT NOT NULL,
+        kind TEXT NOT NULL,        -- daily or weekly
+        period TEXT NOT NULL,      -- start of the period, ISO 8601
+        item TEXT NOT NULL,        -- the item as first published (JSON), never changed after
+        PRIMARY KEY (feed, kind, period)
+    );
+    """,
 ]
 
 
@@ -195,6 +218,52 @@ class State:
             log.debug("state database migrated to schema version %d", target + 1)
 
     # -- small values ----------------------------------------------------------
+
+    # -- media files (podcast enclosures) ---------------------------------------
+
+    def media_due(self, now: datetime) -> list[str]:
+        """Enclosure URLs of published articles whose type or length is still to be asked for."""
+        return [u for (u,) in self.conn.execute(
+            "SELECT DISTINCT f.media_url FROM files f LEFT JOIN media m ON m.url = f.media_url "
+            "WHERE f.published = 1 AND f.media_url IS NOT NULL AND (m.url IS NULL OR m.next_due <= ?)",
+            (_ts(now),))]
+
+    def media(self) -> dict[str, tuple[str | None, int | None, str | None]]:
+        """url → (type, length, error) of every media file asked about."""
+        return {url: (t, n, e) for url, t, n, e in self.conn.execute("SELECT url, type, length, error FROM media")}
+
+    def save_media(self, rows: Iterable[tuple[str, str | None, int | None, int | None, str | None, datetime,
+                                              datetime]]) -> None:
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO media (url, type, length, status, error, checked_at, next_due) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(u, t, n, s, e, _ts(c), _ts(d)) for u, t, n, s, e, c, d in rows])
+
+    def media_problems(self) -> list[tuple[str, str, bool, str | None]]:
+        """(path, enclosure URL, asked?, error) of published articles whose enclosure is still incomplete."""
+        return [(p, u, bool(asked), e) for p, u, asked, e in self.conn.execute(
+            "SELECT f.path, f.media_url, m.url IS NOT NULL, m.error FROM files f LEFT JOIN media m "
+            "ON m.url = f.media_url WHERE f.published = 1 AND f.media_url IS NOT NULL "
+            "AND (m.url IS NULL OR m.length IS NULL OR m.type IS NULL) ORDER BY f.path")]
+
+    def media_fingerprint(self) -> str:
+        rows = self.conn.execute("SELECT url, type, length FROM media ORDER BY url").fetchall()
+        return json.dumps(rows)
+
+    # -- podcasts and digests --------------------------------------------------
+
+    def podcast_guid(self, feed: str, proposed: str) -> str:
+        """The show's podcast:guid: the first one proposed for this feed, forever."""
+        self.conn.execute("INSERT OR IGNORE INTO podcasts (feed, guid) VALUES (?, ?)", (feed, proposed))
+        return str(self.conn.execute("SELECT guid FROM podcasts WHERE feed = ?", (feed,)).fetchone()[0])
+
+    def frozen_digests(self, feed: str, kind: str) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT period, item FROM digests WHERE feed = ? AND kind = ?", (feed, kind)))
+
+    def freeze_digest(self, feed: str, kind: str, period: str, item: str) -> None:
+        self.conn.execute("INSERT OR IGNORE INTO digests (feed, kind, period, item) VALUES (?, ?, ?, ?)",
+                          (feed, kind, period, item))
 
     def get_meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

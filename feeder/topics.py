@@ -92,6 +92,7 @@ class TopicIndex:
                 slug=slugs[key],
                 title=title,
                 description=ts.description or f"{title}: the latest from {self._site_title}",
+                podcast=ts.podcast,
             )
         return topics
 

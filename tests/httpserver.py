@@ -66,7 +66,8 @@ class Handler(BaseHTTPRequestHandler):
                 srv.streamed.append(sent)
             self.close_connection = True
             return
-        self.send_header("Content-Length", str(len(reply.body)))
+        if "Content-Length" not in reply.headers:
+            self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(reply.body)

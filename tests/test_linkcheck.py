@@ -304,3 +304,9 @@ def test_status_classification():
 
     assert classify_status(204, httpx.Headers()) == (Verdict.ALIVE, "ok")
     assert classify_status(418, httpx.Headers()) == (Verdict.UNKNOWN, "http-418")
+
+
+def test_a_malformed_response_is_unknown_not_a_crash(http_server):
+    http_server.route("/bad", Reply(200, {"Content-Length": "5", "content-length": "7"}))
+    r = one(http_server.url("/bad"))
+    assert (r.verdict, r.reason) == (Verdict.UNKNOWN, "protocol-error")

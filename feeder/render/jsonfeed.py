@@ -10,7 +10,7 @@ from typing import Any
 from ..config import SiteSettings
 from ..layout import FeedFiles
 from ..model import FeedPlan
-from .xmlfeeds import article_html, feed_texts, teaser
+from .xmlfeeds import article_html, body_html, feed_texts, teaser
 
 __all__ = ["render_json_feed"]
 
@@ -27,16 +27,14 @@ def render_json_feed(plan: FeedPlan, files: FeedFiles, site: SiteSettings, topic
     title, description = feed_texts(plan.topic, site)
     items = []
     for a in plan.articles:
-        html = article_html(a)
-        summary = teaser(a, html)
+        body = body_html(a)
+        html = article_html(a, body)
+        summary = teaser(a, body)
         item: dict[str, Any] = {"id": a.guid, "url": a.original_url}
         if a.web_url and a.web_url != a.original_url:
             item["external_url"] = a.web_url
         item["title"] = a.title
-        if html:
-            item["content_html"] = html
-        else:
-            item["content_text"] = summary or a.title
+        item["content_html"] = html
         if summary:
             item["summary"] = summary
         if a.images:

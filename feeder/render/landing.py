@@ -41,6 +41,8 @@ class LandingFeed:
     files: FeedFiles
     count: int  # items in the feed
     newest: Sequence[Article]  # newest first
+    digest: FeedFiles | None = None
+    digest_kind: str = "off"
 
 
 def _attr(text: str) -> str:
@@ -52,6 +54,11 @@ def render_landing(feeds: Sequence[LandingFeed], site: SiteSettings) -> bytes:
         f'<link rel="alternate" type="{MEDIA_TYPES[fmt]}" title="{_attr(f"{feed.title} ({FORMAT_NAMES[fmt]})")}" '
         f'href="{_attr(feed.files.urls[fmt])}">'
         for feed in feeds for fmt in FORMATS
+    ] + [
+        f'<link rel="alternate" type="{MEDIA_TYPES[fmt]}" '
+        f'title="{_attr(f"{feed.title}, {feed.digest_kind} digest ({FORMAT_NAMES[fmt]})")}" '
+        f'href="{_attr(feed.digest.urls[fmt])}">'
+        for feed in feeds if feed.digest is not None for fmt in feed.digest.urls
     ]
     sections = []
     for i, feed in enumerate(feeds):
@@ -66,6 +73,12 @@ def render_landing(feeds: Sequence[LandingFeed], site: SiteSettings) -> bytes:
             f'<a href="{_attr(feed.files.urls[fmt])}" type="{MEDIA_TYPES[fmt]}">{FORMAT_NAMES[fmt]}</a>'
             for fmt in FORMATS
         )
+        if feed.digest is not None:
+            digest = " ".join(
+                f'<a href="{_attr(feed.digest.urls[fmt])}" type="{MEDIA_TYPES[fmt]}">{FORMAT_NAMES[fmt]}</a>'
+                for fmt in feed.digest.urls
+            )
+            subscribe += f'</p>\n<p class="subscribe">{escape(feed.digest_kind.capitalize())} digest: {digest}'
         count = f"{feed.count} item{'s' if feed.count != 1 else ''}"
         sections.append(
             f'<section aria-labelledby="{anchor}">\n<h2 id="{anchor}">{escape(feed.title)}</h2>\n'

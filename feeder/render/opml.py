@@ -33,10 +33,12 @@ def render_opml(feeds: Sequence[OpmlFeed], site: SiteSettings, modified: datetim
     if site.author:
         etree.SubElement(head, "ownerName").text = site.author
     body = etree.SubElement(root, "body")
-    formats = [fmt for fmt in FORMAT_LABELS if feeds and fmt in feeds[0].urls]
-    for fmt in formats:
+    for fmt in FORMAT_LABELS:
+        members = [feed for feed in feeds if fmt in feed.urls]
+        if not members:
+            continue
         group = etree.SubElement(body, "outline", text=FORMAT_LABELS[fmt])
-        for feed in feeds:
+        for feed in members:
             etree.SubElement(
                 group,
                 "outline",

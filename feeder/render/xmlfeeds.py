@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import cast
+from urllib.parse import urlsplit
 
 from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
@@ -18,9 +19,9 @@ from ..config import SiteSettings
 from ..layout import MEDIA_TYPES, FeedFiles
 from ..model import Article, FeedPlan, Topic
 from ..text import escape_html, plain_text, render_markdown
-from ._extension import FeederEntryExtension, FeederExtension
+from ._extension import FeederEntryExtension, FeederExtension, Show
 
-__all__ = ["EMPTY_FEED_DATE", "article_html", "feed_texts", "feed_updated", "render_xml_feeds", "teaser"]
+__all__ = ["EMPTY_FEED_DATE", "article_html", "body_html", "feed_texts", "feed_updated", "render_xml_feeds", "teaser"]
 
 # The generator deliberately carries no version: upgrading feeder must not
 # change the bytes (and ETags) of feeds whose rendering did not change.
@@ -34,24 +35,33 @@ def feed_updated(articles: tuple[Article, ...]) -> datetime:
     return max((a.modified_at for a in articles), default=EMPTY_FEED_DATE)
 
 
-def teaser(article: Article, body_html: str) -> str:
-    """The plain-text summary: the excerpt, else the start of the body."""
+def teaser(article: Article, body: str) -> str:
+    """The plain-text summary: the excerpt, else the start of the body (`body_html`)."""
     if article.excerpt:
         return article.excerpt
-    text = plain_text(body_html)
+    text = plain_text(body)
     if len(text) <= TEASER_LENGTH:
         return text
     cut = text.rfind(" ", 0, TEASER_LENGTH)
     return text[: cut if cut > TEASER_LENGTH // 2 else TEASER_LENGTH].rstrip(" ,;:") + "…"
 
 
-def article_html(article: Article) -> str:
-    """The item's full content: the sanitized body, then its related articles."""
-    base = article.web_url or article.original_url
+def body_html(article: Article) -> str:
+    """The article's Markdown body as sanitized HTML with absolute URLs ('' when it has none)."""
+    return render_markdown(article.body, article.web_url or article.original_url)
+
+
+def article_html(article: Article, body: str) -> str:
+    """The item's full content, complete enough for an e-mail: the body (or
+    the excerpt), a link to the original, then the related articles."""
     parts = []
-    body = render_markdown(article.body, base)
     if body:
         parts.append(body)
+    elif article.excerpt:
+        parts.append(f"<p>{escape_html(article.excerpt)}</p>")
+    source = article.provider.name if article.provider else urlsplit(article.original_url).hostname or ""
+    href = escape_html(article.original_url).replace('"', "&quot;")
+    parts.append(f'<p><a href="{href}">Read more{" at " + escape_html(source) if source else ""}</a></p>')
     if article.related:
         items = []
         for rel in article.related:
@@ -69,14 +79,15 @@ def feed_texts(topic: Topic | None, site: SiteSettings) -> tuple[str, str]:
     return f"{site.title}: {topic.title}", topic.description
 
 
-def _fill_entry(fe: FeedEntry, article: Article, topic_names: dict[str, str]) -> None:
+def _fill_entry(fe: FeedEntry, article: Article, topic_names: dict[str, str], episode: bool) -> None:
     fe.id(article.guid)
     fe.title(article.title)
     fe.link(href=article.original_url)
     fe.published(article.published_at)
     fe.updated(article.modified_at)
-    html = article_html(article)
-    summary = teaser(article, html)
+    body = body_html(article)
+    html = article_html(article, body)
+    summary = teaser(article, body)
     if summary:
         # An RSS description is HTML: escaped text shows as the literal text.
         fe.summary(escape_html(summary), type="html")
@@ -93,6 +104,8 @@ def _fill_entry(fe: FeedEntry, article: Article, topic_names: dict[str, str]) ->
     ext.creator = article.provider.name if article.provider else None
     ext.image = article.images[0] if article.images else None
     ext.enclosure = article.enclosure
+    ext.episode = episode
+    ext.episode_type = article.episode_type
 
 
 def render_xml_feeds(
@@ -101,28 +114,34 @@ def render_xml_feeds(
     site: SiteSettings,
     topic_names: dict[str, str] | None = None,
     hubs: Sequence[str] = (),
+    show: Show | None = None,
 ) -> dict[str, bytes]:
     """{'rss': bytes, 'atom': bytes} for one feed plan.
 
     `topic_names` maps an article's topic spelling to the topic's display name,
-    so categories are spelled the same way in every item.
+    so categories are spelled the same way in every item. With `show`, the RSS
+    feed is a podcast feed.
     """
     names = topic_names or {}
     fg = FeedGenerator()
     fg.register_extension("feeder", FeederExtension, FeederEntryExtension, atom=True, rss=True)
-    cast(FeederExtension, fg.feeder).hubs = list(hubs)  # type: ignore[attr-defined]
+    feeder_ext = cast(FeederExtension, fg.feeder)  # type: ignore[attr-defined]
+    feeder_ext.hubs = list(hubs)
+    feeder_ext.show = show
     title, description = feed_texts(plan.topic, site)
     fg.id(files.urls["atom"])
     fg.title(title)
     fg.subtitle(description)
     fg.description(description)
-    fg.language(site.language)
+    fg.language(show.settings.language or site.language if show else site.language)
+    if show is not None:
+        fg.image(url=show.settings.image, title=title, link=site.home)
     fg.generator(GENERATOR[0], uri=GENERATOR[1])
     fg.author({"name": site.author or site.title, **({"email": site.author_email} if site.author_email else {})})
     updated = feed_updated(plan.articles)
     fg.updated(updated)
     for article in plan.articles:
-        _fill_entry(fg.add_entry(order="append"), article, names)
+        _fill_entry(fg.add_entry(order="append"), article, names, show is not None)
 
     out: dict[str, bytes] = {}
     for fmt in ("rss", "atom"):

@@ -1,0 +1,42 @@
+"""RSS and Atom documents of a digest feed (see feeder.digest)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from feedgen.feed import FeedGenerator
+
+from ..config import SiteSettings
+from ..digest import DigestItem
+from ..layout import MEDIA_TYPES, FeedFiles
+from .xmlfeeds import EMPTY_FEED_DATE, GENERATOR
+
+__all__ = ["render_digest_feeds"]
+
+
+def render_digest_feeds(items: Sequence[DigestItem], files: FeedFiles, site: SiteSettings, title: str,
+                        description: str) -> dict[str, bytes]:
+    fg = FeedGenerator()
+    fg.id(files.urls["atom"])
+    fg.title(title)
+    fg.subtitle(description)
+    fg.description(description)
+    fg.language(site.language)
+    fg.generator(GENERATOR[0], uri=GENERATOR[1])
+    fg.author({"name": site.author or site.title})
+    fg.updated(max((i.date for i in items), default=EMPTY_FEED_DATE))
+    for item in items:
+        fe = fg.add_entry(order="append")
+        fe.id(item.id)
+        fe.title(item.title)
+        fe.link(href=site.home)
+        fe.published(item.date)
+        fe.updated(item.date)
+        fe.summary(f"{item.count} article{'s' if item.count != 1 else ''}", type="text")
+        fe.content(item.html, type="html")
+    out = {}
+    for fmt in ("rss", "atom"):
+        fg.link([{"href": files.urls[fmt], "rel": "self", "type": MEDIA_TYPES[fmt]},
+                 {"href": site.home, "rel": "alternate", "type": "text/html"}], replace=True)
+        out[fmt] = fg.rss_str(pretty=True) if fmt == "rss" else fg.atom_str(pretty=True)
+    return out
