@@ -71,8 +71,8 @@ def test_daily_digest_has_one_fixed_item_per_closed_day(site: Site):
     now = day + timedelta(days=3, hours=12)  # 13 June, 12:00: 10, 11 and 12 June are closed
     build(site.settings, now=now)
     digest = parse_feed(site.output / "digest/rss.xml")
-    assert [e.title for e in digest.entries] == ["Test Site: Thursday 12 June 2025", "Test Site: Wednesday 11 June 2025",
-                                                 "Test Site: Tuesday 10 June 2025"]
+    assert [e.title for e in digest.entries] == [
+        "Test Site: Thursday 12 June 2025", "Test Site: Wednesday 11 June 2025", "Test Site: Tuesday 10 June 2025"]
     assert [e.published_parsed[:3] for e in digest.entries] == [(2025, 6, 13), (2025, 6, 12), (2025, 6, 11)]
     first = digest.entries[2]
     assert "2 articles from Test Site, Tuesday 10 June 2025" in first.content[0].value
