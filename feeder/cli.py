@@ -67,7 +67,17 @@ def make_parser() -> argparse.ArgumentParser:
     p_build.add_argument("--strict", action="store_true", help="exit with status 1 when a content file is skipped")
     p_build.add_argument("--wait", type=float, metavar="SECONDS",
                          help="how long to wait for another build to finish (default: lock_timeout)")
+    p_build.add_argument("--ingest", action="store_true", help="fetch the due sources first (as feeder ingest)")
     p_build.set_defaults(func=cmd_build)
+
+    p_ingest = sub.add_parser("ingest", help="fetch the followed feeds and write their new entries",
+                              description="Fetch every due source once and write new and updated entries into "
+                                          "the content folder.")
+    _common(p_ingest)
+    p_ingest.add_argument("--source", metavar="NAME", help="only this source (its name or folder)")
+    p_ingest.add_argument("--force", action="store_true", help="fetch even sources that are not due yet")
+    p_ingest.add_argument("--json", action="store_true", help="print the report as JSON")
+    p_ingest.set_defaults(func=cmd_ingest)
 
     p_daemon = sub.add_parser("daemon", help="run in the foreground, rescanning and checking on a schedule",
                               description="Run APScheduler in the foreground (for systemd): a rescan every "
@@ -108,9 +118,33 @@ def _print_report(report: BuildReport, quiet: bool) -> None:
         print(f"  warning {problem}")
 
 
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import asdict
+
+    from .ingest import ingest
+
+    if args.source and not any(args.source in (s.name, s.slug) for s in settings.sources):
+        log.error("no source named %r in the configuration", args.source)
+        return EXIT_CONFIG
+    report = ingest(settings, only=args.source, force=args.force)
+    if args.json:
+        print(json.dumps({"sources": [asdict(s) for s in report.sources]}, indent=2))
+    elif not args.quiet:
+        print(f"feeder: ingest: {report.summary()}")
+        for s in report.sources:
+            print(f"  {s.line()}")
+    return EXIT_OK
+
+
 def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     from .build import build
 
+    if args.ingest and settings.sources:
+        from .ingest import ingest
+
+        ingested = ingest(settings)
+        if not args.quiet:
+            print(f"feeder: ingest: {ingested.summary()}")
     report = build(settings, lock_timeout=args.wait)
     _print_report(report, args.quiet)
     if args.strict and report.skipped:

@@ -23,12 +23,14 @@ import yaml
 from .errors import ConfigError, describe_os_error, describe_yaml_error
 
 __all__ = [
+    "IngestSettings",
     "LinkSettings",
     "PodcastSettings",
     "ScheduleSettings",
     "ServeSettings",
     "Settings",
     "SiteSettings",
+    "SourceSettings",
     "TopicSettings",
     "WebSubSettings",
     "find_config",
@@ -117,6 +119,7 @@ class ScheduleSettings:
 
     rescan: str = "5m"
     link_check: str = "1h"
+    ingest: str = "15m"
     link_budget: float = 600.0  # seconds of checking per link-check job
 
 
@@ -135,6 +138,29 @@ class ServeSettings:
 
 
 @dataclass(frozen=True)
+class SourceSettings:
+    """A feed feeder follows, writing its entries into the content folder."""
+
+    url: str
+    slug: str  # folder under content_dir, and the prefix of its articles' ids
+    name: str | None = None  # the provider's name (default: the feed's own title)
+    topics: tuple[str, ...] = ()
+    publish: bool = False  # whether new articles start as published: true
+    max_age: timedelta | None = None  # ignore entries older than this
+    include: tuple[str, ...] = ()  # keep only entries whose title or summary has one of these
+    exclude: tuple[str, ...] = ()  # drop entries whose title or summary has one of these
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    min_interval: timedelta = timedelta(minutes=15)  # never fetch a source more often
+    timeout: float = 20.0  # hard deadline for one fetch
+    max_bytes: int = 10 * 1024 * 1024  # a larger body is refused (counted after decompression)
+    concurrency: int = 8
+    max_backoff: timedelta = timedelta(days=1)  # longest wait after repeated failures
+
+
+@dataclass(frozen=True)
 class Settings:
     site: SiteSettings = field(default_factory=SiteSettings)
     content_dir: Path = Path("content")
@@ -150,6 +176,8 @@ class Settings:
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     websub: WebSubSettings = field(default_factory=WebSubSettings)
     serve: ServeSettings = field(default_factory=ServeSettings)
+    sources: tuple[SourceSettings, ...] = ()
+    ingest: IngestSettings = field(default_factory=IngestSettings)
     source: Path | None = None  # the file these settings came from
 
     @property
@@ -332,7 +360,7 @@ def _schedule(r: _Reader) -> ScheduleSettings:
 
     d = ScheduleSettings()
     values = {}
-    for name in ("rescan", "link_check"):
+    for name in ("rescan", "link_check", "ingest"):
         value = r.raw(name)
         if value is None:
             values[name] = getattr(d, name)
@@ -351,11 +379,55 @@ def _schedule(r: _Reader) -> ScheduleSettings:
                 raise r.fail(name, f"is neither an interval (90s, 5m, 1h) nor a crontab line: {exc}") from None
         values[name] = value
     schedule = ScheduleSettings(
-        rescan=values["rescan"], link_check=values["link_check"],
+        rescan=values["rescan"], link_check=values["link_check"], ingest=values["ingest"],
         link_budget=r.seconds("link_budget", d.link_budget, minimum=1),
     )
     r.finish()
     return schedule
+
+
+def _sources(parent: _Reader) -> tuple[SourceSettings, ...]:
+    from slugify import slugify
+
+    raw = parent.raw("sources")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise parent.fail("sources", "must be a list of feeds, each with at least a url")
+    sources: list[SourceSettings] = []
+    for i, item in enumerate(raw):
+        r = _Reader(item, f"sources[{i}]", parent.path)
+        url = r.opt_text("url")
+        if not url:
+            raise r.fail("url", "is required")
+        _check_url(r, "url", url)
+        name = r.opt_text("name")
+        slug = slugify(name or urlsplit(url).hostname or "source", max_length=60) or f"source-{i}"
+        max_age = r.raw("max_age")
+        source = SourceSettings(
+            url=url, slug=slug, name=name, topics=r.texts("topics"), publish=r.flag("publish", False),
+            max_age=None if max_age is None else r.duration("max_age", timedelta(0)),
+            include=tuple(k.casefold() for k in r.texts("include")),
+            exclude=tuple(k.casefold() for k in r.texts("exclude")),
+        )
+        r.finish()
+        if any(s.slug == slug for s in sources):
+            raise r.fail("name", f"another source already uses the folder {slug!r}: give each source a distinct name")
+        sources.append(source)
+    return tuple(sources)
+
+
+def _ingest(r: _Reader) -> IngestSettings:
+    d = IngestSettings()
+    ingest = IngestSettings(
+        min_interval=r.duration("min_interval", d.min_interval),
+        timeout=r.seconds("timeout", d.timeout, minimum=0.1),
+        max_bytes=r.integer("max_bytes", d.max_bytes, minimum=1024),
+        concurrency=r.integer("concurrency", d.concurrency, minimum=1),
+        max_backoff=r.duration("max_backoff", d.max_backoff),
+    )
+    r.finish()
+    return ingest
 
 
 def _websub(r: _Reader) -> WebSubSettings:
@@ -496,6 +568,8 @@ def parse_config(data: Any, *, base: Path, source: Path | None = None) -> Settin
         schedule=_schedule(r.section("schedule")),
         websub=_websub(r.section("websub")),
         serve=_serve(r.section("serve")),
+        sources=_sources(r),
+        ingest=_ingest(r.section("ingest")),
         source=source,
     )
     r.finish()

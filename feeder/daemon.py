@@ -80,6 +80,7 @@ class Daemon:
         self.jobs = [
             _Job("rescan", lambda s: s.schedule.rescan, self._rescan, first_run_now=True),
             _Job("link-check", lambda s: s.schedule.link_check, self._link_check),
+            _Job("ingest", lambda s: s.schedule.ingest, self._ingest),
             *self.extra_jobs,
         ]
 
@@ -101,6 +102,16 @@ class Daemon:
         log.info("link check: %s", outcome.report.summary())
         if outcome.report.holds_changed:
             self._rescan(settings, stop)  # publish what the new verdicts decide now, not at the next rescan
+
+    def _ingest(self, settings: Settings, stop: threading.Event) -> None:
+        if not settings.sources:
+            return
+        from .ingest import ingest
+
+        report = ingest(settings, cancel=stop)
+        log.info("ingest: %s", report.summary())
+        if report.changed:
+            self._rescan(settings, stop)  # new articles are published (or held for review) at once
 
     def _wrap(self, job: _Job) -> Callable[[], None]:
         def run() -> None:

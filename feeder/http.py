@@ -55,6 +55,18 @@ class GuardedResolver(AbstractResolver):
         return None
 
 
+class _Transport(AiohttpTransport):
+    """httpx-aiohttp's transport, minus one defect: a request whose body httpx
+    has not read (every request httpx builds to follow a redirect) went out
+    with a chunked, empty body, which a GET must not have and some servers
+    answer with 400."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method in ("GET", "HEAD"):
+            await request.aread()
+        return await super().handle_async_request(request)
+
+
 def make_transport(guard: AddressGuard, *, max_connections: int) -> AiohttpTransport:
     """A transport whose aiohttp session is created lazily inside the running loop."""
     ssl_context = httpx.create_ssl_context()
@@ -70,7 +82,7 @@ def make_transport(guard: AddressGuard, *, max_connections: int) -> AiohttpTrans
         )
         return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False)
 
-    return AiohttpTransport(client=session)
+    return _Transport(client=session)
 
 
 def make_client(guard: AddressGuard, links: LinkSettings, **kwargs: Any) -> httpx.AsyncClient:

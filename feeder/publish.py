@@ -14,25 +14,18 @@ import gzip
 import logging
 import os
 import re
-import tempfile
 import threading
 from pathlib import Path, PurePosixPath
 
 from .errors import OutputError, check_cancel, describe_os_error
+from .fsutil import TEMP_PREFIX, TEMP_SUFFIX, atomic_write
 
 __all__ = ["Publisher"]
 
 log = logging.getLogger(__name__)
 
-TEMP_PREFIX = ".feeder-"
-TEMP_SUFFIX = ".tmp"
 _TEMP_NAME = re.compile(rf"^{re.escape(TEMP_PREFIX)}.*{re.escape(TEMP_SUFFIX)}$")
 
-# Published files get the permissions an ordinary new file would get, not
-# mkstemp's private 0600: a web server must be able to read them.
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-FILE_MODE = 0o666 & ~_UMASK
 
 
 class Publisher:
@@ -107,9 +100,9 @@ class Publisher:
             path.parent.mkdir(parents=True, exist_ok=True)
             if gzipped:
                 # mtime=0 and no file name in the header: the same bytes every time.
-                self._replace(gz_path, gzip.compress(data, compresslevel=9, mtime=0))
+                atomic_write(gz_path, gzip.compress(data, compresslevel=9, mtime=0))
             if not same:
-                self._replace(path, data)
+                atomic_write(path, data)
         except OSError as exc:
             raise OutputError(path, f"cannot write: {describe_os_error(exc)}") from None
         if same:
@@ -126,33 +119,3 @@ class Publisher:
             return path.read_bytes() == data
         except OSError:
             return False
-
-    @staticmethod
-    def _replace(path: Path, data: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, FILE_MODE)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable; not every platform can open a folder.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

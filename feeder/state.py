@@ -121,7 +121,48 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (feed, kind, period)
     );
     """,
+    """
+    CREATE TABLE sources (
+        key TEXT PRIMARY KEY,          -- the source's slug
+        configured TEXT NOT NULL,      -- the URL in the configuration
+        url TEXT NOT NULL,             -- where it is fetched now (moved by permanent redirects)
+        etag TEXT,
+        last_modified TEXT,
+        next_fetch TEXT,
+        failures INTEGER NOT NULL DEFAULT 0,
+        gone INTEGER NOT NULL DEFAULT 0,
+        last_status INTEGER,
+        last_error TEXT,
+        last_fetch TEXT
+    );
+    CREATE TABLE ingested (
+        source TEXT NOT NULL,
+        entry TEXT NOT NULL,           -- the entry's own id, or its link
+        article_id TEXT NOT NULL,
+        path TEXT,                     -- relative to content_dir; NULL for a duplicate of another entry
+        canonical TEXT NOT NULL,       -- the normalised link, to spot one story in two feeds
+        hash TEXT NOT NULL,            -- of the source's version of the entry
+        written TEXT NOT NULL,         -- JSON: the fields as feeder last wrote them
+        first_seen TEXT NOT NULL,
+        PRIMARY KEY (source, entry)
+    );
+    CREATE INDEX ingested_canonical ON ingested (canonical);
+    """,
 ]
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a script, split where SQLite's own lexer says one ends
+    (a `;` in a comment or a string does not end one)."""
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer)
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer)
+    return statements
 
 
 def _now() -> str:
@@ -211,11 +252,38 @@ class State:
             )
         for target in range(version, len(MIGRATIONS)):
             with self.transaction() as conn:
-                for statement in MIGRATIONS[target].split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+                for statement in _statements(MIGRATIONS[target]):
+                    conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {target + 1}")
             log.debug("state database migrated to schema version %d", target + 1)
+
+    # -- followed sources ------------------------------------------------------
+
+    def source(self, key: str) -> dict[str, object] | None:
+        cur = self.conn.execute("SELECT * FROM sources WHERE key = ?", (key,))
+        row = cur.fetchone()
+        return None if row is None else dict(zip([c[0] for c in cur.description], row, strict=True))
+
+    def save_source(self, **row: object) -> None:
+        cols = ", ".join(row)
+        marks = ", ".join("?" * len(row))
+        self.conn.execute(f"INSERT OR REPLACE INTO sources ({cols}) VALUES ({marks})",  # noqa: S608 - our names
+                          list(row.values()))
+
+    def ingested(self, source: str, entry: str) -> dict[str, object] | None:
+        cur = self.conn.execute("SELECT * FROM ingested WHERE source = ? AND entry = ?", (source, entry))
+        row = cur.fetchone()
+        return None if row is None else dict(zip([c[0] for c in cur.description], row, strict=True))
+
+    def ingested_by_link(self, canonical: str) -> str | None:
+        row = self.conn.execute("SELECT article_id FROM ingested WHERE canonical = ? LIMIT 1", (canonical,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def save_ingested(self, **row: object) -> None:
+        cols = ", ".join(row)
+        marks = ", ".join("?" * len(row))
+        self.conn.execute(f"INSERT OR REPLACE INTO ingested ({cols}) VALUES ({marks})",  # noqa: S608 - our names
+                          list(row.values()))
 
     # -- small values ----------------------------------------------------------
 

@@ -310,3 +310,26 @@ def test_a_malformed_response_is_unknown_not_a_crash(http_server):
     http_server.route("/bad", Reply(200, {"Content-Length": "5", "content-length": "7"}))
     r = one(http_server.url("/bad"))
     assert (r.verdict, r.reason) == (Verdict.UNKNOWN, "protocol-error")
+
+
+def test_redirected_requests_carry_no_body(http_server):
+    import httpx
+
+    from feeder.http import make_client
+    from feeder.netguard import AddressGuard
+
+    http_server.route("/from", Reply(301, {"Location": "/to"}))
+    http_server.route("/to", Reply(200, body=b"ok"))
+
+    async def go():
+        async with make_client(AddressGuard(RESOLVER, allow_private=True), settings(),
+                               follow_redirects=True) as client:
+            r1 = await client.get(http_server.url("/from"))
+            r2 = await client.get(http_server.url("/from"))  # on the same kept-alive connection
+            return r1, r2
+
+    r1, r2 = asyncio.run(go())
+    assert (r1.status_code, r1.content, r2.status_code) == (200, b"ok", 200)
+    assert all("transfer-encoding" not in h and h.get("content-length", "0") == "0" for _, _, h in
+               http_server.requests)
+    assert isinstance(r1, httpx.Response)

@@ -1,0 +1,53 @@
+"""Replacing files atomically: the one way feeder writes a file that someone
+else may be reading (a feed, an article in the content folder)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+__all__ = ["FILE_MODE", "TEMP_PREFIX", "TEMP_SUFFIX", "atomic_write"]
+
+TEMP_PREFIX = ".feeder-"
+TEMP_SUFFIX = ".tmp"
+
+# Written files get the permissions an ordinary new file would get, not
+# mkstemp's private 0600: a web server (or an editor) must be able to read them.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace `path` with `data`: written to a temporary file in the same
+    folder, flushed to disk and renamed over it, so a reader (or a crash)
+    sees the old file or the new one, never half of one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, FILE_MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Makes the rename itself durable; not every platform can open a folder.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,326 @@
+"""Aggregation: following other sites' feeds and writing their entries into
+the content folder as article files, where the editorial flow takes over.
+
+Politeness first: each source is fetched only when due (never more often
+than `ingest.min_interval`, its Cache-Control max-age, its `<ttl>` or its
+Retry-After), with the validators of the last fetch, so an unchanged feed
+costs a 304; failures back off exponentially; 410 Gone stops polling; and
+sources are fetched concurrently, each under its own deadline, so one broken
+source never holds up another.
+
+Each entry becomes one file under `<content_dir>/<source slug>/`, with an id
+derived from the source and the entry's own id (or link), so it is never
+written twice, and a story two sources carry (same canonical link) only once.
+Later changes from the source update only the fields an editor has not
+touched (see `feeder.articlefile`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from . import articlefile
+from .config import IngestSettings, Settings, SourceSettings
+from .feedparse import BadFeed, FeedItem, ParsedFeed, parse_feed
+from .fetch import Fetcher, FetchResult
+from .http import make_resolver
+from .lock import BuildLock
+from .netguard import AddressGuard, Resolver
+from .state import State
+from .text import is_http_url
+
+__all__ = [
+    "IngestReport",
+    "SourceReport",
+    "article_fields",
+    "canonical_link",
+    "ingest",
+    "keep_reason",
+    "next_fetch",
+]
+
+log = logging.getLogger(__name__)
+
+_TRACKING = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid", "ref", "ref_src")
+
+
+# -- decisions, as pure functions ----------------------------------------------
+
+def canonical_link(url: str) -> str:
+    """The form under which two feeds' links to one story compare equal."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower().removeprefix("www.")
+    port = parts.port
+    netloc = host if port in (None, 80, 443) else f"{host}:{port}"
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+             if not k.lower().startswith(_TRACKING)]
+    path = parts.path.rstrip("/") or "/"
+    return urlunsplit(("https" if parts.scheme in ("http", "https") else parts.scheme, netloc, path,
+                       urlencode(sorted(query)), ""))
+
+
+def backoff(failures: int, ingest: IngestSettings) -> timedelta:
+    """How long to wait after `failures` failures in a row."""
+    return min(ingest.max_backoff, ingest.min_interval * (2 ** min(max(failures - 1, 0), 20)))
+
+
+def next_fetch(now: datetime, ingest: IngestSettings, result: FetchResult, ttl_minutes: int | None,
+               failures: int) -> datetime:
+    """When a source may be fetched again after `result`: the longest of the
+    minimum interval, what the server asked for (Retry-After, Cache-Control
+    max-age, <ttl>) and the failure back-off; never longer than max_backoff."""
+    waits = [ingest.min_interval]
+    if result.retry_after is not None:
+        waits.append(timedelta(seconds=result.retry_after))
+    if failures:
+        waits.append(backoff(failures, ingest))
+    else:
+        if result.max_age is not None:
+            waits.append(timedelta(seconds=result.max_age))
+        if ttl_minutes:
+            waits.append(timedelta(minutes=ttl_minutes))
+    return now + min(max(waits), max(ingest.max_backoff, ingest.min_interval))
+
+
+def keep_reason(item: FeedItem, source: SourceSettings, now: datetime) -> str | None:
+    """Why an entry is left out, or None to keep it."""
+    if not is_http_url(item.link):
+        return "no absolute http(s) link"
+    when = item.published or item.updated
+    if source.max_age is not None and when is not None and when < now - source.max_age:
+        return "older than max_age"
+    text = f"{item.title} {item.summary}".casefold()
+    if source.include and not any(k in text for k in source.include):
+        return "matches no include keyword"
+    if any(k in text for k in source.exclude):
+        return "matches an exclude keyword"
+    return None
+
+
+def article_fields(item: FeedItem, source: SourceSettings, feed: ParsedFeed, first_seen: datetime
+                   ) -> tuple[dict[str, Any], str]:
+    """The source-owned fields and the body of an entry's file."""
+    published = item.published or item.updated or first_seen
+    fields: dict[str, Any] = {
+        "title": item.title or item.summary[:80] or item.link,
+        "excerpt": item.summary,
+        "publishedDateTime": published.astimezone(timezone.utc).isoformat(),
+        "originalUrl": item.link,
+        "webUrl": item.link,
+        "provider": {"name": source.name or feed.title or urlsplit(source.url).hostname,
+                     "domain": (urlsplit(item.link).hostname or "").removeprefix("www.")},
+    }
+    if item.updated and item.published and item.updated > item.published:
+        fields["updatedDateTime"] = item.updated.astimezone(timezone.utc).isoformat()
+    if item.images:
+        fields["images"] = [{k: v for k, v in (("url", i.url), ("width", i.width), ("height", i.height)) if v}
+                            for i in item.images]
+    if item.enclosure is not None:
+        e = item.enclosure
+        fields["enclosure"] = {k: v for k, v in (("url", e.url), ("type", e.type), ("length", e.length),
+                                                 ("duration", e.duration)) if v is not None}
+    return fields, item.content_html
+
+
+def _hash(fields: dict[str, Any], body: str) -> str:
+    return hashlib.sha256(json.dumps([fields, body], sort_keys=True, default=str).encode()).hexdigest()
+
+
+# -- reports -------------------------------------------------------------------
+
+@dataclass
+class SourceReport:
+    name: str
+    url: str
+    status: str = "not-due"  # fetched, not-modified, not-due, gone, error
+    new: int = 0
+    updated: int = 0
+    skipped: int = 0
+    error: str | None = None
+    moved_to: str | None = None
+    next_fetch: str | None = None
+
+    def line(self) -> str:
+        text = {"fetched": f"fetched: {self.new} new, {self.updated} updated",
+                "not-modified": "not modified", "not-due": f"not due until {self.next_fetch}",
+                "gone": "gone (410): no longer polled; remove it from the configuration",
+                "error": f"error: {self.error} (next try after {self.next_fetch})"}[self.status]
+        if self.skipped:
+            text += f", {self.skipped} left out"
+        if self.moved_to:
+            text += f"; moved permanently to {self.moved_to} (update the configuration)"
+        return f"{self.name}: {text}"
+
+
+@dataclass
+class IngestReport:
+    sources: list[SourceReport] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return any(s.new or s.updated for s in self.sources)
+
+    def summary(self) -> str:
+        fetched = sum(s.status == "fetched" for s in self.sources)
+        failed = sum(s.status == "error" for s in self.sources)
+        return (f"{len(self.sources)} sources: {fetched} fetched, {failed} failed; "
+                f"{sum(s.new for s in self.sources)} new, {sum(s.updated for s in self.sources)} updated")
+
+
+# -- the round -----------------------------------------------------------------
+
+def ingest(settings: Settings, *, now: datetime | None = None, only: str | None = None, force: bool = False,
+           resolver: Resolver | None = None, cancel: threading.Event | None = None) -> IngestReport:
+    """Fetch every due source once (or only the one named) and write new and changed entries."""
+    now = now or datetime.now(timezone.utc)
+    report = IngestReport()
+    sources = [s for s in settings.sources if only is None or only in (s.name, s.slug)]
+    with BuildLock(settings.state_dir, timeout=settings.lock_timeout), State.open(settings.state_dir) as state:
+        rows = {s.slug: _source_row(state, s) for s in sources}
+        due = []
+        for s in sources:
+            row = rows[s.slug]
+            rep = SourceReport(s.name or s.slug, str(row["url"]), next_fetch=row["next_fetch"])
+            report.sources.append(rep)
+            if row["gone"]:
+                rep.status = "gone"
+            elif force or not row["next_fetch"] or datetime.fromisoformat(str(row["next_fetch"])) <= now:
+                due.append((s, rep))
+        if due:
+            asyncio.run(_round(settings, state, due, now, resolver or make_resolver(settings.links), cancel))
+    for rep in report.sources:
+        log.info("ingest: %s", rep.line())
+    return report
+
+
+def _source_row(state: State, source: SourceSettings) -> dict[str, Any]:
+    row = state.source(source.slug)
+    if row is None or row["configured"] != source.url:
+        # New, or the operator changed its address: start afresh.
+        row = {"key": source.slug, "configured": source.url, "url": source.url, "etag": None,
+               "last_modified": None, "next_fetch": None, "failures": 0, "gone": 0, "last_status": None,
+               "last_error": None, "last_fetch": None}
+    return row
+
+
+async def _round(settings: Settings, state: State, due: list[tuple[SourceSettings, SourceReport]], now: datetime,
+                 resolver: Resolver, cancel: threading.Event | None) -> None:
+    guard = AddressGuard(resolver, allow_private=settings.links.allow_private)
+    slots = asyncio.Semaphore(settings.ingest.concurrency)
+    async with Fetcher(settings.links, settings.ingest, guard) as fetcher:
+
+        async def fetch(source: SourceSettings, rep: SourceReport) -> tuple[SourceSettings, SourceReport,
+                                                                            dict[str, Any], FetchResult]:
+            row = _source_row(state, source)
+            async with slots:
+                result = await fetcher.fetch(str(row["url"]), etag=row["etag"], last_modified=row["last_modified"],
+                                             now=now)
+            return source, rep, row, result
+
+        # Each source is written as soon as its own fetch is back: a slow one delays nobody.
+        for done in asyncio.as_completed([fetch(s, r) for s, r in due]):
+            source, rep, row, result = await done
+            if cancel is not None and cancel.is_set():
+                break
+            _process(settings, state, source, rep, row, result, now)
+
+
+def _process(settings: Settings, state: State, source: SourceSettings, rep: SourceReport, row: dict[str, Any],
+             result: FetchResult, now: datetime) -> None:
+    ing = settings.ingest
+    row["last_fetch"], row["last_status"] = now.isoformat(), result.status
+    ttl = None
+    if result.moved_to and result.moved_to != row["url"]:
+        rep.moved_to = row["url"] = result.moved_to
+        log.warning("ingest: %s moved permanently to %s", rep.name, result.moved_to)
+    if result.status == 410:
+        rep.status, row["gone"] = "gone", 1
+        log.warning("ingest: %s is gone (410); it will not be fetched again", rep.name)
+    elif result.not_modified:
+        rep.status, row["failures"], row["last_error"] = "not-modified", 0, None
+    elif result.status == 200 and result.body is not None:
+        try:
+            feed = parse_feed(result.body, url=result.url, content_type=result.content_type)
+        except BadFeed as exc:
+            _failed(rep, row, f"bad-feed: {exc}")
+        else:
+            rep.status, row["failures"], row["last_error"] = "fetched", 0, None
+            row["etag"], row["last_modified"] = result.etag, result.last_modified
+            ttl = feed.ttl_minutes
+            _write_entries(settings, state, source, feed, rep, now)
+    else:
+        _failed(rep, row, result.error or f"http-{result.status}")
+    row["next_fetch"] = next_fetch(now, ing, result, ttl, int(row["failures"])).isoformat()
+    rep.next_fetch = row["next_fetch"]
+    rep.url = str(row["url"])
+    state.save_source(**row)
+
+
+def _failed(rep: SourceReport, row: dict[str, Any], error: str) -> None:
+    rep.status, rep.error = "error", error
+    row["failures"] = int(row["failures"]) + 1
+    row["last_error"] = error
+
+
+def _write_entries(settings: Settings, state: State, source: SourceSettings, feed: ParsedFeed, rep: SourceReport,
+                   now: datetime) -> None:
+    folder = Path(settings.content_dir) / source.slug
+    with state.transaction():
+        for item in feed.items:
+            key = item.key or item.link
+            record = state.ingested(source.slug, key) if key else None
+            if record is None:
+                reason = keep_reason(item, source, now) if key else "no id and no link"
+                if reason is not None:
+                    rep.skipped += 1
+                    continue
+                canonical = canonical_link(item.link)
+                fields, body = article_fields(item, source, feed, now)
+                article_id = f"{source.slug}-{hashlib.blake2b(key.encode(), digest_size=8).hexdigest()}"
+                other = state.ingested_by_link(canonical)
+                if other is not None:  # another source (or entry) already brought this story
+                    state.save_ingested(source=source.slug, entry=key, article_id=other, path=None,
+                                        canonical=canonical, hash=_hash(fields, body), written="{}",
+                                        first_seen=now.isoformat())
+                    rep.skipped += 1
+                    continue
+                rel = f"{source.slug}/{article_id}.md"
+                path = folder / f"{article_id}.md"
+                if not path.exists():
+                    # The editorial fields are written once, here, and never again.
+                    articlefile.write(path, {"id": article_id, **fields, "type": "article",
+                                             "published": source.publish, "topics": list(source.topics)}, body)
+                    rep.new += 1
+                written = {**fields, articlefile.BODY: body}
+                state.save_ingested(source=source.slug, entry=key, article_id=article_id, path=rel,
+                                    canonical=canonical, hash=_hash(fields, body), written=json.dumps(written),
+                                    first_seen=now.isoformat())
+                continue
+            if record["path"] is None:
+                continue  # a duplicate of a story another source brought
+            first_seen = datetime.fromisoformat(str(record["first_seen"]))
+            fields, body = article_fields(item, source, feed, first_seen)
+            digest = _hash(fields, body)
+            if digest == record["hash"]:
+                continue
+            path = Path(settings.content_dir) / str(record["path"])
+            current = articlefile.read_file(path)
+            if current is None:
+                # The editor deleted (or broke) the file: never bring it back.
+                state.save_ingested(**{**record, "hash": digest})
+                continue
+            merged, merged_body, written = articlefile.merge(current[0], current[1],
+                                                             json.loads(str(record["written"])),
+                                                             {**fields, articlefile.BODY: body})
+            articlefile.write(path, merged, merged_body)
+            state.save_ingested(**{**record, "hash": digest, "written": json.dumps(written)})
+            rep.updated += 1
