@@ -25,9 +25,9 @@ from . import __version__
 from .catalog import Catalog, Entry
 from .config import Settings
 from .errors import ConfigError, check_cancel
-from .layout import INDEX_NAME, OPML_NAME, feed_files, public_url
+from .layout import HEADLINES, INDEX_NAME, OPML_NAME, feed_files, public_url
 from .lock import BuildLock
-from .model import Article, FeedPlan
+from .model import EMPTY_FEED_DATE, Article, FeedPlan
 from .publish import Publisher
 from .scan import ContentFile, scan_folder
 from .state import State
@@ -42,8 +42,6 @@ if TYPE_CHECKING:
     from .render.opml import OpmlFeed
     from .selection import Planned, Selection
 
-EMPTY_FEED_DATE = datetime(1970, 1, 1, tzinfo=timezone.utc)  # as render.xmlfeeds.EMPTY_FEED_DATE
-LANDING_HEADLINES = 5  # as render.landing.HEADLINES
 
 __all__ = ["RENDER_VERSION", "BuildReport", "CheckOutcome", "Problem", "build", "check_content_links"]
 
@@ -305,7 +303,7 @@ def _publish(selection: Selection[Entry], settings: Settings, state: State, cata
             todo.append((plan, fp))
     # The landing page shows every feed's newest headlines: those articles are read too.
     wanted = [e.source for plan, _ in todo for e in plan.items]
-    wanted += [e.source for plan in selection.plans for e in plan.items[:LANDING_HEADLINES]]
+    wanted += [e.source for plan in selection.plans for e in plan.items[:HEADLINES]]
     articles = {src: _with_media(a, media) for src, a in catalog.articles(wanted).items()}
     report.warnings = _media_warnings(state)
     for plan, fp in todo:
@@ -336,7 +334,7 @@ def _publish(selection: Selection[Entry], settings: Settings, state: State, cata
     landing = []
     for plan in selection.plans:
         title, description = feed_texts(plan.topic, site)
-        top = [articles[e.source] for e in plan.items[:LANDING_HEADLINES] if e.source in articles]
+        top = [articles[e.source] for e in plan.items[:HEADLINES] if e.source in articles]
         digest = feed_files(plan.slug, site.base_url, digest=True) if plan.slug in digest_dates else None
         landing.append(LandingFeed(title, description, feed_files(plan.slug, site.base_url), len(plan.items), top,
                                    digest, settings.digest))

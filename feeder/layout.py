@@ -28,6 +28,7 @@ MEDIA_TYPES = {
 }
 OPML_NAME = "index.opml"
 INDEX_NAME = "index.html"
+HEADLINES = 5  # newest headlines per feed on the landing page
 
 # By file name, then by extension: rss.xml and atom.xml share an extension.
 _TYPES_BY_NAME = {name: MEDIA_TYPES[fmt] for fmt, name in FILE_NAMES.items()}

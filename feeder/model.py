@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -28,6 +28,9 @@ __all__ = [
     "Verdict",
     "item_id",
 ]
+
+# `updated` of a feed that has no items: a fixed date keeps rebuilds identical.
+EMPTY_FEED_DATE = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 # Namespace for item ids. Fixed forever: changing it would change every guid
 # every subscriber has seen.

@@ -9,7 +9,8 @@ from feedgen.feed import FeedGenerator
 from ..config import SiteSettings
 from ..digest import DigestItem
 from ..layout import MEDIA_TYPES, FeedFiles
-from .xmlfeeds import EMPTY_FEED_DATE, GENERATOR
+from ..model import EMPTY_FEED_DATE
+from .xmlfeeds import GENERATOR
 
 __all__ = ["render_digest_feeds"]
 

@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from html import escape
 
 from ..config import SiteSettings
-from ..layout import FORMATS, MEDIA_TYPES, OPML_NAME, FeedFiles, public_url
+from ..layout import FORMATS, HEADLINES, MEDIA_TYPES, OPML_NAME, FeedFiles, public_url
 from ..model import Article
 
 __all__ = ["LandingFeed", "render_landing"]
 
 FORMAT_NAMES = {"rss": "RSS", "atom": "Atom", "json": "JSON Feed"}
-HEADLINES = 5
 
 CSS = """
 body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:46rem;margin:0 auto;

@@ -8,7 +8,7 @@ the same input always gives the same bytes: dates come from the articles
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -17,17 +17,16 @@ from feedgen.feed import FeedGenerator
 
 from ..config import SiteSettings
 from ..layout import MEDIA_TYPES, FeedFiles
-from ..model import Article, FeedPlan, Topic
+from ..model import EMPTY_FEED_DATE, Article, FeedPlan, Topic
 from ..text import escape_html, plain_text, render_markdown
 from ._extension import FeederEntryExtension, FeederExtension, Show
 
-__all__ = ["EMPTY_FEED_DATE", "article_html", "body_html", "feed_texts", "feed_updated", "render_xml_feeds", "teaser"]
+__all__ = ["article_html", "body_html", "feed_texts", "feed_updated", "render_xml_feeds", "teaser"]
 
 # The generator deliberately carries no version: upgrading feeder must not
 # change the bytes (and ETags) of feeds whose rendering did not change.
 GENERATOR = ("feeder", "https://pypi.org/project/feeder/")
 # `updated` of a feed that has no items: a fixed date keeps rebuilds identical.
-EMPTY_FEED_DATE = datetime(1970, 1, 1, tzinfo=timezone.utc)
 TEASER_LENGTH = 300
 
 
