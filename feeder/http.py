@@ -63,7 +63,10 @@ class _Transport(AiohttpTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.method in ("GET", "HEAD"):
-            await request.aread()
+            try:
+                request.content  # noqa: B018 - raises when the body was never read
+            except httpx.RequestNotRead:
+                await request.aread()
         return await super().handle_async_request(request)
 
 

@@ -103,8 +103,17 @@ class _Outcome:
     error: str | None = None
     retry_after: float | None = None
     responded: bool = False  # an HTTP response arrived: the network works
-    media_type: str | None = None  # of the final response
-    length: int | None = None  # Content-Length of the final response
+    headers: httpx.Headers | None = None  # of the final response
+
+    @property
+    def media_type(self) -> str | None:
+        value = self.headers.get("content-type", "") if self.headers is not None else ""
+        return value.split(";")[0].strip() or None
+
+    @property
+    def length(self) -> int | None:
+        value = self.headers.get("content-length", "") if self.headers is not None else ""
+        return int(value) if value.isdigit() else None
 
 
 @dataclass
@@ -381,10 +390,8 @@ class LinkChecker:
                 if status in (429, 503) else None
             if status == 429 and retry_after is None:
                 retry_after = 5.0  # slow down even when the server does not say how much
-            length = response.headers.get("content-length", "")
             return _Outcome(verdict, reason, status, current, chain, retry_after=retry_after, responded=True,
-                            media_type=response.headers.get("content-type", "").split(";")[0].strip() or None,
-                            length=int(length) if length.isdigit() else None)
+                            headers=response.headers)
         return _Outcome(Verdict.UNKNOWN, "too-many-redirects", None, current, chain, responded=responded,
                         error=f"more than {self.links.max_redirects} redirects")
 

@@ -68,7 +68,7 @@ def check_links(
 ) -> RoundReport:
     """Check the published articles' due URLs (all of them with `everything`) and store the results."""
     due = state.published_urls() if everything else state.due_urls(now)
-    report = RoundReport(urls=len(state.published_urls()) if not everything else len(due))
+    report = RoundReport(urls=len(due) if everything else state.published_url_count())
     if due:
         before = state.link_records(due)
         result = asyncio.run(_round(links, resolver or make_resolver(links), state, due, now, budget, progress,

@@ -99,6 +99,9 @@ def is_public_address(address: str | IPAddress) -> bool:
 
 
 def ip_literal(host: str) -> IPAddress | None:
+    # Most hosts are names: tell them apart without paying for an exception.
+    if not host or not (host[0].isdigit() or host[0] == "[" or ":" in host):
+        return None
     try:
         return ipaddress.ip_address(host.strip("[]"))
     except ValueError:

@@ -382,6 +382,10 @@ class State:
         return [u for (u,) in self.conn.execute(
             "SELECT DISTINCT original_url FROM files WHERE published = 1 ORDER BY original_url")]
 
+    def published_url_count(self) -> int:
+        return int(self.conn.execute(
+            "SELECT COUNT(DISTINCT original_url) FROM files WHERE published = 1").fetchone()[0])
+
     def due_urls(self, now: datetime) -> list[str]:
         """Published articles' URLs that were never checked, then those overdue, longest overdue first."""
         rows = self.conn.execute(
