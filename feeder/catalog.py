@@ -284,14 +284,7 @@ class Catalog:
 
     def digests(self, sources: Iterable[str]) -> dict[str, str]:
         """A hash of each file's bytes: it changes whenever the file's rendering may."""
-        wanted = list(dict.fromkeys(sources))
-        found: dict[str, str] = {}
-        for i in range(0, len(wanted), 500):
-            batch = wanted[i:i + 500]
-            marks = ",".join("?" * len(batch))
-            sql = f"SELECT path, digest FROM files WHERE path IN ({marks})"  # noqa: S608 - placeholders only
-            found.update(self.state.conn.execute(sql, batch))
-        return found
+        return dict(self.state.rows_in("SELECT path, digest FROM files WHERE path IN ({marks})", sources))
 
     def article_count(self) -> int:
         """Distinct ids among the files that parsed."""

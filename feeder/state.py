@@ -15,6 +15,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from .errors import StateError, describe_os_error
 from .linkpolicy import LinkRecord
@@ -366,16 +367,18 @@ class State:
     def link_records(self, urls: Iterable[str] | None = None) -> dict[str, LinkRecord]:
         """Records for the given URLs (all of them when `urls` is None)."""
         if urls is None:
-            rows = self.conn.execute(f"SELECT {_LINK_COLUMNS} FROM links")  # noqa: S608 - constant columns
-            return {row[0]: _link_record(row) for row in rows}
-        wanted = list(dict.fromkeys(urls))
-        found: dict[str, LinkRecord] = {}
+            every = self.conn.execute(f"SELECT {_LINK_COLUMNS} FROM links")  # noqa: S608 - constant columns
+            return {row[0]: _link_record(row) for row in every}
+        some = self.rows_in(f"SELECT {_LINK_COLUMNS} FROM links WHERE url IN ({{marks}})", urls)  # noqa: S608
+        return {row[0]: _link_record(row) for row in some}
+
+    def rows_in(self, sql: str, values: Iterable[str]) -> Iterator[tuple[Any, ...]]:
+        """Rows of `sql`, whose `{marks}` stands for the placeholders of one
+        batch of `values` (SQLite limits the number of parameters)."""
+        wanted = list(dict.fromkeys(values))
         for i in range(0, len(wanted), 500):
             batch = wanted[i:i + 500]
-            marks = ",".join("?" * len(batch))
-            sql = f"SELECT {_LINK_COLUMNS} FROM links WHERE url IN ({marks})"  # noqa: S608 - placeholders only
-            found.update((row[0], _link_record(row)) for row in self.conn.execute(sql, batch))
-        return found
+            yield from self.conn.execute(sql.format(marks=",".join("?" * len(batch))), batch)
 
     def published_urls(self) -> list[str]:
         """The distinct original URLs of articles marked published."""
