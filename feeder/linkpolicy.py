@@ -38,9 +38,6 @@ class LinkRecord:
     def url(self) -> str:
         return self.last.url
 
-    @property
-    def confirmed_dead(self) -> bool:
-        return self.last.verdict is Verdict.DEAD and self.dead_count > 0
 
 
 def _unknown_delay(count: int, links: LinkSettings) -> timedelta:

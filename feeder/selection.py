@@ -15,7 +15,7 @@ import heapq
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
 from .model import Topic
@@ -71,7 +71,6 @@ class Planned(Generic[T]):
 class Selection(Generic[T]):
     everything: Planned[T]
     topics: tuple[Planned[T], ...]
-    next_change: datetime | None  # when a scheduled article becomes visible
     display_names: Mapping[str, str]  # topic spelling in an article → topic display name
     visible: int  # visible articles, before any feed's limit
 
@@ -131,12 +130,10 @@ def select_feeds(
         Planned(topic, tuple(members.get(key, ())), tuple(recent.get(key, ())))
         for key, topic in sorted(topics.items(), key=lambda kv: kv[1].slug)
     ]
-    upcoming = min((a.timestamp for a in articles if a.published and a.timestamp > now_ts), default=None)
     return Selection(
         everything=Planned(None, tuple(visible[:max_items]),
                            tuple(a for a in visible if since is not None and a.timestamp >= since)),
         topics=tuple(plans),
-        next_change=None if upcoming is None else datetime.fromtimestamp(upcoming, timezone.utc),
         display_names=display,
         visible=len(visible),
     )

@@ -70,8 +70,6 @@ class TopicIndex:
         key = topic_key(name)
         return self._alias.get(key, key)
 
-    def configured_keys(self) -> list[str]:
-        return list(self._settings)
 
     def build(self, spellings: Mapping[str, Counter[str]]) -> dict[str, Topic]:
         """Topics for the given keys; `spellings` counts how articles spell each key."""

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-import pytest
-
 from feeder.config import LinkSettings
 from feeder.linkpolicy import LinkRecord, due_order, holds_back, is_due, record
 from feeder.model import LinkResult, Verdict
@@ -106,9 +104,8 @@ def test_recheck_cadence():
     assert dead and dead.next_due == T0 + DAY  # recheck when it could be confirmed
 
 
-@pytest.mark.parametrize("rec", [None])
-def test_due_and_order(rec):
-    assert is_due(rec, T0)
+def test_due_and_order():
+    assert is_due(None, T0)
     checked = history(("alive", timedelta(0)))
     assert not is_due(checked, T0 + timedelta(hours=1))
     assert is_due(checked, T0 + DAY)
