@@ -328,7 +328,7 @@ def _publish(selection: Selection[Entry], settings: Settings, state: State, cata
                  default=EMPTY_FEED_DATE)
     digest_dates: dict[str, datetime] = {}
     if settings.digest != "off":
-        digest_dates = _publish_digests(selection, settings, state, catalog, publisher, now)
+        digest_dates = _publish_digests(selection, settings, state, catalog, publisher, now, articles)
     listed += [_opml_entry(plan, settings, digest=True) for plan in selection.plans if plan.slug in digest_dates]
     publisher.write(OPML_NAME, render_opml(listed, site, max([newest, *digest_dates.values()])))
     landing = []
@@ -351,7 +351,7 @@ def _digest_window(settings: Settings, now: datetime) -> datetime | None:
 
 
 def _publish_digests(selection: Selection[Entry], settings: Settings, state: State, catalog: Catalog,
-                     publisher: Publisher, now: datetime) -> dict[str, datetime]:
+                     publisher: Publisher, now: datetime, loaded: dict[str, Article]) -> dict[str, datetime]:
     """Write every digest feed; returns each one's newest item date by feed slug."""
     from .digest import DigestItem, closed_periods, make_item
     from .render.digestfeed import render_digest_feeds
@@ -368,7 +368,8 @@ def _publish_digests(selection: Selection[Entry], settings: Settings, state: Sta
             # Made once, when the period has closed, then kept as it was first published.
             lo, hi = todo[-1][0].timestamp(), todo[0][1].timestamp()
             members = [e for e in plan.recent if lo <= e.timestamp < hi]
-            full = catalog.articles(e.source for e in members)
+            # Most members were read for the feeds already; read only the rest.
+            full = {**catalog.articles(e.source for e in members if e.source not in loaded), **loaded}
             for start, end in todo:
                 inside = [full[e.source] for e in members
                           if e.source in full and start.timestamp() <= e.timestamp < end.timestamp()]
