@@ -48,7 +48,7 @@ __all__ = ["RENDER_VERSION", "BuildReport", "CheckOutcome", "Problem", "build", 
 log = logging.getLogger(__name__)
 
 # Bump when a change to feeder alters the bytes of rendered feeds.
-RENDER_VERSION = "1"
+RENDER_VERSION = "2"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +70,7 @@ class BuildReport:
     feeds: int = 0
     skipped: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)  # published, but with something missing
+    file_warnings: list[Problem] = field(default_factory=list)  # the content files' part of `warnings`
     written: list[str] = field(default_factory=list)
     rendered: int = 0  # feeds rendered (the others were unchanged)
     unchanged: bool = False  # nothing selection depends on changed: nothing was rendered
@@ -88,8 +89,11 @@ class BuildReport:
         held = f" ({self.held_back} held back by link checks)" if self.held_back else ""
         text = (
             f"{self.files} files read, {self.articles} articles, {self.published} published{held}, "
-            f"{len(self.skipped)} skipped; {self.feeds} feeds, {len(self.written)} files written"
+            f"{len(self.skipped)} skipped"
         )
+        if self.warnings:
+            text += f", {len(self.warnings)} warnings"
+        text += f"; {self.feeds} feeds, {len(self.written)} files written"
         if self.links is not None:
             text += f"; links: {self.links.summary()}"
         return text
@@ -127,6 +131,7 @@ def _open_catalog(settings: Settings, state: State, report: BuildReport,
     rescan = catalog.rescan(files, cancel)
     report.files, report.parsed = rescan.files, rescan.parsed
     report.skipped = [Problem(path, problem) for path, problem in catalog.problems()]
+    report.file_warnings = [Problem(path, warning) for path, warning in catalog.warnings()]
     return catalog, rescan.changed
 
 
@@ -144,7 +149,8 @@ def build(
     Setting `cancel` stops the build at the next safe point with `Cancelled`.
     """
     now = now or datetime.now(timezone.utc)
-    with BuildLock(settings.state_dir, timeout=settings.lock_timeout if lock_timeout is None else lock_timeout):
+    with BuildLock(settings.state_dir, timeout=settings.lock_timeout if lock_timeout is None else lock_timeout,
+                   cancel=cancel):
         report = _build(settings, now, resolver, cancel)
     log.debug("timings: %s", ", ".join(f"{k} {v:.3f} s" for k, v in report.timings.items()))
     return report
@@ -305,7 +311,7 @@ def _publish(selection: Selection[Entry], settings: Settings, state: State, cata
     wanted = [e.source for plan, _ in todo for e in plan.items]
     wanted += [e.source for plan in selection.plans for e in plan.items[:HEADLINES]]
     articles = {src: _with_media(a, media) for src, a in catalog.articles(wanted).items()}
-    report.warnings = _media_warnings(state)
+    report.warnings = report.file_warnings + _media_warnings(state)
     for plan, fp in todo:
         full = FeedPlan(plan.topic, tuple(articles[e.source] for e in plan.items if e.source in articles))
         files = feed_files(plan.slug, site.base_url)
@@ -435,7 +441,8 @@ def check_content_links(
     from .links import check_links, check_media
 
     now = now or datetime.now(timezone.utc)
-    with BuildLock(settings.state_dir, timeout=settings.lock_timeout), State.open(settings.state_dir) as state:
+    with BuildLock(settings.state_dir, timeout=settings.lock_timeout, cancel=cancel), \
+            State.open(settings.state_dir) as state:
         catalog, _ = _open_catalog(settings, state, BuildReport(), cancel)
         report = check_links(settings.links, state, now=now, everything=everything, budget=budget,
                              resolver=resolver, progress=progress, cancel=cancel)

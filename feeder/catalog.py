@@ -10,6 +10,7 @@ that end up in a feed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import marshal
@@ -17,8 +18,9 @@ import multiprocessing
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
@@ -35,7 +37,7 @@ __all__ = ["PARSER_VERSION", "Catalog", "Entry", "Rescan"]
 log = logging.getLogger(__name__)
 
 # Bump when parsing changes what an Article holds: every file is then reparsed.
-PARSER_VERSION = "3"
+PARSER_VERSION = "4"
 # Below this many files to parse, a process pool costs more than it saves.
 PARALLEL_THRESHOLD = 400
 _CHUNK = 250
@@ -77,21 +79,21 @@ class Rescan:
 # -- parsing, possibly in worker processes -------------------------------------
 
 _Row = tuple[str, int, int, str | None, int | None, float | None, str | None, str | None, str | None, str | None,
-             str | None]
+             str | None, str | None]
 
 
 def _parse_one(f: ContentFile, max_size: int, tz: tzinfo) -> _Row:
     from .content import parse_file  # the parsing stack is loaded only when a file changed
 
     try:
-        a, data = parse_file(f, max_size=max_size, tz=tz)
+        a, data, warnings = parse_file(f, max_size=max_size, tz=tz)
     except ContentError as exc:
-        return (f.rel, f.size, f.mtime_ns, None, None, None, None, None, None, exc.problem, None)
+        return (f.rel, f.size, f.mtime_ns, None, None, None, None, None, None, exc.problem, None, None)
     digest = hashlib.blake2b(data, digest_size=12).hexdigest()
     enc = a.enclosure
     media_url = enc.url if enc is not None and (enc.length is None or not enc.type) else None
     return (f.rel, f.size, f.mtime_ns, a.id, int(a.published), a.published_at.timestamp(),
-            _SEP.join(a.topics), a.original_url, digest, None, media_url)
+            _SEP.join(a.topics), a.original_url, digest, None, media_url, "\n".join(warnings) or None)
 
 
 # The columns of `files` every selecting build reads, in this order.
@@ -99,7 +101,7 @@ _SNAP_COLUMNS = "path, size, mtime_ns, article_id, published, published_at, topi
 _SnapRow = tuple[str, int, int, str | None, int | None, float | None, str | None]
 
 _INSERT = ("INSERT OR REPLACE INTO files (path, size, mtime_ns, article_id, published, published_at, topics, "
-           "original_url, digest, error, media_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+           "original_url, digest, error, media_url, warnings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _worker_db: sqlite3.Connection | None = None
 
 
@@ -147,18 +149,81 @@ def _use_processes(count: int) -> bool:
     return count >= PARALLEL_THRESHOLD and _cpus() > 1
 
 
+def _worker_init(parent: int) -> None:
+    """Worker initializer: leave signals to feeder, and exit as soon as the
+    process that started the pool is gone.
+
+    Ctrl-C reaches the whole process group; the parent alone decides what a
+    stop means (it ends the workers), so workers ignore SIGINT rather than
+    each printing a traceback.
+
+    Workers are children of multiprocessing's fork server, not of feeder, and
+    each holds the server's liveness pipe open: if feeder died without
+    shutting the pool down (SIGKILL, an unhandled crash), workers blocked on
+    their task pipe would live on, keep the fork server alive and hold
+    feeder's stdout open, so a cron job or a supervisor reading it would
+    never see end-of-file. A pidfd becomes readable when the process exits.
+    """
+    import select
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        fd = os.pidfd_open(parent)
+    except (AttributeError, OSError):
+        fd = None  # no pidfd (not Linux, or gone already): poll instead
+
+    def watch() -> None:
+        if fd is not None:
+            select.select([fd], [], [])
+        else:
+            while _alive(parent):
+                time.sleep(1.0)
+        os._exit(1)
+
+    if fd is None and not _alive(parent):
+        os._exit(1)
+    threading.Thread(target=watch, name="feeder-parent-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stop_pool(pool: ProcessPoolExecutor, grace: float = 3.0) -> None:
+    """Shut a pool down now: drop queued chunks, end the workers, reap them.
+
+    `shutdown(wait=True)` would let every queued chunk run first; workers
+    killed in the middle of a chunk lose only that chunk's transaction,
+    which SQLite rolls back and the next rescan parses again.
+    """
+    # The executor offers no way to end its workers before Python 3.14.
+    processes = list((pool._processes or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        with contextlib.suppress(Exception):
+            proc.terminate()
+    deadline = time.monotonic() + grace
+    for proc in processes:
+        proc.join(max(0.0, deadline - time.monotonic()))
+        if proc.is_alive():
+            proc.kill()
+            proc.join(1.0)
+
+
 def _parse_into(conn: sqlite3.Connection, db_path: str, files: Sequence[ContentFile], max_size: int, tz_name: str,
                 cancel: threading.Event | None, *, parallel: bool) -> list[_Row] | None:
     """Parse and store `files`; returns the rows, or None when worker processes stored them."""
     chunks = [list(files[i:i + _CHUNK]) for i in range(0, len(files), _CHUNK)]
-    workers = _cpus()
     if parallel:
-        # forkserver: the daemon has threads, and forking a threaded process can deadlock.
-        ctx = multiprocessing.get_context("forkserver")
         try:
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                for _ in pool.map(_parse_and_store, [(c, max_size, tz_name, db_path) for c in chunks]):
-                    check_cancel(cancel)
+            _parse_in_workers(chunks, max_size, tz_name, db_path, cancel)
             return None
         except BrokenProcessPool as exc:
             # Worker processes cannot always start (an embedding program without
@@ -171,6 +236,27 @@ def _parse_into(conn: sqlite3.Connection, db_path: str, files: Sequence[ContentF
         _store(conn, parsed, deltas=True)
         rows.extend(parsed)
     return rows
+
+
+def _parse_in_workers(chunks: list[list[ContentFile]], max_size: int, tz_name: str, db_path: str,
+                      cancel: threading.Event | None) -> None:
+    # forkserver: the daemon has threads, and forking a threaded process can deadlock.
+    ctx = multiprocessing.get_context("forkserver")
+    pool = ProcessPoolExecutor(max_workers=_cpus(), mp_context=ctx, initializer=_worker_init,
+                               initargs=(os.getpid(),))
+    try:
+        pending = {pool.submit(_parse_and_store, (c, max_size, tz_name, db_path)) for c in chunks}
+        while pending:
+            # A short wait, so that a stop request is seen within a fraction
+            # of a second however long a chunk takes.
+            done, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+            for future in done:
+                future.result()
+            check_cancel(cancel)
+    except BaseException:
+        _stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
 
 
 class Catalog:
@@ -311,6 +397,12 @@ class Catalog:
     def problems(self) -> list[tuple[str, str]]:
         return list(self.state.conn.execute("SELECT path, error FROM files WHERE error IS NOT NULL ORDER BY path"))
 
+    def warnings(self) -> list[tuple[str, str]]:
+        """(path, warning) for every optional field left out of a published file."""
+        rows = self.state.conn.execute(
+            "SELECT path, warnings FROM files WHERE warnings IS NOT NULL AND error IS NULL ORDER BY path")
+        return [(path, w) for path, text in rows for w in text.split("\n")]
+
     def next_publication(self, after: datetime) -> datetime | None:
         row = self.state.conn.execute(
             "SELECT MIN(published_at) FROM files WHERE published = 1 AND published_at > ?", (after.timestamp(),)
@@ -333,7 +425,7 @@ class Catalog:
         for rel in dict.fromkeys(sources):
             f = ContentFile(os.path.join(self.root, rel), rel, 0, 0)
             try:
-                found[rel] = parse_file(f, max_size=self.max_size, tz=tz)[0]
+                found[rel] = parse_file(f, max_size=self.max_size, tz=tz).article
             except ContentError as exc:
                 log.warning("left out of this build: %s", exc)
         return found

@@ -1,38 +1,47 @@
 """The `feeder` command line. Sets up logging; everything else is wiring.
 
-Exit status: 0 done; 1 content problems under --strict; 2 bad usage or
-configuration; 3 output or state folder unusable; 4 another build held the
-lock for longer than we were willing to wait.
+The exit statuses are `EXIT_STATUSES` below; the README's table lists the
+same ones (a test compares them).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import signal
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from types import FrameType
 from typing import TYPE_CHECKING
 
 from . import __version__
 from .config import Settings, find_config, load_config
-from .errors import ConfigError, FeederError, LockTimeout, OutputError, StateError
+from .errors import Cancelled, ConfigError, FeederError, LockTimeout, OutputError, StateError
+from .exitstatus import (
+    EXIT_CONFIG,
+    EXIT_CONTENT,
+    EXIT_INTERRUPTED_INT,
+    EXIT_INTERRUPTED_TERM,
+    EXIT_LISTEN,
+    EXIT_LOCKED,
+    EXIT_OK,
+    EXIT_OUTPUT,
+    EXIT_SOURCES,
+)
 
 if TYPE_CHECKING:
     from .build import BuildReport
 
 log = logging.getLogger("feeder")
 
-EXIT_OK = 0
-EXIT_CONTENT = 1
-EXIT_CONFIG = 2
-EXIT_OUTPUT = 3
-EXIT_LOCKED = 4
-
-
 def _setup_logging(verbosity: int, *, timestamps: bool = False) -> None:
-    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    # -q (verbosity -1) hides progress and summaries, never problems: a cron
+    # job run with -q mails exactly the warnings and errors.
+    level = {-1: logging.WARNING, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
     fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s" if timestamps else "feeder: %(levelname)s: %(message)s"
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(fmt))
@@ -49,13 +58,40 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", "-c", metavar="PATH",
                         help="configuration file (default: $FEEDER_CONFIG or config/feeder.yaml)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more output (repeat for debug)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only errors")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress or summary; problems are still reported on stderr")
+
+
+def _seconds(value: str) -> float:
+    """A number of seconds, zero or more (argparse turns the error into a usage message)."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, not {value!r}") from None
+    if not number >= 0 or number == float("inf"):  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, not {value!r}")
+    return number
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise argparse.ArgumentTypeError(f"expected a port number from 1 to 65535, not {value!r}")
+    return int(value)
+
+
+DESCRIPTION = (
+    "Publish RSS 2.0, Atom 1.0 and JSON Feed 1.1 feeds from a folder of articles: one set per topic and one "
+    "for all topics, with an OPML list and a landing page. feeder checks each article's original URL, "
+    "follows other sites' feeds into the content folder, and runs from cron (build) or as a daemon that "
+    "rescans, checks links and ingests on a schedule."
+)
 
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="feeder",
-        description="Publish RSS 2.0 and Atom 1.0 feeds from a folder of articles.",
+        description=DESCRIPTION,
+        epilog="Run 'feeder COMMAND --help' for a command's options. Exit statuses: see the README.",
     )
     parser.add_argument("--version", action="version", version=f"feeder {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -64,8 +100,9 @@ def make_parser() -> argparse.ArgumentParser:
     p_build = sub.add_parser("build", help="scan the content folder and write every feed once",
                              description="Scan the content folder and write every feed once (the cron job).")
     _common(p_build)
-    p_build.add_argument("--strict", action="store_true", help="exit with status 1 when a content file is skipped")
-    p_build.add_argument("--wait", type=float, metavar="SECONDS",
+    p_build.add_argument("--strict", action="store_true",
+                         help="exit with status 1 when a content file is skipped or has a warning")
+    p_build.add_argument("--wait", type=_seconds, metavar="SECONDS",
                          help="how long to wait for another build to finish (default: lock_timeout)")
     p_build.add_argument("--ingest", action="store_true", help="fetch the due sources first (as feeder ingest)")
     p_build.set_defaults(func=cmd_build)
@@ -79,10 +116,12 @@ def make_parser() -> argparse.ArgumentParser:
     p_ingest.add_argument("--json", action="store_true", help="print the report as JSON")
     p_ingest.set_defaults(func=cmd_ingest)
 
-    p_daemon = sub.add_parser("daemon", help="run in the foreground, rescanning and checking on a schedule",
-                              description="Run APScheduler in the foreground (for systemd): a rescan every "
-                                          "schedule.rescan and a link check every schedule.link_check. "
-                                          "SIGTERM/SIGINT stop it, SIGHUP reloads the configuration.")
+    p_daemon = sub.add_parser("daemon", help="run in the foreground: rescan, check links and ingest on a schedule",
+                              description="Run in the foreground (for systemd): a rescan-and-publish every "
+                                          "schedule.rescan, a link check every schedule.link_check and, with "
+                                          "sources configured, an ingest of the followed feeds every "
+                                          "schedule.ingest. SIGTERM/SIGINT stop it, SIGHUP reloads the "
+                                          "configuration.")
     _common(p_daemon)
     p_daemon.add_argument("--serve", metavar="HOST:PORT", type=_host_port,
                           help="also serve the output folder over HTTP (as feeder serve)")
@@ -93,7 +132,7 @@ def make_parser() -> argparse.ArgumentParser:
                                          "gzip and Cache-Control (for production, nginx: config/nginx.conf).")
     _common(p_serve)
     p_serve.add_argument("--host", help="address to listen on (default: serve.host, 127.0.0.1)")
-    p_serve.add_argument("--port", type=int, help="port to listen on (default: serve.port, 8080)")
+    p_serve.add_argument("--port", type=_port, help="port to listen on (default: serve.port, 8080)")
     p_serve.set_defaults(func=cmd_serve)
 
     p_check = sub.add_parser("check", help="check the original URLs of published articles and report",
@@ -102,38 +141,49 @@ def make_parser() -> argparse.ArgumentParser:
     _common(p_check)
     p_check.add_argument("--all", action="store_true", help="check every URL, not only those due")
     p_check.add_argument("--json", action="store_true", help="print the report as JSON")
-    p_check.add_argument("--budget", type=float, metavar="SECONDS",
+    p_check.add_argument("--budget", type=_seconds, metavar="SECONDS",
                          help="stop checking after this long (default: links.budget; 0 with --all: no limit)")
     p_check.set_defaults(func=cmd_check)
     return parser
 
 
 def _print_report(report: BuildReport, quiet: bool) -> None:
-    if quiet:
-        return
-    print(f"feeder: {report.summary()}")
+    if not quiet:
+        print(f"feeder: {report.summary()}")
+    # Problems go to stderr whatever the verbosity: cron mails them.
     for problem in report.skipped:
-        print(f"  skipped {problem}")
+        print(f"feeder: skipped {problem}", file=sys.stderr)
     for problem in report.warnings:
-        print(f"  warning {problem}")
+        print(f"feeder: warning {problem}", file=sys.stderr)
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from dataclasses import asdict
 
     from .ingest import ingest
 
+    if not settings.sources:
+        where = settings.source or "the configuration file"
+        log.warning("no sources to follow: add a 'sources' list to %s (see the README, "
+                    "\"Following other feeds\", and config/feeder.yaml for an example)", where)
+        return EXIT_OK
     if args.source and not any(args.source in (s.name, s.slug) for s in settings.sources):
         log.error("no source named %r in the configuration", args.source)
         return EXIT_CONFIG
-    report = ingest(settings, only=args.source, force=args.force)
+    report = ingest(settings, only=args.source, force=args.force, cancel=args.cancel)
     if args.json:
-        print(json.dumps({"sources": [asdict(s) for s in report.sources]}, indent=2))
-    elif not args.quiet:
-        print(f"feeder: ingest: {report.summary()}")
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        if not args.quiet:
+            print(f"feeder: ingest: {report.summary()}")
         for s in report.sources:
-            print(f"  {s.line()}")
-    return EXIT_OK
+            if s.status == "error" or s.problems:
+                print(f"feeder: {s.line()}", file=sys.stderr)
+            elif not args.quiet:
+                print(f"  {s.line()}")
+        if report.network_down:
+            log.warning("the network is down: no source could be reached (no name lookup worked, "
+                        "and %s did not resolve either)", settings.links.canary_host)
+    return EXIT_SOURCES if report.all_failed else EXIT_OK
 
 
 def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
@@ -142,12 +192,18 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     if args.ingest and settings.sources:
         from .ingest import ingest
 
-        ingested = ingest(settings)
+        ingested = ingest(settings, cancel=args.cancel)
         if not args.quiet:
             print(f"feeder: ingest: {ingested.summary()}")
-    report = build(settings, lock_timeout=args.wait)
+        for s in ingested.sources:
+            if s.status == "error" or s.problems:
+                print(f"feeder: {s.line()}", file=sys.stderr)
+    report = build(settings, lock_timeout=args.wait, cancel=args.cancel)
+    if report.files == 0:
+        log.warning("no article files found in %s (feeder reads *.txt and *.md files, in subfolders too); "
+                    "the feeds were written empty", settings.content_dir)
     _print_report(report, args.quiet)
-    if args.strict and report.skipped:
+    if args.strict and (report.skipped or report.warnings):
         return EXIT_CONTENT
     return EXIT_OK
 
@@ -182,7 +238,8 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         budget = 1e9 if args.all else settings.links.budget
     elif budget == 0:
         budget = 1e9
-    outcome = check_content_links(settings, everything=args.all, budget=budget, progress=_Progress())
+    outcome = check_content_links(settings, everything=args.all, budget=budget, progress=_Progress(),
+                                  cancel=args.cancel)
     report, users = outcome.report, outcome.users
     problems = dead_or_unknown(outcome.records)
     if args.json:
@@ -194,19 +251,25 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
                 {"url": r.url, "verdict": r.last.verdict.value, "reason": r.last.reason, "status": r.last.status,
                  "error": r.last.error, "final_url": r.last.final_url, "redirects": list(r.last.redirects),
                  "checked_at": r.last.checked_at.isoformat(), "dead_count": r.dead_count,
-                 "articles": sorted(users.get(r.url, []))}
+                 "checked_now": r.url in report.checked_urls, "articles": sorted(users.get(r.url, []))}
                 for r in problems
             ],
         }
         print(json.dumps(payload, indent=2))
         return EXIT_OK
     print(f"feeder: links: {report.summary()}")
-    for r in problems:
+    # What this run found; earlier rounds' findings only when asked for.
+    everything = args.all or args.verbose > 0
+    shown = problems if everything else [r for r in problems if r.url in report.checked_urls]
+    for r in shown:
         status = f" (HTTP {r.last.status})" if r.last.status else ""
         detail = f": {r.last.error}" if r.last.error else ""
         print(f"  {r.last.verdict.value:<7} {r.last.reason}{status} {r.url}{detail}")
         for source in sorted(users.get(r.url, [])):
             print(f"          used by {source}")
+    earlier = len(problems) - len(shown)
+    if earlier:
+        print(f"  {earlier} dead or unknown URL(s) from earlier rounds not listed: feeder check -v lists them")
     return EXIT_OK
 
 
@@ -233,7 +296,38 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         return serve_forever(settings, host, port)
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", host, port, exc.strerror or exc)
-        return EXIT_OUTPUT
+        return EXIT_LISTEN
+
+
+class _StopSignals:
+    """SIGTERM and SIGINT ask the running command to stop at its next safe
+    point (between two files, never inside one), as the daemon does; a
+    second signal stops it at once."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signum: int | None = None
+        self._old: dict[int, Callable[[int, FrameType | None], object] | int | None] = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.event.is_set():
+            raise KeyboardInterrupt
+        self.signum = signum
+        self.event.set()
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[threading.Event]:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._old[sig] = signal.signal(sig, self._handle)
+        try:
+            yield self.event
+        finally:
+            for sig, old in self._old.items():
+                signal.signal(sig, old)
+
+    @property
+    def status(self) -> int:
+        return EXIT_INTERRUPTED_TERM if self.signum == signal.SIGTERM else EXIT_INTERRUPTED_INT
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -242,9 +336,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The daemon and server log for journald/systemd: timestamps, and INFO by default.
     daemon = args.command in ("daemon", "serve")
     _setup_logging(-1 if args.quiet else args.verbose + (1 if daemon else 0), timestamps=daemon)
+    stop = _StopSignals()
     try:
-        settings = load_config(args.config)
-        return int(args.func(args, settings))
+        if daemon:  # they handle their own signals
+            return int(args.func(args, load_config(args.config)))
+        with stop.installed() as args.cancel:
+            return int(args.func(args, load_config(args.config)))
+    except Cancelled:
+        name = signal.Signals(stop.signum or signal.SIGINT).name
+        log.warning("stopped by %s before finishing; every file written is whole, the next run completes "
+                    "the work", name)
+        return stop.status
     except ConfigError as exc:
         log.error("configuration: %s", exc)
         return EXIT_CONFIG
@@ -258,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("%s", exc)
         return EXIT_OUTPUT
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED_INT
     except BrokenPipeError:
         # The reader went away (`feeder check | head`): not an error worth a traceback.
         sys.stderr.close()

@@ -257,7 +257,8 @@ class _Reader:
         if not value.strip():
             raise self.fail(name, "must not be empty")
         p = Path(os.path.expanduser(value))
-        return p if p.is_absolute() else (base / p)
+        # Normalized, so that messages name `/srv/site/state`, not `/srv/site/config/../state`.
+        return Path(os.path.normpath(p if p.is_absolute() else base / p))
 
     def number(self, name: str, default: float, *, minimum: float = 0.0) -> float:
         value = self.raw(name)
@@ -400,7 +401,7 @@ def _sources(parent: _Reader) -> tuple[SourceSettings, ...]:
         url = r.opt_text("url")
         if not url:
             raise r.fail("url", "is required")
-        _check_url(r, "url", url)
+        url = _check_url(r, "url", url)
         name = r.opt_text("name")
         slug = slugify(name or urlsplit(url).hostname or "source", max_length=60) or f"source-{i}"
         max_age = r.raw("max_age")
@@ -431,9 +432,7 @@ def _ingest(r: _Reader) -> IngestSettings:
 
 
 def _websub(r: _Reader) -> WebSubSettings:
-    hubs = r.texts("hubs")
-    for hub in hubs:
-        _check_url(r, "hubs", hub)
+    hubs = tuple(_check_url(r, "hubs", hub) for hub in r.texts("hubs"))
     ws = WebSubSettings(
         hubs=hubs,
         timeout=r.seconds("timeout", WebSubSettings.timeout, minimum=0.1),
@@ -456,10 +455,13 @@ def _serve(r: _Reader) -> ServeSettings:
 
 
 def _check_url(reader: _Reader, name: str, value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    """The URL as a URI (an IRI is encoded: it is written into every feed), or a `ConfigError`."""
+    from .urls import http_uri
+
+    uri = http_uri(value)
+    if uri is None:
         raise reader.fail(name, f"must be an absolute http(s) URL, got {value!r}")
-    return value
+    return uri
 
 
 def _site(r: _Reader) -> SiteSettings:
@@ -468,7 +470,7 @@ def _site(r: _Reader) -> SiteSettings:
         base_url += "/"  # it names a folder: urljoin must keep its last segment
     link = r.text("link", "")
     if link:
-        _check_url(r, "link", link)
+        link = _check_url(r, "link", link)
     site = SiteSettings(
         title=r.text("title", SiteSettings.title).strip() or SiteSettings.title,
         base_url=base_url,
@@ -486,7 +488,7 @@ def _podcast(r: _Reader) -> PodcastSettings:
     image = r.opt_text("image")
     if not image:
         raise r.fail("image", "is required for a podcast (a 1400-3000 px JPEG or PNG)")
-    _check_url(r, "image", image)
+    image = _check_url(r, "image", image)
     category = r.opt_text("category")
     if not category:
         raise r.fail("category", "is required for a podcast (an Apple Podcasts category such as Technology)")

@@ -4,14 +4,22 @@
 The format is the seed's: a YAML front-matter block between `---` lines, then
 an optional Markdown body. Unknown fields are ignored; `secured` is never read
 into the `Article` at all.
+
+A wrong required field (`title`, `publishedDateTime`, `originalUrl`,
+`published`, and `id` and `topics`, which decide what an item is and where it
+goes) skips the file; every wrong field is reported at once, not only the
+first. A wrong optional field (an image without an http(s) URL, a related
+item without a link, an unusable enclosure...) is left out with a warning
+and the article is still published.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from datetime import date, datetime, time, tzinfo
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 import yaml_rs
 from frontmatter.default_handlers import YAMLHandler
@@ -19,9 +27,12 @@ from frontmatter.default_handlers import YAMLHandler
 from .errors import ContentError, describe_os_error, describe_yaml_error
 from .model import Article, Enclosure, Image, Provider, Related
 from .scan import ContentFile
-from .text import is_http_url, plain_text, xml_safe
+from .text import clean_text, xml_safe
+from .urls import http_uri
 
-__all__ = ["parse_article", "parse_file", "read_article"]
+__all__ = ["ParsedFile", "parse_article", "parse_file", "read_article"]
+
+_T = TypeVar("_T")
 
 
 
@@ -60,13 +71,19 @@ _CLOSING = re.compile(r"\n-{3,}[ \t]*(?:\n|\Z)")
 _HANDLER = _FrontMatter(fm_boundary=re.compile(r"^-{3,}[ \t]*$", re.MULTILINE))
 
 
+class ParsedFile(NamedTuple):
+    article: Article
+    data: bytes  # the file's bytes
+    warnings: tuple[str, ...]  # optional fields left out, each naming the field
+
+
 def read_article(file: ContentFile, *, max_size: int, tz: tzinfo) -> Article:
     """Read and parse one file; raises `ContentError` naming it."""
-    return parse_file(file, max_size=max_size, tz=tz)[0]
+    return parse_file(file, max_size=max_size, tz=tz).article
 
 
-def parse_file(file: ContentFile, *, max_size: int, tz: tzinfo) -> tuple[Article, bytes]:
-    """The article in a file, and the file's bytes."""
+def parse_file(file: ContentFile, *, max_size: int, tz: tzinfo) -> ParsedFile:
+    """The article in a file, the file's bytes and the warnings about it."""
     if file.size > max_size:
         raise ContentError(
             file.rel, f"file is {file.size:,} bytes, over the limit of {max_size:,} (content.max_file_size)"
@@ -77,7 +94,8 @@ def parse_file(file: ContentFile, *, max_size: int, tz: tzinfo) -> tuple[Article
         raise ContentError(file.rel, f"cannot read: {describe_os_error(exc)}") from None
     if len(data) > max_size:
         raise ContentError(file.rel, f"file is over the limit of {max_size:,} bytes (content.max_file_size)")
-    return parse_article(data, rel=file.rel, tz=tz), data
+    article, warnings = _parse(data, rel=file.rel, tz=tz)
+    return ParsedFile(article, data, warnings)
 
 
 def _read(path: str, limit: int) -> bytes:
@@ -97,8 +115,15 @@ def _read(path: str, limit: int) -> bytes:
         os.close(fd)
 
 
-def parse_article(data: bytes, *, rel: str, tz: tzinfo) -> Article:
-    """Parse the bytes of one article file."""
+def parse_article(data: bytes, *, rel: str, tz: tzinfo, warnings: list[str] | None = None) -> Article:
+    """Parse the bytes of one article file; optional fields left out are added to `warnings`."""
+    article, found = _parse(data, rel=rel, tz=tz)
+    if warnings is not None:
+        warnings.extend(found)
+    return article
+
+
+def _parse(data: bytes, *, rel: str, tz: tzinfo) -> tuple[Article, tuple[str, ...]]:
     if b"\x00" in data:
         raise ContentError(rel, "binary file (contains NUL bytes), not a text article")
     try:
@@ -122,7 +147,9 @@ def parse_article(data: bytes, *, rel: str, tz: tzinfo) -> Article:
         raise ContentError(rel, "invalid YAML: nested too deeply") from None
     if not isinstance(meta, dict):
         raise ContentError(rel, f"front matter must be a mapping of fields, not {_kind(meta)}")
-    return _FieldReader(rel, meta, tz).article(body)
+    reader = _FieldReader(rel, meta, tz)
+    article = reader.article(body)
+    return article, tuple(reader.warnings)
 
 
 def _kind(value: Any) -> str:
@@ -143,15 +170,33 @@ def _kind(value: Any) -> str:
 
 
 class _FieldReader:
-    """Validates front-matter fields, raising `ContentError`s that name the field."""
+    """Validates front-matter fields. Each check raises a `ContentError`
+    naming the field; `article` collects them: every problem of a required
+    field (the file is skipped), a warning for each optional one left out."""
 
     def __init__(self, rel: str, meta: dict[Any, Any], tz: tzinfo):
         self.rel = rel
         self.meta = meta
         self.tz = tz
+        self.errors: list[str] = []
+        self.warnings: list[str] = []
 
     def fail(self, field: str, problem: str) -> ContentError:
         return ContentError(self.rel, f"field '{field}' {problem}", field=field)
+
+    def required(self, read: Callable[[], _T]) -> _T | None:
+        try:
+            return read()
+        except ContentError as exc:
+            self.errors.append(exc.problem)
+            return None
+
+    def optional(self, read: Callable[[], _T], default: _T) -> _T:
+        try:
+            return read()
+        except ContentError as exc:
+            self.warnings.append(f"{exc.problem}; left out")
+            return default
 
     def require(self, meta: dict[Any, Any], name: str, where: str = "") -> Any:
         value = meta.get(name)
@@ -167,21 +212,21 @@ class _FieldReader:
     def text(self, value: Any, field: str, *, required: bool = False) -> str:
         if value is None:
             return ""
-        cleaned = plain_text(self.string(value, field))
+        cleaned = clean_text(self.string(value, field))
         if required and not cleaned:
-            raise self.fail(field, "has no text once HTML and control characters are removed")
+            raise self.fail(field, "has no text once control characters are removed")
         return cleaned
 
     def opt_str(self, value: Any, field: str) -> str | None:
         if value is None:
             return None
-        return plain_text(self.string(value, field)) or None
+        return clean_text(self.string(value, field)) or None
 
     def url(self, value: Any, field: str) -> str:
-        url = self.string(value, field).strip()
-        if not is_http_url(url):
+        uri = http_uri(self.string(value, field))
+        if uri is None:
             raise self.fail(field, f"must be an absolute http or https URL, not {_kind(value)}")
-        return url
+        return uri
 
     def opt_url(self, value: Any, field: str) -> str | None:
         return None if value is None or value == "" else self.url(value, field)
@@ -207,6 +252,9 @@ class _FieldReader:
             return datetime.combine(value, time(0), tzinfo=self.tz)
         raise self.fail(field, f"must be a date-time such as 2021-04-19T16:09:00Z, not {_kind(value)}")
 
+    def opt_moment(self, value: Any, field: str) -> datetime | None:
+        return None if value is None else self.moment(value, field)
+
     def mapping(self, value: Any, field: str) -> dict[Any, Any]:
         if not isinstance(value, dict):
             raise self.fail(field, f"must be a mapping, not {_kind(value)}")
@@ -223,7 +271,7 @@ class _FieldReader:
         if value is None:
             return None
         if isinstance(value, str):
-            name = plain_text(value)
+            name = clean_text(value)
             return Provider(name) if name else None
         m = self.mapping(value, field)
         name = self.text(self.require(m, "name", field + "."), field + ".name", required=True)
@@ -235,45 +283,41 @@ class _FieldReader:
             value = [value]
         names: list[str] = []
         for i, item in enumerate(self.seq(value, "topics")):
-            name = plain_text(self.string(item, f"topics[{i}]"))  # shown in feeds and on the landing page
+            name = clean_text(self.string(item, f"topics[{i}]"))  # shown in feeds and on the landing page
             if name and name not in names:  # a blank topic names no feed: ignore it
                 names.append(name)
         return tuple(names)
 
-    def images(self, value: Any, field: str = "images") -> tuple[Image, ...]:
-        images = []
-        for i, item in enumerate(self.seq(value, field)):
+    def each(self, value: Any, field: str, read: Callable[[Any, str], _T]) -> tuple[_T, ...]:
+        """The usable items of an optional list; each unusable one is a warning."""
+        items = self.optional(lambda: self.seq(value, field), [])
+        found = []
+        for i, item in enumerate(items):
             where = f"{field}[{i}]"
-            if isinstance(item, str):
-                images.append(Image(self.url(item, where)))
-                continue
-            m = self.mapping(item, where)
-            images.append(
-                Image(
-                    self.url(self.require(m, "url", where + "."), where + ".url"),
-                    self.integer(m.get("width"), where + ".width"),
-                    self.integer(m.get("height"), where + ".height"),
-                )
-            )
-        return tuple(images)
+            found.append(self.optional(lambda item=item, where=where: read(item, where), None))
+        return tuple(x for x in found if x is not None)
 
-    def related(self, value: Any) -> tuple[Related, ...]:
-        related = []
-        for i, item in enumerate(self.seq(value, "related")):
-            where = f"related[{i}]"
-            m = self.mapping(item, where)
-            url_field = "webUrl" if m.get("webUrl") is not None else "originalUrl"
-            related.append(
-                Related(
-                    title=self.text(self.require(m, "title", where + "."), where + ".title", required=True),
-                    url=self.url(self.require(m, url_field, where + "."), f"{where}.{url_field}"),
-                    excerpt=self.text(m.get("excerpt"), where + ".excerpt"),
-                    published_at=None if m.get("publishedDateTime") is None
-                    else self.moment(m["publishedDateTime"], where + ".publishedDateTime"),
-                    provider=self.provider(m.get("provider"), where + ".provider"),
-                )
-            )
-        return tuple(related)
+    def image(self, item: Any, where: str) -> Image:
+        if isinstance(item, str):
+            return Image(self.url(item, where))
+        m = self.mapping(item, where)
+        return Image(
+            self.url(self.require(m, "url", where + "."), where + ".url"),
+            self.optional(lambda: self.integer(m.get("width"), where + ".width"), None),
+            self.optional(lambda: self.integer(m.get("height"), where + ".height"), None),
+        )
+
+    def related_item(self, item: Any, where: str) -> Related:
+        m = self.mapping(item, where)
+        url_field = "webUrl" if m.get("webUrl") is not None else "originalUrl"
+        return Related(
+            title=self.text(self.require(m, "title", where + "."), where + ".title", required=True),
+            url=self.url(self.require(m, url_field, where + "."), f"{where}.{url_field}"),
+            excerpt=self.optional(lambda: self.text(m.get("excerpt"), where + ".excerpt"), ""),
+            published_at=self.optional(lambda: self.opt_moment(m.get("publishedDateTime"),
+                                                               where + ".publishedDateTime"), None),
+            provider=self.optional(lambda: self.provider(m.get("provider"), where + ".provider"), None),
+        )
 
     def enclosure(self, value: Any) -> Enclosure | None:
         if value is None:
@@ -327,32 +371,38 @@ class _FieldReader:
             raise self.fail("id", "must not be empty")
         return ident
 
-    def article(self, body: str) -> Article:
-        m = self.meta
-        published = self.require(m, "published")
+    def published(self) -> bool:
+        published = self.require(self.meta, "published")
         if not isinstance(published, bool):
             raise self.fail("published", f"must be true or false, not {_kind(published)}")
-        return Article(
-            id=self.identity(),
-            source=self.rel,
-            title=self.text(self.require(m, "title"), "title", required=True),
-            published_at=self.moment(self.require(m, "publishedDateTime"), "publishedDateTime"),
-            original_url=self.url(self.require(m, "originalUrl"), "originalUrl"),
-            published=published,
-            excerpt=self.text(m.get("excerpt"), "excerpt"),
-            updated_at=None if m.get("updatedDateTime") is None
-            else self.moment(m["updatedDateTime"], "updatedDateTime"),
-            web_url=self.opt_url(m.get("webUrl"), "webUrl"),
-            type=self.opt_str(m.get("type"), "type"),
-            category=self.opt_str(m.get("category"), "category"),
-            quality=self.integer(m.get("quality"), "quality"),
-            heat=self.integer(m.get("heat"), "heat"),
-            provider=self.provider(m.get("provider"), "provider"),
-            topics=self.topics(m.get("topics")),
-            images=self.images(m.get("images")),
-            related=self.related(m.get("related")),
-            enclosure=self.enclosure(m.get("enclosure")),
-            episode_type=self.episode_type(m.get("episodeType")),
-            body=xml_safe(body.strip()),
-        )
+        return published
 
+    def article(self, body: str) -> Article:
+        m, req, opt = self.meta, self.required, self.optional
+        ident = req(self.identity)
+        title = req(lambda: self.text(self.require(m, "title"), "title", required=True))
+        published_at = req(lambda: self.moment(self.require(m, "publishedDateTime"), "publishedDateTime"))
+        original_url = req(lambda: self.url(self.require(m, "originalUrl"), "originalUrl"))
+        published = req(self.published)
+        topics = req(lambda: self.topics(m.get("topics")))
+        optional = {
+            "excerpt": opt(lambda: self.text(m.get("excerpt"), "excerpt"), ""),
+            "updated_at": opt(lambda: self.opt_moment(m.get("updatedDateTime"), "updatedDateTime"), None),
+            "web_url": opt(lambda: self.opt_url(m.get("webUrl"), "webUrl"), None),
+            "type": opt(lambda: self.opt_str(m.get("type"), "type"), None),
+            "category": opt(lambda: self.opt_str(m.get("category"), "category"), None),
+            "quality": opt(lambda: self.integer(m.get("quality"), "quality"), None),
+            "heat": opt(lambda: self.integer(m.get("heat"), "heat"), None),
+            "provider": opt(lambda: self.provider(m.get("provider"), "provider"), None),
+            "images": self.each(m.get("images"), "images", self.image),
+            "related": self.each(m.get("related"), "related", self.related_item),
+            "enclosure": opt(lambda: self.enclosure(m.get("enclosure")), None),
+            "episode_type": opt(lambda: self.episode_type(m.get("episodeType")), None),
+        }
+        if self.errors:
+            raise ContentError(self.rel, "; ".join(self.errors))
+        assert ident is not None and title is not None and published_at is not None
+        assert original_url is not None and published is not None and topics is not None
+        return Article(id=ident, source=self.rel, title=title, published_at=published_at,
+                       original_url=original_url, published=published, topics=topics,
+                       body=xml_safe(body.strip()), **optional)

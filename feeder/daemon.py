@@ -31,6 +31,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from .build import build, check_content_links
 from .config import Settings, load_config, parse_duration
 from .errors import Cancelled, ConfigError, FeederError, LockTimeout
+from .exitstatus import EXIT_LISTEN
 
 __all__ = ["Daemon", "make_trigger"]
 
@@ -170,7 +171,7 @@ class Daemon:
                 server.start()
             except OSError as exc:
                 log.error("cannot listen on %s:%d: %s", *self.serve, exc.strerror or exc)
-                return 3
+                return EXIT_LISTEN
         try:
             return self._run_scheduler()
         finally:

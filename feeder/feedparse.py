@@ -22,11 +22,13 @@ from defusedxml import DefusedXmlException
 
 from .errors import FeederError
 from .model import Enclosure, Image
-from .text import is_http_url, plain_text, sanitize_html
+from .text import clean_text, html_to_text, sanitize_html, text_to_html, trim_text
+from .urls import http_uri
 
 __all__ = ["BadFeed", "FeedItem", "ParsedFeed", "parse_feed"]
 
 EXCERPT_LENGTH = 300
+_HTML_TYPES = ("text/html", "application/xhtml+xml", "html", "xhtml")
 
 
 class BadFeed(FeederError):
@@ -36,8 +38,8 @@ class BadFeed(FeederError):
 @dataclass(frozen=True, slots=True)
 class FeedItem:
     key: str  # the entry's own id, or its link
-    title: str
-    link: str
+    title: str  # plain text
+    link: str  # an absolute URI, or "" when the entry has none
     summary: str  # plain text, trimmed
     content_html: str  # sanitized, with absolute URLs
     published: datetime | None
@@ -52,13 +54,7 @@ class ParsedFeed:
     home: str | None
     ttl_minutes: int | None
     items: tuple[FeedItem, ...]
-
-
-def _trim(text: str, length: int = EXCERPT_LENGTH) -> str:
-    if len(text) <= length:
-        return text
-    cut = text.rfind(" ", 0, length)
-    return text[: cut if cut > length // 2 else length].rstrip(" ,;:") + "…"
+    problems: tuple[str, ...] = ()  # what was wrong with the document, for the source's report
 
 
 def _when(parsed: Any) -> datetime | None:
@@ -72,6 +68,8 @@ def _when(parsed: Any) -> datetime | None:
 
 
 def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
     try:
         n = int(str(value).strip())
     except (TypeError, ValueError):
@@ -88,6 +86,61 @@ def _refuse_hostile_xml(data: bytes) -> None:
         pass
 
 
+def _as_text(value: str, kind: str | None) -> str:
+    """A field as plain text, read by its declared type: text is text (its
+    `<` and `&` are characters), HTML is turned into the text it shows."""
+    if kind and kind.lower() in _HTML_TYPES:
+        return html_to_text(value)
+    return clean_text(value)
+
+
+def _as_html(value: str, kind: str | None, base: str) -> str:
+    """A field as sanitized HTML: HTML is sanitized, text is escaped to show literally."""
+    if not value.strip():
+        return ""
+    if kind and kind.lower() in _HTML_TYPES:
+        return sanitize_html(value, base)
+    return text_to_html(value)
+
+
+def _detail_type(entry: Any, name: str) -> str | None:
+    detail = entry.get(f"{name}_detail")
+    return detail.get("type") if detail else None
+
+
+def _entry_link(e: Any, base: str) -> str:
+    """The entry's page: its first `rel="alternate"` link that has an href
+    (HTML preferred), not feedparser's pick, which may be an enclosure or a
+    link without an address."""
+    alternates = [lk for lk in e.get("links") or [] if lk.get("rel", "alternate") == "alternate" and lk.get("href")]
+    html = [lk for lk in alternates if (lk.get("type") or "text/html") in ("text/html", "application/xhtml+xml")]
+    chosen = (html or alternates or [None])[0]
+    href = chosen.get("href", "") if chosen else ""
+    if not href:
+        enclosures = {lk.get("href") for lk in e.get("links") or [] if lk.get("rel") == "enclosure"}
+        href = e.get("link") or ""
+        if href in enclosures:
+            href = ""
+    href = href.strip()
+    return http_uri(urljoin(base, href)) or "" if href else ""
+
+
+def _malformed(d: Any) -> str | None:
+    """The parser's complaint when the document is not well-formed XML (its entries were recovered)."""
+    exc = d.get("bozo_exception")
+    if not d.get("bozo") or exc is None:
+        return None
+    import xml.sax
+
+    if isinstance(exc, xml.sax.SAXException):
+        line = getattr(exc, "getLineNumber", lambda: None)()
+        column = getattr(exc, "getColumnNumber", lambda: None)()
+        where = f" at line {line}, column {column}" if line is not None else ""
+        message = exc.getMessage() if hasattr(exc, "getMessage") else str(exc)
+        return f"malformed XML{where}: {message}"
+    return None
+
+
 def parse_feed(data: bytes, *, url: str, content_type: str = "") -> ParsedFeed:
     """Parse a fetched document (`url` is where it came from, for relative links)."""
     head = data.lstrip()[:1]
@@ -99,21 +152,30 @@ def parse_feed(data: bytes, *, url: str, content_type: str = "") -> ParsedFeed:
     if not d.get("version") and not d.entries:
         problem = d.get("bozo_exception")
         raise BadFeed(f"not an RSS, Atom or JSON feed{': ' + str(problem)[:200] if problem else ''}")
+    problems: list[str] = []
+    malformed = _malformed(d)
+    if malformed:
+        problems.append(f"{malformed} ({len(d.entries)} entries recovered)")
     items = []
     for e in d.entries:
-        link = (e.get("link") or "").strip()
-        if link and not is_http_url(link):
-            link = urljoin(url, link)
-        key = (e.get("id") or link or "").strip()
+        link = _entry_link(e, url)
+        key = clean_text(e.get("id") or "") or link
         contents = e.get("content") or []
-        html = contents[0].get("value", "") if contents else e.get("summary", "")
-        images, enclosure = _media(e)
+        if contents:
+            body_value, body_type = contents[0].get("value", ""), contents[0].get("type")
+        else:
+            body_value, body_type = e.get("summary", ""), _detail_type(e, "summary")
+        summary_value = e.get("summary", "")
+        summary_type = _detail_type(e, "summary")
+        if not summary_value:
+            summary_value, summary_type = body_value, body_type
+        images, enclosure = _media(e, url)
         items.append(FeedItem(
             key=key,
-            title=plain_text(e.get("title", "")),
+            title=_as_text(e.get("title", ""), _detail_type(e, "title")),
             link=link,
-            summary=_trim(plain_text(e.get("summary", "") or html)),
-            content_html=sanitize_html(html, link or url) if html else "",
+            summary=trim_text(_as_text(summary_value, summary_type), EXCERPT_LENGTH),
+            content_html=_as_html(body_value, body_type, link or url),
             published=_when(e.get("published_parsed")),
             # dict.get: feedparser's own .get would hand back the published date
             # (with a DeprecationWarning) for an entry that has no updated date.
@@ -122,26 +184,76 @@ def parse_feed(data: bytes, *, url: str, content_type: str = "") -> ParsedFeed:
             enclosure=enclosure,
         ))
     feed = d.feed
-    return ParsedFeed(plain_text(feed.get("title", "")), feed.get("link"), _int(feed.get("ttl")), tuple(items))
+    title = _as_text(feed.get("title", ""), _detail_type(feed, "title"))
+    return ParsedFeed(title, feed.get("link"), _int(feed.get("ttl")), tuple(items), tuple(problems))
 
 
-def _media(e: Any) -> tuple[tuple[Image, ...], Enclosure | None]:
+def _media(e: Any, base: str) -> tuple[tuple[Image, ...], Enclosure | None]:
     images: list[Image] = []
     enclosure = None
     for m in [*e.get("media_thumbnail", []), *e.get("media_content", [])]:
-        url = m.get("url", "")
+        url = http_uri(urljoin(base, m.get("url") or "")) if m.get("url") else None
         kind = m.get("medium") or (m.get("type") or "").split("/")[0]
-        if is_http_url(url) and (kind in ("image", "") or "thumbnail" in m) and not any(i.url == url for i in images):
+        if url and (kind in ("image", "") or "thumbnail" in m) and not any(i.url == url for i in images):
             images.append(Image(url, _int(m.get("width")), _int(m.get("height"))))
     for enc in e.get("enclosures", []):
-        url, kind = enc.get("href", ""), (enc.get("type") or "")
-        if not is_http_url(url):
-            continue
+        href, kind = (enc.get("href") or "").strip(), (enc.get("type") or "")
+        url = http_uri(urljoin(base, href)) if href else None
+        if url is None:
+            continue  # an enclosure without a usable URL is not an enclosure
         if kind.startswith("image/") and not any(i.url == url for i in images):
             images.append(Image(url))
         elif kind.startswith(("audio/", "video/")) and enclosure is None:
             enclosure = Enclosure(url, kind, _int(enc.get("length")) or None)
     return tuple(images), enclosure
+
+
+# -- JSON Feed -----------------------------------------------------------------
+
+class _JsonItem:
+    """Typed access to one JSON Feed item: a field of the wrong type is
+    ignored (never coerced) and noted in `problems`."""
+
+    def __init__(self, item: dict[str, Any], where: str, problems: list[str]):
+        self.item = item
+        self.where = where
+        self.problems = problems
+
+    def text(self, name: str) -> str:
+        value = self.item.get(name)
+        if value is None:
+            return ""
+        if not isinstance(value, str):
+            self.problems.append(f"{self.where}: '{name}' is {_json_kind(value)}, not text; ignored")
+            return ""
+        return value
+
+    def url(self, name: str, base: str, owner: dict[str, Any] | None = None, where: str | None = None) -> str:
+        source = self.item if owner is None else owner
+        value = source.get(name)
+        label = where or self.where
+        if value is None or value == "":
+            return ""
+        if not isinstance(value, str):
+            self.problems.append(f"{label}: '{name}' is {_json_kind(value)}, not a URL; ignored")
+            return ""
+        uri = http_uri(urljoin(base, value.strip()))
+        if uri is None:
+            self.problems.append(f"{label}: '{name}' is not an http(s) URL; ignored")
+            return ""
+        return uri
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
 
 
 def _parse_json(data: bytes, url: str) -> ParsedFeed:
@@ -151,34 +263,77 @@ def _parse_json(data: bytes, url: str) -> ParsedFeed:
         raise BadFeed(f"not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(doc, dict) or not str(doc.get("version", "")).startswith("https://jsonfeed.org/version/1"):
         raise BadFeed("not a JSON Feed (no https://jsonfeed.org/version/1.x version)")
+    problems: list[str] = []
+    raw_items = doc.get("items")
+    if not isinstance(raw_items, list):
+        if raw_items is not None:
+            problems.append(f"'items' is {_json_kind(raw_items)}, not a list; ignored")
+        raw_items = []
     items = []
-    for item in doc.get("items") or []:
-        if not isinstance(item, dict):
+    for n, raw in enumerate(raw_items):
+        if not isinstance(raw, dict):
+            problems.append(f"item {n + 1}: not an object; skipped")
             continue
-        link = str(item.get("url") or item.get("external_url") or "")
-        link = urljoin(url, link) if link else ""
-        html = str(item.get("content_html") or "")
-        text = str(item.get("content_text") or "")
-        summary = str(item.get("summary") or "") or plain_text(html) or text
-        images = [Image(urljoin(url, str(item["image"])))] if item.get("image") else []
-        enclosure = None
-        for att in item.get("attachments") or []:
-            if isinstance(att, dict) and str(att.get("mime_type", "")).startswith(("audio/", "video/")):
-                enclosure = Enclosure(urljoin(url, str(att.get("url", ""))), str(att["mime_type"]),
-                                      _int(att.get("size_in_bytes")), _int(att.get("duration_in_seconds")))
-                break
-        items.append(FeedItem(
-            key=str(item.get("id") or link),
-            title=plain_text(str(item.get("title") or "")),
-            link=link,
-            summary=_trim(plain_text(summary)),
-            content_html=sanitize_html(html, link or url) if html else "",
-            published=_iso(item.get("date_published")),
-            updated=_iso(item.get("date_modified")),
-            images=tuple(i for i in images if is_http_url(i.url)),
-            enclosure=enclosure if enclosure and is_http_url(enclosure.url) else None,
-        ))
-    return ParsedFeed(plain_text(str(doc.get("title") or "")), doc.get("home_page_url"), None, tuple(items))
+        item = _parse_json_item(_JsonItem(raw, f"item {n + 1}", problems), url)
+        if item is None:
+            problems.append(f"item {n + 1}: no usable id or url; skipped")
+            continue
+        items.append(item)
+    title = doc.get("title")
+    home = doc.get("home_page_url")
+    return ParsedFeed(clean_text(title) if isinstance(title, str) else "",
+                      home if isinstance(home, str) else None, None, tuple(items), tuple(problems))
+
+
+def _parse_json_item(j: _JsonItem, base: str) -> FeedItem | None:
+    link = j.url("url", base) or j.url("external_url", base)
+    ident = j.item.get("id")
+    key = clean_text(str(ident)) if isinstance(ident, (str, int)) and not isinstance(ident, bool) else ""
+    if ident is not None and not key:
+        j.problems.append(f"{j.where}: 'id' is {_json_kind(ident)}, not text; ignored")
+    key = key or link
+    if not key:
+        return None
+    html = j.text("content_html")
+    text = j.text("content_text")
+    summary = j.text("summary")
+    # content_text is text: it stays the body, shown literally, not only an excerpt.
+    body = sanitize_html(html, link or base) if html.strip() else text_to_html(text) if text.strip() else ""
+    excerpt = clean_text(summary) or (html_to_text(html) if html else clean_text(text))
+    image = j.url("image", base)
+    enclosure = None
+    attachments = j.item.get("attachments")
+    if attachments is not None and not isinstance(attachments, list):
+        j.problems.append(f"{j.where}: 'attachments' is {_json_kind(attachments)}, not a list; ignored")
+        attachments = []
+    for i, att in enumerate(attachments or []):
+        where = f"{j.where} attachment {i + 1}"
+        if not isinstance(att, dict):
+            j.problems.append(f"{where}: not an object; ignored")
+            continue
+        att_url = j.url("url", base, att, where)
+        mime = att.get("mime_type")
+        if not att_url:
+            if att.get("url") is None:
+                j.problems.append(f"{where}: no 'url'; ignored")
+            continue
+        if not isinstance(mime, str):
+            j.problems.append(f"{where}: 'mime_type' is missing or not text; ignored")
+            continue
+        if mime.startswith(("audio/", "video/")):
+            enclosure = Enclosure(att_url, mime, _int(att.get("size_in_bytes")), _int(att.get("duration_in_seconds")))
+            break
+    return FeedItem(
+        key=key,
+        title=clean_text(j.text("title")),
+        link=link,
+        summary=trim_text(excerpt, EXCERPT_LENGTH),
+        content_html=body,
+        published=_iso(j.item.get("date_published")),
+        updated=_iso(j.item.get("date_modified")),
+        images=(Image(image),) if image else (),
+        enclosure=enclosure,
+    )
 
 
 def _iso(value: Any) -> datetime | None:
@@ -189,5 +344,3 @@ def _iso(value: Any) -> datetime | None:
     except ValueError:
         return None
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-
-

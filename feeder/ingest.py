@@ -26,17 +26,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from . import articlefile
 from .config import IngestSettings, Settings, SourceSettings
 from .feedparse import BadFeed, FeedItem, ParsedFeed, parse_feed
 from .fetch import Fetcher, FetchResult
 from .http import make_resolver
+from .linkcheck import NETWORK_FAILURES, network_is_down
 from .lock import BuildLock
 from .netguard import AddressGuard, Resolver
 from .state import State
-from .text import is_http_url
+from .urls import canonical_link, is_http_url
 
 __all__ = [
     "IngestReport",
@@ -50,23 +51,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_TRACKING = ("utm_", "fbclid", "gclid", "mc_cid", "mc_eid", "ref", "ref_src")
-
 
 # -- decisions, as pure functions ----------------------------------------------
-
-def canonical_link(url: str) -> str:
-    """The form under which two feeds' links to one story compare equal."""
-    parts = urlsplit(url.strip())
-    host = (parts.hostname or "").lower().removeprefix("www.")
-    port = parts.port
-    netloc = host if port in (None, 80, 443) else f"{host}:{port}"
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-             if not k.lower().startswith(_TRACKING)]
-    path = parts.path.rstrip("/") or "/"
-    return urlunsplit(("https" if parts.scheme in ("http", "https") else parts.scheme, netloc, path,
-                       urlencode(sorted(query)), ""))
-
 
 def backoff(failures: int, ingest: IngestSettings) -> timedelta:
     """How long to wait after `failures` failures in a row."""
@@ -139,7 +125,7 @@ def _hash(fields: dict[str, Any], body: str) -> str:
 
 @dataclass
 class SourceReport:
-    name: str
+    name: str  # the configured name, or the source's URL when it has none
     url: str
     status: str = "not-due"  # fetched, not-modified, not-due, gone, error
     new: int = 0
@@ -147,33 +133,58 @@ class SourceReport:
     skipped: int = 0
     error: str | None = None
     moved_to: str | None = None
-    next_fetch: str | None = None
+    next_fetch: str | None = None  # ISO 8601, to the second, in the configured time zone
+    problems: list[str] = field(default_factory=list)  # what was wrong with the document (entries still written)
 
     def line(self) -> str:
         text = {"fetched": f"fetched: {self.new} new, {self.updated} updated",
-                "not-modified": "not modified", "not-due": f"not due until {self.next_fetch}",
+                "not-modified": "not modified", "not-due": f"not due until {_shown(self.next_fetch)}",
                 "gone": "gone (410): no longer polled; remove it from the configuration",
-                "error": f"error: {self.error} (next try after {self.next_fetch})"}[self.status]
+                "error": f"error: {self.error} (next try after {_shown(self.next_fetch)})"}[self.status]
         if self.skipped:
             text += f", {self.skipped} left out"
         if self.moved_to:
             text += f"; moved permanently to {self.moved_to} (update the configuration)"
+        if self.problems:
+            text += "; problems: " + "; ".join(self.problems[:5])
+            if len(self.problems) > 5:
+                text += f"; and {len(self.problems) - 5} more"
         return f"{self.name}: {text}"
+
+
+def _shown(when: str | None) -> str:
+    return when.replace("T", " ") if when else "now"
 
 
 @dataclass
 class IngestReport:
     sources: list[SourceReport] = field(default_factory=list)
+    network_down: bool = False  # no source could be reached because this machine is offline
 
     @property
     def changed(self) -> bool:
         return any(s.new or s.updated for s in self.sources)
 
+    @property
+    def all_failed(self) -> bool:
+        """Every source that was due failed (and at least one was)."""
+        due = [s for s in self.sources if s.status not in ("not-due", "gone")]
+        return bool(due) and all(s.status == "error" for s in due)
+
     def summary(self) -> str:
         fetched = sum(s.status == "fetched" for s in self.sources)
         failed = sum(s.status == "error" for s in self.sources)
-        return (f"{len(self.sources)} sources: {fetched} fetched, {failed} failed; "
+        text = (f"{len(self.sources)} sources: {fetched} fetched, {failed} failed; "
                 f"{sum(s.new for s in self.sources)} new, {sum(s.updated for s in self.sources)} updated")
+        if self.network_down:
+            text += "; the network is down"
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return {"network_down": self.network_down, "all_failed": self.all_failed,
+                "sources": [asdict(s) for s in self.sources]}
 
 
 # -- the round -----------------------------------------------------------------
@@ -184,22 +195,32 @@ def ingest(settings: Settings, *, now: datetime | None = None, only: str | None 
     now = now or datetime.now(timezone.utc)
     report = IngestReport()
     sources = [s for s in settings.sources if only is None or only in (s.name, s.slug)]
-    with BuildLock(settings.state_dir, timeout=settings.lock_timeout), State.open(settings.state_dir) as state:
+    with BuildLock(settings.state_dir, timeout=settings.lock_timeout, cancel=cancel), \
+            State.open(settings.state_dir) as state:
         rows = {s.slug: _source_row(state, s) for s in sources}
         due = []
         for s in sources:
             row = rows[s.slug]
-            rep = SourceReport(s.name or s.slug, str(row["url"]), next_fetch=row["next_fetch"])
+            rep = SourceReport(s.name or s.url, str(row["url"]), next_fetch=_local(row["next_fetch"], settings))
             report.sources.append(rep)
             if row["gone"]:
                 rep.status = "gone"
             elif force or not row["next_fetch"] or datetime.fromisoformat(str(row["next_fetch"])) <= now:
                 due.append((s, rep))
         if due:
-            asyncio.run(_round(settings, state, due, now, resolver or make_resolver(settings.links), cancel))
+            report.network_down = asyncio.run(
+                _round(settings, state, due, now, resolver or make_resolver(settings.links), cancel))
     for rep in report.sources:
         log.info("ingest: %s", rep.line())
     return report
+
+
+def _local(when: str | datetime | None, settings: Settings) -> str | None:
+    """An ISO 8601 time, to the second, in the configured time zone."""
+    if when is None or when == "":
+        return None
+    moment = datetime.fromisoformat(when) if isinstance(when, str) else when
+    return moment.astimezone(settings.tzinfo).isoformat(timespec="seconds")
 
 
 def _source_row(state: State, source: SourceSettings) -> dict[str, Any]:
@@ -212,26 +233,65 @@ def _source_row(state: State, source: SourceSettings) -> dict[str, Any]:
     return row
 
 
+_Fetched = tuple[SourceSettings, SourceReport, dict[str, Any], FetchResult]
+# Errors that may mean this machine is offline rather than the source broken:
+# decided once the whole round is back.
+_MAYBE_OFFLINE = NETWORK_FAILURES | {"nxdomain", "connection-error"}
+
+
 async def _round(settings: Settings, state: State, due: list[tuple[SourceSettings, SourceReport]], now: datetime,
-                 resolver: Resolver, cancel: threading.Event | None) -> None:
+                 resolver: Resolver, cancel: threading.Event | None) -> bool:
+    """Fetch the due sources concurrently and write their entries; True when the network was down.
+
+    Results are written in the configuration's order, each as soon as it and
+    every source listed before it are back: when two sources carry one story
+    on the same run, the one listed first keeps it, whichever answered first.
+    """
     guard = AddressGuard(resolver, allow_private=settings.links.allow_private)
     slots = asyncio.Semaphore(settings.ingest.concurrency)
+    responses = network_failures = other_failures = 0
+    deferred: list[_Fetched] = []
     async with Fetcher(settings.links, settings.ingest, guard) as fetcher:
 
-        async def fetch(source: SourceSettings, rep: SourceReport) -> tuple[SourceSettings, SourceReport,
-                                                                            dict[str, Any], FetchResult]:
+        async def fetch(source: SourceSettings, rep: SourceReport) -> _Fetched:
             row = _source_row(state, source)
             async with slots:
                 result = await fetcher.fetch(str(row["url"]), etag=row["etag"], last_modified=row["last_modified"],
                                              now=now)
             return source, rep, row, result
 
-        # Each source is written as soon as its own fetch is back: a slow one delays nobody.
-        for done in asyncio.as_completed([fetch(s, r) for s, r in due]):
-            source, rep, row, result = await done
-            if cancel is not None and cancel.is_set():
-                break
-            _process(settings, state, source, rep, row, result, now)
+        tasks = [asyncio.ensure_future(fetch(s, r)) for s, r in due]
+        try:
+            for task in tasks:
+                fetched = await task
+                if cancel is not None and cancel.is_set():
+                    break
+                result = fetched[3]
+                if result.status is not None:
+                    responses += 1
+                else:
+                    # Counted as the link checker counts them (see network_is_down).
+                    if result.error in NETWORK_FAILURES:
+                        network_failures += 1
+                    elif result.error not in ("nxdomain", "blocked-address", "bad-url"):
+                        other_failures += 1
+                    if result.error in _MAYBE_OFFLINE:
+                        deferred.append(fetched)
+                        continue
+                _process(settings, state, *fetched, now)
+        finally:
+            for task in tasks:
+                task.cancel()
+        down = bool(deferred) and await network_is_down(guard, settings.links, responses=responses,
+                                                        network_failures=network_failures,
+                                                        other_failures=other_failures)
+    if cancel is not None and cancel.is_set():
+        return down
+    for source, rep, row, result in deferred:
+        if down:
+            result = FetchResult(result.url, error="network-down")
+        _process(settings, state, source, rep, row, result, now)
+    return down
 
 
 def _process(settings: Settings, state: State, source: SourceSettings, rep: SourceReport, row: dict[str, Any],
@@ -256,11 +316,18 @@ def _process(settings: Settings, state: State, source: SourceSettings, rep: Sour
             rep.status, row["failures"], row["last_error"] = "fetched", 0, None
             row["etag"], row["last_modified"] = result.etag, result.last_modified
             ttl = feed.ttl_minutes
+            rep.problems.extend(feed.problems)
+            for problem in feed.problems:
+                log.warning("ingest: %s: %s", rep.name, problem)
             _write_entries(settings, state, source, feed, rep, now)
+    elif result.error == "network-down":
+        # Not the source's fault: no back-off, try again at the next round.
+        rep.status, rep.error = "error", "network-down"
     else:
         _failed(rep, row, result.error or f"http-{result.status}")
-    row["next_fetch"] = next_fetch(now, ing, result, ttl, int(row["failures"])).isoformat()
-    rep.next_fetch = row["next_fetch"]
+    when = next_fetch(now, ing, result, ttl, int(row["failures"]))
+    row["next_fetch"] = when.isoformat()
+    rep.next_fetch = _local(when, settings)
     rep.url = str(row["url"])
     state.save_source(**row)
 

@@ -135,6 +135,29 @@ class MediaInfo:
     error: str | None = None
 
 
+async def network_is_down(guard: AddressGuard, links: LinkSettings, *, responses: int, network_failures: int,
+                          other_failures: int) -> bool:
+    """Whether a round's failures say this machine is offline, rather than
+    that the hosts it asked for are gone (the link checker and ingest both ask).
+
+    Any HTTP response means the network works. When every name lookup
+    failed, one more lookup of a name that surely exists (`canary_host`)
+    tells an offline machine from a round of vanished domains.
+    """
+    if responses:
+        return False
+    if guard.lookups_failed and not guard.lookups_ok:
+        canary = links.canary_host
+        if not canary:
+            return False
+        try:
+            await asyncio.wait_for(guard.resolver.resolve(canary), timeout=links.connect_timeout)
+        except (OSError, TimeoutError):
+            return True
+        return False
+    return network_failures > 0 and other_failures == 0
+
+
 class LinkChecker:
     """Use as `async with LinkChecker(...) as checker: await checker.run(urls)`."""
 
@@ -263,21 +286,9 @@ class LinkChecker:
             return _Outcome(Verdict.UNKNOWN, "timeout", error=f"no answer within {self.links.timeout:g} s")
 
     async def _network_is_down(self) -> bool:
-        if self._responses:
-            return False
-        g = self.guard
-        if g.lookups_failed and not g.lookups_ok:
-            # Every lookup failed. One more for a name that surely exists tells
-            # an offline machine from a round of links to vanished domains.
-            canary = self.links.canary_host
-            if not canary:
-                return False
-            try:
-                await asyncio.wait_for(g.resolver.resolve(canary), timeout=self.links.connect_timeout)
-            except (OSError, TimeoutError):
-                return True
-            return False
-        return self._network_failures > 0 and self._other_failures == 0
+        return await network_is_down(self.guard, self.links, responses=self._responses,
+                                     network_failures=self._network_failures,
+                                     other_failures=self._other_failures)
 
     # -- one URL ---------------------------------------------------------------
 

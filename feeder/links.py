@@ -42,6 +42,8 @@ class RoundReport:
     network_down: bool = False
     holds_changed: bool = False  # some result changed what the policy holds back
     counts: Counter[str] = field(default_factory=Counter)  # verdicts over all `urls`
+    checked_urls: frozenset[str] = frozenset()  # the URLs this round checked
+
 
     def summary(self) -> str:
         c = self.counts
@@ -50,8 +52,7 @@ class RoundReport:
                 f"{c['unknown']} unknown, {unchecked} not checked yet")
         if self.unfinished:
             text += f" ({self.unfinished} left for the next round)"
-        if self.network_down:
-            text += "; the network looks unreachable"
+        # An offline round is said once, by the link checker's warning, not here again.
         return text
 
 
@@ -77,6 +78,7 @@ def check_links(
         state.save_link_records(updated)
         state.save_hosts_needing_get(result.needs_get)
         report.checked = len(updated)
+        report.checked_urls = frozenset(r.url for r in updated)
         report.unfinished = len(result.unfinished)
         report.network_down = result.network_down
         report.holds_changed = any(

@@ -9,33 +9,46 @@ two processes lock two different files).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
+import logging
 import os
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
 
-from .errors import LockTimeout, StateError, describe_os_error
+from .errors import LockTimeout, StateError, check_cancel, describe_os_error
 
 __all__ = ["LOCK_NAME", "BuildLock"]
 
 LOCK_NAME = "feeder.lock"
 
+log = logging.getLogger(__name__)
+
 
 class BuildLock:
-    def __init__(self, state_dir: Path, *, timeout: float, poll: float = 0.1):
+    def __init__(self, state_dir: Path, *, timeout: float, poll: float = 0.1,
+                 cancel: threading.Event | None = None):
         self.path = state_dir / LOCK_NAME
         self.timeout = timeout
         self.poll = poll
+        self.cancel = cancel
         self._fd: int | None = None
 
     def acquire(self) -> None:
+        folder = self.path.parent
+        if folder.exists() and not folder.is_dir():
+            raise StateError(folder, "state_dir is not a folder (a file has that name)")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as exc:
+            if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+                raise StateError(folder, "state_dir is not a folder (a file is in its way)") from None
             raise StateError(self.path, f"cannot open the lock file: {describe_os_error(exc)}") from None
         deadline = time.monotonic() + self.timeout
+        told = False
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -44,6 +57,16 @@ class BuildLock:
                 if time.monotonic() >= deadline:
                     os.close(fd)
                     raise LockTimeout(self.path, self.timeout) from None
+                if not told:
+                    # Said once, so that a cron mail or a terminal explains the pause.
+                    log.warning("another feeder build holds %s%s; waiting up to %g s for it to finish",
+                                self.path, _holder(fd), self.timeout)
+                    told = True
+                try:
+                    check_cancel(self.cancel)
+                except BaseException:
+                    os.close(fd)
+                    raise
                 time.sleep(self.poll)
         # For the operator's curiosity only: the lock is the flock, not this text.
         with contextlib.suppress(OSError):
@@ -64,3 +87,12 @@ class BuildLock:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.release()
+
+
+def _holder(fd: int) -> str:
+    """' (process N)' from the pid the holder wrote into the lock file, if any."""
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return ""
+    return f" (process {text})" if text.isdigit() else ""

@@ -149,6 +149,9 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX ingested_canonical ON ingested (canonical);
     """,
+    """
+    ALTER TABLE files ADD COLUMN warnings TEXT;  -- optional fields left out, one per line, or NULL
+    """,
 ]
 
 

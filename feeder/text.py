@@ -1,8 +1,15 @@
 """Making untrusted text safe to publish.
 
-Three jobs: drop what XML 1.0 cannot carry (control characters, lone
-surrogates), turn HTML-ish titles and excerpts into plain text, and render
-Markdown bodies to sanitized HTML whose URLs are all absolute.
+Text is text: a title or an excerpt is plain text, whatever it looks like
+("Using std::vector<int>", "the <blink> tag"), and is escaped by whoever
+writes it out, never stripped. Only what is declared HTML (a followed feed's
+`type="html"` title, an RSS description, a rendered body) is turned into
+text, and then with its word boundaries kept.
+
+The jobs: drop what XML 1.0 cannot carry (control characters, lone
+surrogates), tidy plain text, turn HTML into text, turn text into HTML that
+shows it literally, and render Markdown bodies to sanitized HTML whose URLs
+are all absolute URIs.
 """
 
 from __future__ import annotations
@@ -11,12 +18,22 @@ import html
 import re
 from functools import lru_cache
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+
+from .urls import to_uri
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
 
-__all__ = ["escape_html", "is_http_url", "plain_text", "render_markdown", "sanitize_html", "xml_safe"]
+__all__ = [
+    "clean_text",
+    "escape_html",
+    "html_to_text",
+    "render_markdown",
+    "sanitize_html",
+    "text_to_html",
+    "trim_text",
+    "xml_safe",
+]
 
 # Everything outside XML 1.0's Char production, plus U+FFFE/U+FFFF.
 _NOT_XML_CHAR = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -48,18 +65,97 @@ def xml_safe(text: str) -> str:
     return _NOT_XML_CHAR.sub("", text)
 
 
-def plain_text(text: str) -> str:
-    """Text with any HTML tags removed, entities decoded and whitespace collapsed.
+# Runs of whitespace; a no-break space is a character the author chose, not layout.
+_SPACES = re.compile(r"[^\S\xa0]+")
 
-    The result is plain text: renderers escape it again on output.
-    """
+
+def clean_text(text: str) -> str:
+    """Plain text made safe and tidy: no control characters, whitespace
+    runs (line breaks included) collapsed to one space. Nothing that looks
+    like markup is touched: renderers escape it on output."""
     text = xml_safe(text)
-    if "<" in text or "&" in text:
-        import nh3  # loaded on first use: most titles and excerpts never need it
+    if text.isascii() and "  " not in text and text.isprintable() and text == text.strip():
+        return text
+    return _SPACES.sub(" ", text).strip()
 
-        text = html.unescape(nh3.clean(text, tags=set()))
-        text = xml_safe(text)  # an entity such as &#1; may decode to a control character
-    return " ".join(text.split())
+
+# Elements after which a reader sees a break between words.
+_BLOCKS = frozenset({
+    "address", "article", "aside", "blockquote", "br", "dd", "details", "div", "dl", "dt", "figcaption", "figure",
+    "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre",
+    "section", "summary", "table", "td", "th", "tr", "ul",
+})
+_HIDDEN = frozenset({"script", "style", "template", "noscript", "head", "title"})
+
+
+_CHAR_REFERENCE = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));?")
+
+
+def _xml_safe_references(fragment: str) -> str:
+    """Drop character references to what XML cannot carry (`&#1;`): they would
+    decode to control characters, which the HTML parser refuses."""
+    def keep(m: re.Match[str]) -> str:
+        code = int(m.group(1), 16) if m.group(1) else int(m.group(2))
+        if code > 0x10FFFF:
+            return ""
+        return m.group() if _NOT_XML_CHAR.match(chr(code)) is None else ""
+
+    return _CHAR_REFERENCE.sub(keep, fragment) if "&#" in fragment else fragment
+
+
+def html_to_text(fragment: str) -> str:
+    """The text a reader sees in an HTML fragment: tags gone, entities decoded
+    (`&nbsp;` is a no-break space), block elements and `<br>` as word breaks
+    (`<p>First.</p><p>Second.</p>` is "First. Second."), whitespace collapsed."""
+    fragment = _xml_safe_references(xml_safe(fragment))
+    if "<" not in fragment and "&" not in fragment:
+        return clean_text(fragment)
+    import lxml.html
+    from lxml import etree
+
+    try:
+        root = lxml.html.fragment_fromstring(fragment, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return clean_text(fragment)
+    parts: list[str] = []
+
+    def walk(el: etree._Element) -> None:
+        tag = el.tag if isinstance(el.tag, str) else ""
+        block = tag.lower() in _BLOCKS
+        if block:
+            parts.append(" ")
+        if tag.lower() not in _HIDDEN and isinstance(el.tag, str):
+            parts.append(el.text or "")
+            for child in el:
+                walk(child)
+        if block:
+            parts.append(" ")
+        parts.append(el.tail or "")
+
+    walk(root)
+    return clean_text(xml_safe("".join(parts)))
+
+
+def text_to_html(text: str) -> str:
+    """Plain text as HTML (and Markdown) that shows it literally: one `<p>`
+    per paragraph, line breaks as `<br>`, `<`, `&` and `>` escaped.
+
+    A Markdown renderer passes an HTML block through untouched, so `*`, `#`
+    or `[..](..)` in the text stay characters too.
+    """
+    paragraphs = [p for p in re.split(r"\n\s*\n", xml_safe(text).replace("\r\n", "\n")) if p.strip()]
+    return "\n\n".join(
+        "<p>" + "<br>".join(escape_html(line.strip()) for line in p.strip().split("\n")) + "</p>"
+        for p in paragraphs
+    )
+
+
+def trim_text(text: str, length: int) -> str:
+    """`text` cut to about `length` characters at a word boundary, with an ellipsis."""
+    if len(text) <= length:
+        return text
+    cut = text.rfind(" ", 0, length)
+    return text[: cut if cut > length // 2 else length].rstrip(" ,;:") + "…"
 
 
 def escape_html(text: str) -> str:
@@ -67,20 +163,13 @@ def escape_html(text: str) -> str:
     return html.escape(text, quote=False)
 
 
-# scheme://authority[/?#rest], nothing that ends a URL in text or a header.
-_HTTP_URL = re.compile(r"(?i:https?)://([^\s/?#\x00-\x1f\x7f]+)(?:[/?#][^\s\x00-\x1f\x7f]*)?\Z")
-
-
-def is_http_url(value: str) -> bool:
-    m = _HTTP_URL.match(value)
-    if m is None:
-        return False
-    if "[" in m.group(1) or "@" in m.group(1):
-        try:  # bracketed IPv6 and user-info are rare: let the standard parser judge them
-            return bool(urlsplit(value).hostname)
+def _uri_attribute(tag: str, attribute: str, value: str) -> str | None:
+    if attribute in ("href", "src"):
+        try:
+            return to_uri(value)
         except ValueError:
-            return False
-    return True
+            return None  # a host that cannot be a domain name: drop the link, keep the text
+    return value
 
 
 def sanitize_html(fragment: str, base_url: str | None) -> str:
@@ -98,6 +187,7 @@ def sanitize_html(fragment: str, base_url: str | None) -> str:
         url_schemes=URL_SCHEMES,
         url_relative=("rewrite_with_base", base_url) if base_url else "deny",
         link_rel="noopener noreferrer",
+        attribute_filter=_uri_attribute,
     )
 
 

@@ -194,3 +194,18 @@ class ServeProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(15)
+
+
+def write_corpus(folder: Path, n: int, *, seed: int = 7) -> None:
+    """`n` seed-like articles in folders of 500, spread over a dozen topics."""
+    import random
+
+    rng = random.Random(seed)
+    topics = [f"Topic {i}" for i in range(12)]
+    for i in range(n):
+        fields = good_fields(i, title=f"Story {i}: {' '.join(rng.choices(['markets', 'rates', 'chips'], k=6))}",
+                             topics=rng.sample(topics, rng.choice([1, 2])), published=rng.random() < 0.8,
+                             excerpt=" ".join(rng.choices(["Analysts", "said", "the", "figures", "rose"], k=40)))
+        path = folder / f"batch{i // 500:02d}" / f"{i:06d}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(article_text("Body **text** of the story.\n", **fields), encoding="utf-8")

@@ -13,6 +13,7 @@ from lxml import etree
 
 from feeder.build import build
 from feeder.model import item_id
+from feeder.text import html_to_text
 
 from conftest import SECRET, SEED, Site, article_text, good_fields, validate_atom
 from feeds import ids, parse_feed, titles
@@ -90,8 +91,9 @@ def test_item_fields(site: Site, now: datetime):
         assert e.media_content[0]["width"] == "640"
         html = e.content[0].value
         assert 'href="https://news.example.org/more.html"' in html
-        assert 'href="https://other.example.org/s"' in html and "Other &lt;b&gt;story" not in html
-        assert "Other story" in html
+        # A related title is text: its markup shows literally, it is never markup
+        assert 'href="https://other.example.org/s"' in html and "Other &lt;b&gt;story&lt;/b&gt;" in html
+        assert "<b>" not in html
     assert atom.entries[0].updated_parsed[:3] == (2024, 2, 1)
     assert atom.entries[0].author == "Example Wire"
     assert rss.entries[0].author == "Example Wire"  # dc:creator
@@ -186,7 +188,8 @@ def test_bad_files_are_reported_and_good_ones_published(site: Site, now: datetim
     assert "binary" in reported["bad/binary.txt"]
     assert "over the limit" in reported["bad/huge.txt"]
     assert "no YAML front-matter" in reported["bad/no-front-matter.md"]
-    assert reported["bad/python-tag.txt"] == "field 'title' must be text, not a list"
+    assert reported["bad/python-tag.txt"] == ("field 'title' must be text, not a list; "  # every problem at once
+                                              "field 'publishedDateTime' is required; field 'originalUrl' is required")
     assert "duplicate mapping key" in reported["bad/duplicate-key.txt"]
     for problem in reported.values():
         assert SECRET not in problem
@@ -250,19 +253,42 @@ def test_opml_lists_every_feed_with_absolute_urls(site: Site, now: datetime):
     }
 
 
+def _markup_elements(fragment: str) -> list[str]:
+    """Elements of an HTML fragment that could run code."""
+    import lxml.html
+
+    root = lxml.html.fragment_fromstring(fragment or "<p></p>", create_parent="div")
+    return [el.tag for el in root.iter() if el.tag in ("script", "iframe")
+            or any(a.startswith("on") for a in el.attrib)]
+
+
 def test_hostile_text_is_escaped_everywhere(site: Site, now: datetime):
+    """Text is text: a title that looks like markup reaches every reader as those characters, never as markup."""
+    import json
+
+    import lxml.html
+
     evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
-    site.article("a.md", f"Body {evil}\n", **good_fields(1, title=f"Title {evil} & more", excerpt=f"Ex {evil}",
+    title = f"Title {evil} & more"
+    site.article("a.md", f"Body {evil}\n", **good_fields(1, title=title, excerpt=f"Ex {evil}",
                                                           provider={"name": f"Prov {evil}"}))
     build(site.settings, now=now)
     for name in ("rss.xml", "atom.xml"):
         feed = parse_feed(site.output / name)
         e = feed.entries[0]
-        assert e.title == "Title & more"
-        for text in (e.summary, e.content[0].value):
-            assert "<script" not in text and "onerror" not in text
-    raw = b"".join(site.outputs().values())
-    assert b"<script" not in raw and b"&lt;script" not in raw.replace(b"&amp;lt;script", b"")
+        assert e.title == title, name
+        assert e.title_detail.type == "text/plain", name
+        assert e.summary_detail.type == "text/html"
+        assert f"Ex {evil}" in html_to_text(e.summary)  # shown literally...
+        assert "<img" not in e.summary and "Prov &lt;script&gt;" in e.content[0].value
+        for html in (e.summary, e.content[0].value):
+            assert _markup_elements(html) == [], (name, html)  # ...never as markup
+    item = json.loads((site.output / "feed.json").read_bytes())["items"][0]
+    assert item["title"] == title and item["summary"] == f"Ex {evil}"
+    assert _markup_elements(item["content_html"]) == []
+    page = lxml.html.fromstring((site.output / "index.html").read_bytes())
+    assert title in page.text_content()
+    assert not [el for el in page.iter() if el.tag in ("script", "img") or any(a.startswith("on") for a in el.attrib)]
 
 
 def test_unwritable_output_fails_with_output_error(site: Site, now: datetime):

@@ -13,8 +13,8 @@ def test_defaults_and_relative_paths_resolve_against_the_config_folder(tmp_path)
     cfg.parent.mkdir()
     cfg.write_text("site: {title: T, base_url: 'https://x.example/feeds'}\ncontent_dir: ../articles\n")
     s = load_config(cfg)
-    assert s.content_dir == tmp_path / "etc" / ".." / "articles"
-    assert s.output_dir == tmp_path / "etc" / ".." / "feeds"
+    assert s.content_dir == tmp_path / "articles"  # normalized: messages never show etc/../articles
+    assert s.output_dir == tmp_path / "feeds"
     assert s.site.base_url == "https://x.example/feeds/"  # a folder: always ends with /
     assert s.max_items == 50 and s.timezone == "UTC"
 

@@ -81,7 +81,7 @@ def test_unquoted_naive_yaml_timestamp_uses_default_zone():
         ({"published": None}, "field 'published' must not be empty"),
         ({"title": None}, "field 'title' must not be empty"),
         ({"title": 2024}, "field 'title' must be text, not the number 2024"),
-        ({"title": "<script>x</script>"}, "field 'title' has no text once HTML"),
+        ({"title": "\x01\x02"}, "field 'title' has no text once control characters are removed"),
         ({"originalUrl": "ftp://example.org/a"}, "field 'originalUrl' must be an absolute http or https URL"),
         ({"originalUrl": "/relative/path"}, "field 'originalUrl' must be an absolute http or https URL"),
         ({"originalUrl": "not a url"}, "field 'originalUrl' must be an absolute http or https URL"),
@@ -89,11 +89,6 @@ def test_unquoted_naive_yaml_timestamp_uses_default_zone():
         ({"publishedDateTime": 12}, "field 'publishedDateTime' must be a date-time"),
         ({"topics": {"a": 1}}, "field 'topics' must be a list, not a mapping"),
         ({"topics": ["ok", 3]}, "field 'topics[1]' must be text"),
-        ({"images": [{"width": 3}]}, "field 'images[0].url' is required"),
-        ({"images": [{"url": "https://x.example/a.png", "width": "wide"}]}, "field 'images[0].width' must be a number"),
-        ({"provider": {"domain": "x.org"}}, "field 'provider.name' is required"),
-        ({"related": [{"title": "t"}]}, "field 'related[0].originalUrl' is required"),
-        ({"quality": True}, "field 'quality' must be a number"),
         ({"id": ["a"]}, "field 'id' must be text"),
     ],
 )
@@ -122,7 +117,7 @@ def test_yaml_tags_construct_nothing(tmp_path):
         "published: true\n---\n"
     )
     # Tags are ignored: the value is plain data (here a list, which no title may be).
-    assert problem(text) == "field 'title' must be text, not a list"
+    assert problem(text).startswith("field 'title' must be text, not a list")
     assert not marker.exists()
     named = article_text(**good_fields()).replace("title: Article number 1", "title: !!python/name:os.system x")
     assert problem(named).startswith("invalid YAML")
@@ -172,11 +167,14 @@ def test_control_characters_are_removed():
     assert a.body == "body [31m red"
 
 
-def test_html_in_title_and_excerpt_becomes_plain_text():
+def test_title_and_excerpt_are_text_kept_as_written():
+    """Text is text: what looks like markup or an entity is kept (renderers escape it), never stripped or decoded."""
     a = parse(article_text(**good_fields(title="<b>Bold</b> &amp; <script>alert(1)</script>brave",
                                          excerpt="<img src=x onerror=alert(1)>Hi <i>there</i>")))
-    assert a.title == "Bold & brave"
-    assert a.excerpt == "Hi there"
+    assert a.title == "<b>Bold</b> &amp; <script>alert(1)</script>brave"
+    assert a.excerpt == "<img src=x onerror=alert(1)>Hi <i>there</i>"
+    for title in ("History of the <blink> tag", "Using std::vector<int> in C++", "<blink>", "A &nbsp; B"):
+        assert parse(article_text(**good_fields(title=title))).title == title
 
 
 def test_blank_topics_are_ignored_and_duplicates_collapsed():
@@ -220,3 +218,58 @@ def test_front_matter_delimiters(text, body):
 def test_a_dashed_line_inside_a_value_is_not_a_delimiter():
     text = article_text(**good_fields(excerpt="a --- b")).replace("excerpt: a --- b", "excerpt: |\n  a\n  ---x\n  b")
     assert parse(text).excerpt == "a ---x b"
+
+
+def warnings_of(text: str) -> tuple[object, list[str]]:
+    found: list[str] = []
+    article = parse_article(text.encode(), rel="x/a.txt", tz=UTC, warnings=found)
+    return article, found
+
+
+@pytest.mark.parametrize(
+    ("over", "message", "kept"),
+    [
+        ({"images": [{"width": 3}]}, "field 'images[0].url' is required; left out", lambda a: a.images == ()),
+        ({"images": ["ftp://x.example/a.png", "https://x.example/b.png"]},
+         "field 'images[0]' must be an absolute http or https URL, not the string 'ftp://x.example/a.png'; left out",
+         lambda a: [i.url for i in a.images] == ["https://x.example/b.png"]),
+        ({"images": [{"url": "https://x.example/a.png", "width": "wide"}]},
+         "field 'images[0].width' must be a number, not the string 'wide'; left out",
+         lambda a: a.images[0].url == "https://x.example/a.png" and a.images[0].width is None),
+        ({"provider": {"domain": "x.org"}}, "field 'provider.name' is required; left out",
+         lambda a: a.provider is None),
+        ({"related": [{"title": "t"}, {"title": "u", "webUrl": "https://r.example/u"}]},
+         "field 'related[0].originalUrl' is required; left out", lambda a: [r.title for r in a.related] == ["u"]),
+        ({"enclosure": {"type": "audio/mpeg"}}, "field 'enclosure.url' is required; left out",
+         lambda a: a.enclosure is None),
+        ({"enclosure": {"url": "https://m.example/e.mp3", "length": -1}},
+         "field 'enclosure.length' must not be negative; left out", lambda a: a.enclosure is None),
+        ({"quality": True}, "field 'quality' must be a number, not the boolean true; left out",
+         lambda a: a.quality is None),
+        ({"webUrl": "javascript:alert(1)"}, "field 'webUrl' must be an absolute http or https URL",
+         lambda a: a.web_url is None),
+        ({"updatedDateTime": "soon"}, "field 'updatedDateTime' must be an ISO 8601 date",
+         lambda a: a.updated_at is None),
+    ],
+)
+def test_an_unusable_optional_field_is_left_out_with_a_warning(over, message, kept):
+    article, found = warnings_of(article_text(**good_fields(**over)))
+    assert len(found) == 1 and found[0].startswith(message), found
+    assert kept(article)
+    assert article.title == "Article number 1"  # the article itself is still published
+
+
+def test_every_wrong_field_of_a_file_is_reported_at_once():
+    text = article_text(**good_fields(title=7, published="yes", originalUrl="nope", images=[{"width": 1}]))
+    assert problem(text) == ("field 'title' must be text, not the number 7; "
+                             "field 'originalUrl' must be an absolute http or https URL, not the string 'nope'; "
+                             "field 'published' must be true or false, not the string 'yes'")
+
+
+def test_urls_become_uris_and_a_url_with_a_space_is_accepted():
+    a = parse(article_text(**good_fields(originalUrl="https://bücher.example/straße?q=a b#teil 2",
+                                         webUrl="https://ex.example/a%20b/ü",
+                                         images=["https://img.example/ä.png"])))
+    assert a.original_url == "https://xn--bcher-kva.example/stra%C3%9Fe?q=a%20b#teil%202"
+    assert a.web_url == "https://ex.example/a%20b/%C3%BC"  # an existing escape is kept as it is
+    assert a.images[0].url == "https://img.example/%C3%A4.png"

@@ -115,9 +115,16 @@ def test_an_entry_is_never_written_twice(site: Site, feeds):
 
 
 def test_canonical_links():
-    assert canonical_link("HTTP://WWW.Example.com:80/a/b/?utm_source=x&b=2&a=1#top") == \
-        canonical_link("https://example.com/a/b?a=1&b=2")
+    assert canonical_link("HTTP://WWW.Example.com:80/a/b/?utm_source=x&b=2&a=1&fbclid=z#top") == \
+        canonical_link("https://example.com/a/b?a=1&b=2#top")
     assert canonical_link("https://example.com/a?id=1") != canonical_link("https://example.com/a?id=2")
+    # The fragment tells changelog entries apart; only known tracking parameters go.
+    assert canonical_link("https://example.com/changes#v1") != canonical_link("https://example.com/changes#v2")
+    for kept in ("ref=v2", "referrer=x", "refresh=1", "reference=3"):
+        assert canonical_link(f"https://example.com/a?{kept}") != canonical_link("https://example.com/a"), kept
+    for dropped in ("utm_medium=x", "gclid=1", "fbclid=2", "mc_eid=3", "ref_src=twsrc"):
+        assert canonical_link(f"https://example.com/a?{dropped}") == canonical_link("https://example.com/a"), dropped
+    assert canonical_link("https://bücher.example/ä") == canonical_link("https://xn--bcher-kva.example/%C3%A4")
 
 
 def test_conditional_requests_and_due_times(site: Site, http_server):

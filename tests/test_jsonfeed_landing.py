@@ -62,4 +62,7 @@ def test_hostile_text_cannot_inject_markup(site: Site, now):
     assert not page.findall(".//script") and not page.findall(".//img")
     assert all(not k.startswith("on") for el in page.iter() for k in el.keys())
     data = json.loads((site.output / "feed.json").read_bytes())
-    assert "<script" not in json.dumps(data)
+    # JSON Feed titles, tags and names are plain text: the characters as written, never HTML
+    [item] = data["items"]
+    assert item["title"] == f"Title {EVIL}" and item["tags"] == [f"Topic {EVIL}"]
+    assert "<script" not in item["content_html"] and "&lt;script&gt;" in item["content_html"]

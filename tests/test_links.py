@@ -119,9 +119,14 @@ def test_check_command_reports_and_stores(site: Site, http_server):
     assert (dead["verdict"], dead["reason"], dead["status"]) == ("dead", "gone", 410)
     assert dead["articles"] == ["b.txt", "c.txt"]
 
-    proc = run_feeder("check", "--config", str(cfg))  # nothing is due: the stored results are reported
+    proc = run_feeder("check", "--config", str(cfg))  # nothing is due: earlier findings are only counted
     assert proc.returncode == 0
     assert "3 URLs, 0 checked: 1 alive, 1 dead, 1 unknown" in proc.stdout
+    assert "used by" not in proc.stdout
+    assert "2 dead or unknown URL(s) from earlier rounds not listed: feeder check -v lists them" in proc.stdout
+
+    proc = run_feeder("check", "-v", "--config", str(cfg))  # -v lists everything stored
+    assert proc.returncode == 0
     assert "dead    gone (HTTP 410) " + http_server.url("/gone", "site.test") in proc.stdout
     assert "used by b.txt" in proc.stdout and "used by c.txt" in proc.stdout
     assert sum(http_server.hits().values()) == 5  # HEAD+GET for /gone and /err, HEAD for /ok: once

@@ -41,9 +41,9 @@ def test_every_item_has_what_email_tools_read(site: Site, now):
     assert media.attrib == {"url": "https://img.example.org/lead.jpg", "medium": "image", "type": "image/jpeg",
                             "width": "1200", "height": "630"}
     b = next(i for i in root.iter("item") if i.findtext("title") == "Article number 2")
-    # As HTML, once escaped: readers show "Plain teaser only & nothing more." (no tags, no &amp;amp;).
+    # The excerpt is text, as HTML once escaped: readers show it as written (no tags, no &amp;amp;).
     assert feedparser.parse((site.output / "rss.xml").read_bytes()).entries[0].summary == \
-        "Plain teaser only &amp; nothing more."
+        "Plain teaser &lt;b&gt;only&lt;/b&gt; &amp; nothing more."
     assert "Read more at Example Wire" in b.findtext("{http://purl.org/rss/1.0/modules/content/}encoded")
 
 

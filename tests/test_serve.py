@@ -193,7 +193,7 @@ def test_serve_reports_a_busy_port(tmp_path: Path):
         from conftest import run_feeder
 
         proc = run_feeder("serve", "--config", str(site.config_file()), "--port", str(port), timeout=20)
-    assert proc.returncode == 3 and "cannot listen" in proc.stderr
+    assert proc.returncode == 5 and "cannot listen" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_daemon_serves_too(tmp_path: Path):

@@ -1,4 +1,5 @@
-from feeder.text import is_http_url, plain_text, render_markdown, sanitize_html, xml_safe
+from feeder.text import html_to_text, render_markdown, sanitize_html, xml_safe
+from feeder.urls import is_http_url
 
 
 def test_xml_safe_keeps_what_xml_allows_and_drops_the_rest():
@@ -7,8 +8,8 @@ def test_xml_safe_keeps_what_xml_allows_and_drops_the_rest():
     assert xml_safe("a\x00b\x08c\x1fd\ud800e\udfff f\ufffe\uffff") == "abcde f"
 
 
-def test_plain_text_decodes_entities_without_reintroducing_control_characters():
-    assert plain_text("a &#1; b &amp; &lt;i&gt;") == "a b & <i>"
+def test_html_to_text_decodes_entities_without_reintroducing_control_characters():
+    assert html_to_text("a &#1; b &amp; &lt;i&gt;") == "a b & <i>"
 
 
 def test_markdown_is_sanitized_and_urls_made_absolute():

@@ -10,7 +10,7 @@ from typing import Any
 from ..config import SiteSettings
 from ..layout import FeedFiles
 from ..model import FeedPlan
-from .xmlfeeds import article_html, body_html, feed_texts, teaser
+from .xmlfeeds import article_html, body_html, feed_texts, provider_url, teaser
 
 __all__ = ["render_json_feed"]
 
@@ -43,8 +43,9 @@ def render_json_feed(plan: FeedPlan, files: FeedFiles, site: SiteSettings, topic
         item["date_modified"] = _rfc3339(a.modified_at)
         if a.provider:
             author: dict[str, str] = {"name": a.provider.name}
-            if a.provider.domain:
-                author["url"] = f"https://{a.provider.domain}/"
+            home = provider_url(a.provider)
+            if home:
+                author["url"] = home
             item["authors"] = [author]
         tags = list(dict.fromkeys(names.get(t, t) for t in a.topics))
         if tags:

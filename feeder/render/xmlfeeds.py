@@ -7,6 +7,7 @@ the same input always gives the same bytes: dates come from the articles
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
@@ -17,8 +18,9 @@ from feedgen.feed import FeedGenerator
 
 from ..config import SiteSettings
 from ..layout import MEDIA_TYPES, FeedFiles
-from ..model import EMPTY_FEED_DATE, Article, FeedPlan, Topic
-from ..text import escape_html, plain_text, render_markdown
+from ..model import EMPTY_FEED_DATE, Article, FeedPlan, Provider, Topic
+from ..text import escape_html, html_to_text, render_markdown, trim_text
+from ..urls import http_uri
 from ._extension import FeederEntryExtension, FeederExtension, Show
 
 __all__ = ["article_html", "body_html", "feed_texts", "feed_updated", "render_xml_feeds", "teaser"]
@@ -38,11 +40,27 @@ def teaser(article: Article, body: str) -> str:
     """The plain-text summary: the excerpt, else the start of the body (`body_html`)."""
     if article.excerpt:
         return article.excerpt
-    text = plain_text(body)
-    if len(text) <= TEASER_LENGTH:
-        return text
-    cut = text.rfind(" ", 0, TEASER_LENGTH)
-    return text[: cut if cut > TEASER_LENGTH // 2 else TEASER_LENGTH].rstrip(" ,;:") + "…"
+    return trim_text(html_to_text(body), TEASER_LENGTH)
+
+
+def provider_url(provider: Provider) -> str | None:
+    """The provider's home page, from its domain, as a URI (None when the domain is not a host name)."""
+    return http_uri(f"https://{provider.domain}/") if provider.domain else None
+
+
+# RSS elements that hold plain text. RSS never says whether a title is text
+# or HTML, so readers guess; the RSS Best Practices Profile (and the W3C
+# validator) ask for `&` and `<` in plain text as hexadecimal character
+# references, which every reader shows as the characters themselves.
+_RSS_TEXT = re.compile(rb"(<(title|category|dc:creator|itunes:author|itunes:name|itunes:title)>)([^<]*)(</\2>)")
+
+
+def _hex_references(document: bytes) -> bytes:
+    def fix(m: re.Match[bytes]) -> bytes:
+        text = m.group(3).replace(b"&amp;", b"&#x26;").replace(b"&lt;", b"&#x3C;")
+        return m.group(1) + text + m.group(4)
+
+    return _RSS_TEXT.sub(fix, document) if b"&" in document else document
 
 
 def body_html(article: Article) -> str:
@@ -96,8 +114,9 @@ def _fill_entry(fe: FeedEntry, article: Article, topic_names: dict[str, str], ep
         fe.category(term=term)
     if article.provider:
         author = {"name": article.provider.name}
-        if article.provider.domain:
-            author["uri"] = f"https://{article.provider.domain}/"
+        home = provider_url(article.provider)
+        if home:
+            author["uri"] = home
         fe.author(author)
     ext = cast(FeederEntryExtension, fe.feeder).extras  # type: ignore[attr-defined]
     ext.creator = article.provider.name if article.provider else None
@@ -154,5 +173,5 @@ def render_xml_feeds(
             ],
             replace=True,
         )
-        out[fmt] = fg.rss_str(pretty=True) if fmt == "rss" else fg.atom_str(pretty=True)
+        out[fmt] = _hex_references(fg.rss_str(pretty=True)) if fmt == "rss" else fg.atom_str(pretty=True)
     return out
