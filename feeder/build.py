@@ -276,12 +276,21 @@ def _report_from_meta(state: State, report: BuildReport) -> None:
     report.warnings = [Problem(p, m) for p, m in warnings]
 
 
-def _feed_fingerprint(render_fp: str, plan: Planned[Entry], names: dict[str, str], digests: dict[str, str]) -> str:
+def quiet_date(selection: Selection[Entry]) -> datetime:
+    """The date of a feed without items: the site's newest publication, so an
+    emptied feed never claims 1970; a fixed date when the site has none."""
+    newest = max((e.timestamp for e in selection.everything.items), default=None)
+    return EMPTY_FEED_DATE if newest is None else datetime.fromtimestamp(newest, timezone.utc)
+
+
+def _feed_fingerprint(render_fp: str, plan: Planned[Entry], names: dict[str, str], digests: dict[str, str],
+                      quiet: datetime) -> str:
     t = plan.topic
     return _digest(
         render_fp,
         None if t is None else [t.key, t.name, t.slug, t.title, t.description],
         [[e.id, digests.get(e.source), [names.get(n, n) for n in e.topics]] for e in plan.items],
+        None if plan.items else quiet.isoformat(),
     )
 
 
@@ -300,9 +309,10 @@ def _publish(selection: Selection[Entry], settings: Settings, state: State, cata
     render_fp = _digest(render_fingerprint(settings), state.media_fingerprint())
     rendered = state.rendered()
     digests = catalog.digests(e.source for plan in selection.plans for e in plan.items)
+    quiet = quiet_date(selection)
     todo: list[tuple[Planned[Entry], str]] = []
     for plan in selection.plans:
-        fp = _feed_fingerprint(render_fp, plan, names, digests)
+        fp = _feed_fingerprint(render_fp, plan, names, digests, quiet)
         files = feed_files(plan.slug, site.base_url)
         previous = rendered.get(plan.slug)
         if previous is None or previous[0] != fp or not all(publisher.exists(p) for p in files.paths.values()):
@@ -318,7 +328,7 @@ def _publish(selection: Selection[Entry], settings: Settings, state: State, cata
         show = None
         if plan.topic is not None and plan.topic.podcast is not None:
             show = Show(plan.topic.podcast, state.podcast_guid(plan.slug, podcast_guid(files.urls["rss"])))
-        documents = render_xml_feeds(full, files, site, names, hubs, show)
+        documents = render_xml_feeds(full, files, site, names, hubs, show, quiet)
         documents["json"] = render_json_feed(full, files, site, names, hubs)
         for fmt, data in documents.items():
             publisher.write(files.paths[fmt], data)
@@ -326,7 +336,7 @@ def _publish(selection: Selection[Entry], settings: Settings, state: State, cata
         # means the feed is rendered again next time. A feed that lost an item
         # (its file vanished since the scan) is rendered again next time too.
         complete = len(full.articles) == len(plan.items)
-        state.save_rendered(plan.slug, fp if complete else "", feed_updated(full.articles).isoformat())
+        state.save_rendered(plan.slug, fp if complete else "", feed_updated(full.articles, quiet).isoformat())
         report.rendered += 1
     updated = state.rendered()
     listed = [_opml_entry(plan, settings) for plan in selection.plans]
@@ -334,7 +344,7 @@ def _publish(selection: Selection[Entry], settings: Settings, state: State, cata
                  default=EMPTY_FEED_DATE)
     digest_dates: dict[str, datetime] = {}
     if settings.digest != "off":
-        digest_dates = _publish_digests(selection, settings, state, catalog, publisher, now, articles)
+        digest_dates = _publish_digests(selection, settings, state, catalog, publisher, now, articles, quiet)
     listed += [_opml_entry(plan, settings, digest=True) for plan in selection.plans if plan.slug in digest_dates]
     publisher.write(OPML_NAME, render_opml(listed, site, max([newest, *digest_dates.values()])))
     landing = []
@@ -357,7 +367,8 @@ def _digest_window(settings: Settings, now: datetime) -> datetime | None:
 
 
 def _publish_digests(selection: Selection[Entry], settings: Settings, state: State, catalog: Catalog,
-                     publisher: Publisher, now: datetime, loaded: dict[str, Article]) -> dict[str, datetime]:
+                     publisher: Publisher, now: datetime, loaded: dict[str, Article],
+                     quiet: datetime) -> dict[str, datetime]:
     """Write every digest feed; returns each one's newest item date by feed slug."""
     from .digest import DigestItem, closed_periods, make_item
     from .render.digestfeed import render_digest_feeds
@@ -389,10 +400,10 @@ def _publish_digests(selection: Selection[Entry], settings: Settings, state: Sta
         files = feed_files(plan.slug, site.base_url, digest=True)
         per = "week" if kind == "weekly" else "day"
         documents = render_digest_feeds(items, files, site, f"{title} ({label.lower()} digest)",
-                                        f"{label} digest of {title}: one item per {per}")
+                                        f"{label} digest of {title}: one item per {per}", quiet)
         for fmt, data in documents.items():
             publisher.write(files.paths[fmt], data)
-        newest[plan.slug] = max((i.date for i in items), default=EMPTY_FEED_DATE)
+        newest[plan.slug] = max((i.date for i in items), default=quiet)
     return newest
 
 

@@ -294,6 +294,7 @@ def _parse_json_item(j: _JsonItem, base: str) -> FeedItem | None:
     key = key or link
     if not key:
         return None
+    title = clean_text(j.text("title"))
     html = j.text("content_html")
     text = j.text("content_text")
     summary = j.text("summary")
@@ -325,7 +326,7 @@ def _parse_json_item(j: _JsonItem, base: str) -> FeedItem | None:
             break
     return FeedItem(
         key=key,
-        title=clean_text(j.text("title")),
+        title=title,
         link=link,
         summary=trim_text(excerpt, EXCERPT_LENGTH),
         content_html=body,

@@ -29,8 +29,11 @@ __all__ = [
     "item_id",
 ]
 
-# `updated` of a feed that has no items: a fixed date keeps rebuilds identical.
-EMPTY_FEED_DATE = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# `updated` of an empty feed on a site that has no article at all: a fixed
+# date keeps rebuilds identical. (An empty feed on a site with articles takes
+# the site's newest publication date; see build.quiet_date.) Not 1970, which
+# validators and readers flag as implausible.
+EMPTY_FEED_DATE = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 # Namespace for item ids. Fixed forever: changing it would change every guid
 # every subscriber has seen.

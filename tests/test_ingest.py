@@ -18,7 +18,7 @@ from feeder.content import parse_article
 from feeder.ingest import canonical_link, ingest
 
 from conftest import Site, run_feeder
-from feeds import titles
+from feeds import parse_feed, titles
 from httpserver import Reply
 
 DATA = Path(__file__).parent / "data" / "sources"
@@ -297,3 +297,141 @@ def test_ingest_command_and_json_report(site: Site, feeds):
     proc = run_feeder("build", "--ingest", "--config", str(cfg))
     assert proc.returncode == 0 and "feeder: ingest: 1 sources" in proc.stdout
     assert os.path.isdir(site.content / "journal")
+
+
+# -- choosing, not guessing ------------------------------------------------------
+
+def story_feed(server, title: str, link: str) -> bytes:
+    return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>{title}</title>'
+            f"<link>http://blog.test:{server.port}/</link><description>d</description>"
+            f"<item><title>{title}: the shared story</title><link>{link}</link>"
+            f"<pubDate>Mon, 02 Jun 2025 08:00:00 GMT</pubDate></item></channel></rss>").encode()
+
+
+def test_the_source_listed_first_keeps_a_shared_story_whichever_answers_first(site: Site, http_server):
+    link = "https://news.example/story?utm_source=a"
+    # The first-listed source answers last.
+    http_server.route("/slow.xml", Reply(200, {"Content-Type": "application/rss+xml"},
+                                         story_feed(http_server, "Slow", link), delay=0.5))
+    http_server.route("/fast.xml", Reply(200, {"Content-Type": "application/rss+xml"},
+                                         story_feed(http_server, "Fast", link + "&fbclid=x")))
+    setup(site, http_server, source(http_server, "/slow.xml", "Slow", topics=("A",)),
+          source(http_server, "/fast.xml", "Fast", topics=("B",)))
+    report = ingest(site.settings, now=NOW)
+    assert [(s.name, s.new, s.skipped) for s in report.sources] == [("Slow", 1, 0), ("Fast", 0, 1)]
+    assert [p.parent.name for p in site.content.rglob("*.md")] == ["slow"]
+    # A later run keeps it where it is, whatever the order now.
+    setup(site, http_server, source(http_server, "/fast.xml", "Fast", topics=("B",)),
+          source(http_server, "/slow.xml", "Slow", topics=("A",)))
+    again = ingest(site.settings, now=NOW + timedelta(hours=1), force=True)
+    assert sum(s.new for s in again.sources) == 0
+    assert [p.parent.name for p in site.content.rglob("*.md")] == ["slow"]
+
+
+def test_fragments_and_meaningful_parameters_tell_entries_apart(site: Site, http_server):
+    items = "".join(f"<item><title>Release {v}</title><link>https://example.org/changes{suffix}</link></item>"
+                    for v, suffix in (("1", "#v1"), ("2", "#v2"), ("3", "?ref=v3"), ("3 again", "?ref=v3&utm_x=1")))
+    http_server.route("/changes.xml", Reply(200, {"Content-Type": "application/rss+xml"}, (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>C</title><link>https://example.org/</link>'
+        f"<description>d</description>{items}</channel></rss>").encode()))
+    setup(site, http_server, source(http_server, "/changes.xml", "Changes"))
+    [rep] = ingest(site.settings, now=NOW).sources
+    assert (rep.new, rep.skipped) == (3, 1)
+    assert sorted(articles(site, "changes")) == ["Release 1", "Release 2", "Release 3"]
+
+
+def test_the_same_ingest_twice_from_scratch_gives_identical_folders(tmp_path: Path, feeds):
+    folders = []
+    for run in ("one", "two"):
+        site = Site(tmp_path / run)
+        setup(site, feeds, source(feeds, "/rss2.xml", "Lab Notes"), source(feeds, "/atom.xml", "Dev Blog"),
+              source(feeds, "/feed.json", "JSON Times"), source(feeds, "/rss1.xml", "Journal"))
+        ingest(site.settings, now=NOW)
+        folders.append({p.relative_to(site.content).as_posix(): p.read_bytes()
+                        for p in sorted(site.content.rglob("*")) if p.is_file()})
+    assert folders[0] and folders[0] == folders[1]
+
+
+def test_a_source_without_a_name_is_reported_by_its_url(site: Site, http_server):
+    http_server.route("/broken.xml", Reply(200, {"Content-Type": "application/rss+xml"}, (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>B</title><link>https://example.org/</link>'
+        b"<description>d</description><item><title>A & B</title><link>https://example.org/a</link></item>"
+        b"</channel></rss>")))
+    url = f"http://blog.test:{http_server.port}/broken.xml"
+    cfg = site.config_file({"sources": [{"url": url}],
+                            "links": {"enabled": False, "allow_private": True, "system_dns": False,
+                                      "hosts": {"blog.test": "127.0.0.1"}}})
+    proc = run_feeder("ingest", "-v", "--config", str(cfg))
+    assert proc.returncode == 0, proc.stderr
+    lines = (proc.stdout + proc.stderr).splitlines()
+    assert any(f"{url}: fetched: 1 new" in line for line in lines), lines
+    assert not [line for line in lines if line.strip().startswith(":") or ": : " in line], lines
+    # Malformed, though its entry was recovered and written: reported with the parser's message and line.
+    assert f"{url}: fetched: 1 new, 0 updated; problems: malformed XML at line 1" in proc.stderr
+    data = json.loads(run_feeder("ingest", "--json", "--force", "--config", str(cfg)).stdout)
+    [rep] = data["sources"]
+    assert rep["name"] == url and rep["problems"][0].startswith("malformed XML at line 1, column ")
+
+
+def test_offline_ingest_says_network_down_and_exits_6(site: Site, tmp_path: Path):
+    cfg = site.config_file({"sources": [{"url": "https://feeds.example.org/a.xml", "name": "A"},
+                                        {"url": "https://other.example.net/b.xml"}],
+                            "timezone": "Europe/Berlin",
+                            "links": {"enabled": False, "system_dns": False, "hosts": {}}})
+    proc = run_feeder("ingest", "--config", str(cfg))
+    assert proc.returncode == 6, proc.stderr
+    assert "nxdomain" not in proc.stdout + proc.stderr
+    assert proc.stderr.count("the network is down") == 1
+    assert "A: error: network-down (next try after 2" in proc.stderr
+    # To the second, in the configured time zone.
+    import re
+    assert re.search(r"next try after \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+0[12]:00\)", proc.stderr), proc.stderr
+    data = json.loads(run_feeder("ingest", "--json", "--force", "--config", str(cfg)).stdout)
+    assert data["network_down"] and data["all_failed"]
+    assert {s["error"] for s in data["sources"]} == {"network-down"}
+
+
+def test_ingest_without_sources_says_how_to_add_one(site: Site):
+    proc = run_feeder("ingest", "--config", str(site.config_file()))
+    assert proc.returncode == 0
+    assert "no sources to follow: add a 'sources' list to" in proc.stderr and "README" in proc.stderr
+
+
+def test_round_trip_says_exactly_what_the_source_said(site: Site, http_server):
+    """An entry with markup-like text, ampersands, quotes, a non-ASCII URL and a fragment
+    goes through ingest and build and reads the same in every format."""
+    import lxml.html
+
+    title = 'Tom & Jerry say "hi" about <vector<int>> & the <blink> tag'
+    link = "https://bücher.example/straße?q=1&x=ä#teil-2"
+    uri = "https://xn--bcher-kva.example/stra%C3%9Fe?q=1&x=%C3%A4#teil-2"
+    escaped_title = title.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    http_server.route("/rt.xml", Reply(200, {"Content-Type": "application/atom+xml"}, (
+        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>RT</title>'
+        "<id>urn:rt</id><updated>2025-06-02T08:00:00Z</updated>"
+        f'<entry><id>urn:rt:1</id><title type="text">{escaped_title}</title><link href="{link}"/>'
+        "<updated>2025-06-02T08:00:00Z</updated>"
+        '<summary type="text">A &lt;b&gt; that is text &amp; "quoted"</summary>'
+        '<content type="html">&lt;p&gt;First.&lt;/p&gt;&lt;p&gt;Second &amp;amp; last.&lt;/p&gt;</content>'
+        "</entry></feed>").encode()))
+    setup(site, http_server, source(http_server, "/rt.xml", "Round Trip", publish=True, topics=("Tests",)))
+    ingest(site.settings, now=NOW)
+    build(site.settings, now=NOW)
+    summary = 'A <b> that is text & "quoted"'
+    for name in ("rss.xml", "atom.xml"):
+        [e] = parse_feed(site.output / name).entries
+        assert e.title == title, name
+        assert e.link == uri, name
+        assert html_text(e.summary) == summary, name
+        assert html_text(e.content[0].value).startswith("First. Second & last."), name
+    [item] = json.loads((site.output / "feed.json").read_bytes())["items"]
+    assert (item["title"], item["url"], item["summary"]) == (title, uri, summary)
+    page = lxml.html.fromstring((site.output / "index.html").read_bytes())
+    assert title in page.text_content()
+    assert uri in [a.get("href") for a in page.iter("a")]
+
+
+def html_text(fragment: str) -> str:
+    from feeder.text import html_to_text
+
+    return html_to_text(fragment)

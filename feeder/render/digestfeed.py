@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from feedgen.feed import FeedGenerator
 
@@ -10,13 +11,13 @@ from ..config import SiteSettings
 from ..digest import DigestItem
 from ..layout import MEDIA_TYPES, FeedFiles
 from ..model import EMPTY_FEED_DATE
-from .xmlfeeds import GENERATOR
+from .xmlfeeds import GENERATOR, hex_references
 
 __all__ = ["render_digest_feeds"]
 
 
 def render_digest_feeds(items: Sequence[DigestItem], files: FeedFiles, site: SiteSettings, title: str,
-                        description: str) -> dict[str, bytes]:
+                        description: str, empty_date: datetime = EMPTY_FEED_DATE) -> dict[str, bytes]:
     fg = FeedGenerator()
     fg.id(files.urls["atom"])
     fg.title(title)
@@ -25,7 +26,7 @@ def render_digest_feeds(items: Sequence[DigestItem], files: FeedFiles, site: Sit
     fg.language(site.language)
     fg.generator(GENERATOR[0], uri=GENERATOR[1])
     fg.author({"name": site.author or site.title})
-    fg.updated(max((i.date for i in items), default=EMPTY_FEED_DATE))
+    fg.updated(max((i.date for i in items), default=empty_date))
     for item in items:
         fe = fg.add_entry(order="append")
         fe.id(item.id)
@@ -39,5 +40,5 @@ def render_digest_feeds(items: Sequence[DigestItem], files: FeedFiles, site: Sit
     for fmt in ("rss", "atom"):
         fg.link([{"href": files.urls[fmt], "rel": "self", "type": MEDIA_TYPES[fmt]},
                  {"href": site.home, "rel": "alternate", "type": "text/html"}], replace=True)
-        out[fmt] = fg.rss_str(pretty=True) if fmt == "rss" else fg.atom_str(pretty=True)
+        out[fmt] = hex_references(fg.rss_str(pretty=True)) if fmt == "rss" else fg.atom_str(pretty=True)
     return out

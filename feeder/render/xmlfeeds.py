@@ -32,8 +32,9 @@ GENERATOR = ("feeder", "https://pypi.org/project/feeder/")
 TEASER_LENGTH = 300
 
 
-def feed_updated(articles: tuple[Article, ...]) -> datetime:
-    return max((a.modified_at for a in articles), default=EMPTY_FEED_DATE)
+def feed_updated(articles: tuple[Article, ...], empty: datetime = EMPTY_FEED_DATE) -> datetime:
+    """A feed's date: its newest item's, or `empty` for a feed without items."""
+    return max((a.modified_at for a in articles), default=empty)
 
 
 def teaser(article: Article, body: str) -> str:
@@ -51,16 +52,24 @@ def provider_url(provider: Provider) -> str | None:
 # RSS elements that hold plain text. RSS never says whether a title is text
 # or HTML, so readers guess; the RSS Best Practices Profile (and the W3C
 # validator) ask for `&` and `<` in plain text as hexadecimal character
-# references, which every reader shows as the characters themselves.
-_RSS_TEXT = re.compile(rb"(<(title|category|dc:creator|itunes:author|itunes:name|itunes:title)>)([^<]*)(</\2>)")
+# references, which every reader shows as the characters themselves. The
+# channel's description is text too; an item's is HTML, and stays escaped.
+_TEXT_TAGS = rb"title|category|dc:creator|itunes:author|itunes:name|itunes:title|itunes:summary"
+_RSS_TEXT = re.compile(rb"(<(" + _TEXT_TAGS + rb")>)([^<]*)(</\2>)")
+_CHANNEL_TEXT = re.compile(rb"(<(" + _TEXT_TAGS + rb"|description)>)([^<]*)(</\2>)")
 
 
-def _hex_references(document: bytes) -> bytes:
+def hex_references(document: bytes) -> bytes:
+    """An RSS document with `&` and `<` in its plain-text elements written as `&#x26;` and `&#x3C;`."""
+    if b"&" not in document:
+        return document
+
     def fix(m: re.Match[bytes]) -> bytes:
         text = m.group(3).replace(b"&amp;", b"&#x26;").replace(b"&lt;", b"&#x3C;")
         return m.group(1) + text + m.group(4)
 
-    return _RSS_TEXT.sub(fix, document) if b"&" in document else document
+    head, item, rest = document.partition(b"<item>")
+    return _CHANNEL_TEXT.sub(fix, head) + item + _RSS_TEXT.sub(fix, rest)
 
 
 def body_html(article: Article) -> str:
@@ -133,6 +142,7 @@ def render_xml_feeds(
     topic_names: dict[str, str] | None = None,
     hubs: Sequence[str] = (),
     show: Show | None = None,
+    empty_date: datetime = EMPTY_FEED_DATE,
 ) -> dict[str, bytes]:
     """{'rss': bytes, 'atom': bytes} for one feed plan.
 
@@ -156,8 +166,7 @@ def render_xml_feeds(
         fg.image(url=show.settings.image, title=title, link=site.home)
     fg.generator(GENERATOR[0], uri=GENERATOR[1])
     fg.author({"name": site.author or site.title, **({"email": site.author_email} if site.author_email else {})})
-    updated = feed_updated(plan.articles)
-    fg.updated(updated)
+    fg.updated(feed_updated(plan.articles, empty_date))
     for article in plan.articles:
         _fill_entry(fg.add_entry(order="append"), article, names, show is not None)
 
@@ -173,5 +182,5 @@ def render_xml_feeds(
             ],
             replace=True,
         )
-        out[fmt] = _hex_references(fg.rss_str(pretty=True)) if fmt == "rss" else fg.atom_str(pretty=True)
+        out[fmt] = hex_references(fg.rss_str(pretty=True)) if fmt == "rss" else fg.atom_str(pretty=True)
     return out
