@@ -349,11 +349,14 @@ def _publish(selection: Selection[Entry], settings: Settings, state: State, cata
     publisher.write(OPML_NAME, render_opml(listed, site, max([newest, *digest_dates.values()])))
     landing = []
     for plan in selection.plans:
-        title, description = feed_texts(plan.topic, site)
+        # The page's own heading names the site: sections name only the topic, and
+        # show a description only when one is configured.
+        title, _ = feed_texts(plan.topic, site)
+        heading, blurb = ("All topics", "") if plan.topic is None else (plan.topic.title, plan.topic.blurb)
         top = [articles[e.source] for e in plan.items[:HEADLINES] if e.source in articles]
         digest = feed_files(plan.slug, site.base_url, digest=True) if plan.slug in digest_dates else None
-        landing.append(LandingFeed(title, description, feed_files(plan.slug, site.base_url), len(plan.items), top,
-                                   digest, settings.digest))
+        landing.append(LandingFeed(title, blurb, feed_files(plan.slug, site.base_url), len(plan.items), top,
+                                   digest, settings.digest, heading=heading))
     publisher.write(INDEX_NAME, render_landing(landing, site))
 
 

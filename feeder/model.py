@@ -127,8 +127,9 @@ class Topic:
     name: str  # display spelling
     slug: str  # file-system name, unique among topics
     title: str
-    description: str
+    description: str  # the feed's description (a default sentence when none is configured)
     podcast: PodcastSettings | None = None  # the topic's RSS feed is a podcast
+    blurb: str = ""  # the configured description only: what the landing page shows
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,6 +91,7 @@ class TopicIndex:
                 title=title,
                 description=ts.description or f"{title}: the latest from {self._site_title}",
                 podcast=ts.podcast,
+                blurb=ts.description or "",
             )
         return topics
 

@@ -75,7 +75,9 @@ def test_landing_page_loads_cleanly_and_every_link_works(sample_served, browser)
             r = client.get(href)
             assert r.status_code == 200, href
     headings = page.eval_on_selector_all("section h2", "els => els.map(e => e.textContent)")
-    assert headings[0] == "Example News" and "Example News: Artificial Intelligence" in headings
+    # The page heading names the site; sections name only their topic.
+    assert headings[0] == "All topics" and "Artificial Intelligence" in headings
+    assert not [h for h in headings if "Example News" in h]
     assert page.eval_on_selector_all("script", "els => els.length") == 0
     page.close()
 
@@ -88,3 +90,22 @@ def test_page_is_readable_without_css_or_script(sample_served, browser):
     text = page.inner_text("main")
     assert "Subscribe:" in text and "RSS" in text and "Atom" in text and "JSON Feed" in text
     context.close()
+
+
+def test_dates_never_break_and_topics_without_a_description_show_no_filler(sample_served, browser):
+    root, server = sample_served
+    page = browser.new_page(viewport={"width": 280, "height": 800})  # a narrow phone: lines wrap
+    page.goto(server.url("/"))
+    lines = page.eval_on_selector_all("time", "els => els.map(e => e.getClientRects().length)")
+    assert lines and set(lines) == {1}, lines  # each date on one line, however narrow the page
+    described = page.eval_on_selector_all(
+        "section", "els => els.map(s => [s.querySelector('h2').textContent,"
+                   " [...s.querySelectorAll(':scope > p')].map(p => p.textContent)])")
+    config = yaml.safe_load((root / "config" / "feeder.yaml").read_text())
+    configured = {(t.get("title") or name): t.get("description") for name, t in config["topics"].items()}
+    for heading, paragraphs in described:
+        prose = [p for p in paragraphs if not p.startswith("Subscribe:") and not p.endswith(("item", "items"))
+                 and "digest:" not in p]
+        assert prose == ([configured[heading]] if configured.get(heading) else []), (heading, prose)
+        assert not [p for p in prose if "the latest from" in p]
+    page.close()

@@ -200,3 +200,117 @@ def test_sigterm_stops_a_parallel_build_cleanly_at_any_moment(site: Site, tmp_pa
     shutil.copytree(site.content, cold.content)
     assert run_feeder("build", "--config", str(cold.config_file()), timeout=120).returncode == 0
     assert site.outputs() == cold.outputs()
+
+
+# -- the first hour --------------------------------------------------------------
+
+def test_quiet_hides_the_summary_but_never_problems(site: Site):
+    site.article("a.txt", **good_fields(1))
+    site.article("warn.txt", **good_fields(2, images=["ftp://x.example/a.png"]))
+    site.write("bad.txt", "---\npublished: maybe\n---\n")
+    cfg = str(site.config_file())
+    proc = run_feeder("build", "-q", "--config", cfg)
+    assert proc.returncode == 0 and proc.stdout == ""
+    assert "skipped bad.txt: field 'title' is required" in proc.stderr
+    assert "warning warn.txt: field 'images[0]' must be an absolute http or https URL" in proc.stderr
+    proc = run_feeder("build", "-q", "--strict", "--config", cfg)
+    assert proc.returncode == 1 and proc.stdout == "" and "skipped bad.txt" in proc.stderr
+    # A warning alone is enough for --strict.
+    (site.content / "bad.txt").unlink()
+    proc = run_feeder("build", "-q", "--strict", "--config", cfg)
+    assert proc.returncode == 1 and "warning warn.txt" in proc.stderr
+    assert len(parse_feed(site.output / "rss.xml").entries) == 2  # the article with a warning is published
+
+
+def test_waiting_for_the_lock_is_said_once(site: Site):
+    from feeder.lock import BuildLock
+
+    site.article("a.txt", **good_fields(1))
+    with BuildLock(site.state, timeout=1):
+        proc = run_feeder("build", "-q", "--wait", "0.5", "--config", str(site.config_file()))
+    assert proc.returncode == 4
+    waiting = [line for line in proc.stderr.splitlines() if "waiting up to" in line]
+    assert waiting == [f"feeder: WARNING: another feeder build holds {site.state / 'feeder.lock'} "
+                       f"(process {os.getpid()}); waiting up to 0.5 s for it to finish"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["serve", "--port", "99999"], "expected a port number from 1 to 65535, not '99999'"),
+    (["serve", "--port", "http"], "expected a port number from 1 to 65535"),
+    (["check", "--budget", "-5"], "must be 0 or more seconds, not '-5'"),
+    (["build", "--wait", "-1"], "must be 0 or more seconds, not '-1'"),
+    (["build", "--wait", "nan"], "must be 0 or more seconds"),
+    (["daemon", "--serve", "127.0.0.1:0"], "expected HOST:PORT"),
+])
+def test_numbers_are_checked_by_the_argument_parser(site: Site, args, message):
+    proc = run_feeder(*args, "--config", str(site.config_file()))
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_state_dir_that_is_a_file_is_named_as_such(site: Site):
+    site.article("a.txt", **good_fields(1))
+    site.state.write_text("oops")
+    proc = run_feeder("build", "--config", str(site.config_file()))
+    assert proc.returncode == 3
+    assert f"{site.state}: state_dir is not a folder" in proc.stderr and "File exists" not in proc.stderr
+
+
+def test_paths_in_messages_are_normalized(tmp_path: Path):
+    (tmp_path / "config").mkdir()
+    (tmp_path / "content").mkdir()
+    (tmp_path / "state").write_text("a file")
+    (tmp_path / "config" / "feeder.yaml").write_text(
+        "site: {title: T, base_url: 'https://x.example/'}\ncontent_dir: ../content\nstate_dir: ../state\n"
+        "output_dir: ../feeds\nlinks: {enabled: false}\n")
+    proc = run_feeder("build", cwd=tmp_path)
+    assert proc.returncode == 3
+    assert f"{tmp_path / 'state'}: state_dir is not a folder" in proc.stderr and "/../" not in proc.stderr
+
+
+def test_an_empty_content_folder_builds_with_a_warning(site: Site):
+    proc = run_feeder("build", "-q", "--config", str(site.config_file()))
+    assert proc.returncode == 0
+    assert f"no article files found in {site.content}" in proc.stderr
+    assert parse_feed(site.output / "rss.xml").entries == []
+
+
+def test_the_readme_exit_status_table_matches_the_code():
+    from feeder.exitstatus import EXIT_STATUSES
+
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("| exit status | meaning |"):].split("\n\n", 1)[0].splitlines()[2:]
+    rows = {int(status.strip()): meaning.strip() for _, status, meaning, _ in (row.split("|") for row in table)}
+    assert rows == EXIT_STATUSES
+
+
+def test_help_says_what_feeder_is():
+    proc = run_feeder("--help")
+    text = " ".join(proc.stdout.split())
+    assert "RSS 2.0, Atom 1.0 and JSON Feed 1.1" in text and "daemon" in text
+    daemon = " ".join(run_feeder("daemon", "--help").stdout.split())
+    assert "ingest" in daemon and "schedule.ingest" in daemon
+
+
+def test_the_sample_configuration_explains_base_url_first():
+    top = (ROOT / "config" / "feeder.yaml").read_text().split("site:", 1)[0]
+    assert "base_url" in top and "before" in top.lower()
+    readme = (ROOT / "README.md").read_text()
+    quick_start = readme[readme.index("## Quick start"):readme.index("## Content files")]
+    assert "site.base_url" in quick_start
+
+
+def test_check_offline_says_so_once_and_lists_what_this_run_found(tmp_path: Path):
+    offline_sample(tmp_path)
+    first = run_feeder("check", cwd=tmp_path, timeout=60)
+    assert first.returncode == 0, first.stderr
+    assert first.stderr.count("the network looks unreachable") == 1
+    assert "network looks unreachable" not in first.stdout  # said once, on stderr, not again in the summary
+    listed = [line for line in first.stdout.splitlines() if line.strip().startswith("unknown")]
+    assert listed and all("network-down" in line for line in listed)
+    second = run_feeder("check", cwd=tmp_path, timeout=60)  # nothing due: nothing checked, nothing repeated
+    assert "network looks unreachable" not in second.stderr
+    assert not [line for line in second.stdout.splitlines() if line.strip().startswith("unknown")]
+    assert f"{len(listed)} dead or unknown URL(s) from earlier rounds not listed" in second.stdout
+    everything = run_feeder("check", "-v", cwd=tmp_path, timeout=60)
+    assert len([line for line in everything.stdout.splitlines() if line.strip().startswith("unknown")]) == len(listed)

@@ -47,7 +47,8 @@ def test_landing_page_lists_every_feed_with_counts_and_headlines(site: Site, now
     listed = {o.get("xmlUrl") for o in opml.iter("outline") if o.get("xmlUrl")}
     assert {href for _, href in alternates} == listed and len(listed) == 9
     sections = page.findall(".//section")
-    assert [s.findtext("h2") for s in sections] == ["Test Site", "Test Site: AI", "Test Site: Space"]
+    assert [s.findtext("h2") for s in sections] == ["All topics", "AI", "Space"]  # the site is named once, above
+    assert [len(s.findall("p")) for s in sections] == [2, 2, 2]  # no filler description: count, subscribe
     assert [s.find("p[@class='count']").text for s in sections] == ["7 items", "3 items", "4 items"]
     assert len(sections[0].findall(".//ol/li")) == 5
     assert sections[1].find(".//ol/li/a").text == "Article number 5"

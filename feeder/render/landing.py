@@ -25,7 +25,7 @@ padding:1rem;color:#1a1a1a;background:#fff}
 a{color:#0645ad}a:focus{outline:3px solid #f90}
 header,section{border-bottom:1px solid #ddd;padding-bottom:1rem;margin-bottom:1rem}
 h1{margin:.5rem 0}h2{margin:.5rem 0 .25rem}
-.count,.meta{color:#555;font-size:.9rem}
+.count,.meta{color:#555;font-size:.9rem}time{white-space:nowrap}
 .subscribe a{display:inline-block;margin-right:.75rem;padding:.1rem .5rem;border:1px solid #0645ad;border-radius:4px}
 ol{padding-left:1.25rem}
 @media (prefers-color-scheme:dark){body{color:#eee;background:#111}a{color:#8ab4f8}
@@ -35,13 +35,14 @@ ol{padding-left:1.25rem}
 
 @dataclass(frozen=True, slots=True)
 class LandingFeed:
-    title: str
-    description: str
+    title: str  # the feed's own title, for autodiscovery links
+    description: str  # shown under the heading; "" for none
     files: FeedFiles
     count: int  # items in the feed
     newest: Sequence[Article]  # newest first
     digest: FeedFiles | None = None
     digest_kind: str = "off"
+    heading: str = ""  # the section's heading (default: the title)
 
 
 def _attr(text: str) -> str:
@@ -80,10 +81,11 @@ def render_landing(feeds: Sequence[LandingFeed], site: SiteSettings) -> bytes:
             subscribe += f'</p>\n<p class="subscribe">{escape(feed.digest_kind.capitalize())} digest: {digest}'
         count = f"{feed.count} item{'s' if feed.count != 1 else ''}"
         sections.append(
-            f'<section aria-labelledby="{anchor}">\n<h2 id="{anchor}">{escape(feed.title)}</h2>\n'
-            f'<p>{escape(feed.description)}</p>\n<p class="count">{count}</p>\n'
+            f'<section aria-labelledby="{anchor}">\n<h2 id="{anchor}">{escape(feed.heading or feed.title)}</h2>\n'
+            + (f'<p>{escape(feed.description)}</p>\n' if feed.description else "")
+            + f'<p class="count">{count}</p>\n'
             f'<p class="subscribe">Subscribe: {subscribe}</p>\n'
-            + (f'<ol aria-label="Newest in {_attr(feed.title)}">\n{items}\n</ol>\n' if items else "")
+            + (f'<ol aria-label="Newest in {_attr(feed.heading or feed.title)}">\n{items}\n</ol>\n' if items else "")
             + "</section>"
         )
     opml = public_url(site.base_url, OPML_NAME)
