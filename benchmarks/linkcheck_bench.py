@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from feeder.config import LinkSettings
-from feeder.linkcheck import LinkChecker
-from feeder.netguard import StaticResolver
+from feeder.links.checker import LinkChecker
+from feeder.net.guard import StaticResolver
 
 import slow_server
 

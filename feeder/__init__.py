@@ -10,14 +10,16 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
+from feeder._version import __version__
 
 _EXPORTS = {
     "Article": "model", "Enclosure": "model", "FeedPlan": "model", "Image": "model", "LinkResult": "model",
     "Provider": "model", "Related": "model", "Topic": "model", "Verdict": "model", "item_id": "model",
-    "BuildReport": "build", "Problem": "build", "build": "build", "check_content_links": "build",
+    "BuildReport": "app.pipeline", "Problem": "app.pipeline", "build": "app.pipeline",
+    "check_content_links": "links.check",
     "Settings": "config", "load_config": "config",
-    "parse_article": "content", "read_article": "content", "scan_folder": "scan",
+    "parse_article": "content.reader", "read_article": "content.reader", "scan_folder": "content.scan",
+    "IngestReport": "ingest.run", "ingest": "ingest.run",
     "ConfigError": "errors", "ContentError": "errors", "FeederError": "errors", "LockTimeout": "errors",
     "OutputError": "errors", "StateError": "errors",
 }
@@ -31,6 +33,7 @@ __all__ = [
     "FeedPlan",
     "FeederError",
     "Image",
+    "IngestReport",
     "LinkResult",
     "LockTimeout",
     "OutputError",
@@ -44,6 +47,7 @@ __all__ = [
     "__version__",
     "build",
     "check_content_links",
+    "ingest",
     "item_id",
     "load_config",
     "parse_article",
@@ -52,12 +56,12 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .build import BuildReport, Problem, build, check_content_links
-    from .config import Settings, load_config
-    from .content import parse_article, read_article
-    from .errors import ConfigError, ContentError, FeederError, LockTimeout, OutputError, StateError
-    from .model import Article, Enclosure, FeedPlan, Image, LinkResult, Provider, Related, Topic, Verdict, item_id
-    from .scan import scan_folder
+    from feeder.app.pipeline import BuildReport, Problem, build, check_content_links
+    from feeder.config import Settings, load_config
+    from feeder.content.reader import parse_article, read_article
+    from feeder.content.scan import scan_folder
+    from feeder.errors import ConfigError, ContentError, FeederError, LockTimeout, OutputError, StateError
+    from feeder.model import Article, Enclosure, FeedPlan, Image, LinkResult, Provider, Related, Topic, Verdict, item_id
 
 
 def __getattr__(name: str) -> Any:

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from .errors import ConfigError, describe_os_error, describe_yaml_error
+from feeder.errors import ConfigError, describe_os_error, describe_yaml_error
 
 __all__ = [
     "IngestSettings",
@@ -108,7 +108,7 @@ class LinkSettings:
 
     @property
     def agent(self) -> str:
-        from ._version import __version__
+        from feeder._version import __version__
 
         return self.user_agent or f"feeder/{__version__} (+https://pypi.org/project/feeder/)"
 
@@ -456,7 +456,7 @@ def _serve(r: _Reader) -> ServeSettings:
 
 def _check_url(reader: _Reader, name: str, value: str) -> str:
     """The URL as a URI (an IRI is encoded: it is written into every feed), or a `ConfigError`."""
-    from .urls import http_uri
+    from feeder.urls import http_uri
 
     uri = http_uri(value)
     if uri is None:

@@ -165,7 +165,7 @@ def describe_http_error(exc: BaseException) -> tuple[str, str]:
     import aiohttp
     import httpx
 
-    from .netguard import BlockedAddress, LookupFailed, NameNotFound
+    from feeder.net.guard import BlockedAddress, LookupFailed, NameNotFound
 
     chain: list[BaseException] = []
     seen: BaseException | None = exc

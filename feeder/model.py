@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .config import PodcastSettings
+    from feeder.config import PodcastSettings
 
 __all__ = [
     "Article",

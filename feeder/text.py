@@ -19,7 +19,7 @@ import re
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from .urls import to_uri
+from feeder.urls import to_uri
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt

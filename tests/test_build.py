@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from feeder.build import build
+from feeder.app.pipeline import build
 from feeder.model import item_id
 from feeder.text import html_to_text
 

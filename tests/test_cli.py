@@ -223,7 +223,7 @@ def test_quiet_hides_the_summary_but_never_problems(site: Site):
 
 
 def test_waiting_for_the_lock_is_said_once(site: Site):
-    from feeder.lock import BuildLock
+    from feeder.storage.lock import BuildLock
 
     site.article("a.txt", **good_fields(1))
     with BuildLock(site.state, timeout=1):
@@ -276,7 +276,7 @@ def test_an_empty_content_folder_builds_with_a_warning(site: Site):
 
 
 def test_the_readme_exit_status_table_matches_the_code():
-    from feeder.exitstatus import EXIT_STATUSES
+    from feeder.app.exitstatus import EXIT_STATUSES
 
     readme = (ROOT / "README.md").read_text()
     table = readme[readme.index("| exit status | meaning |"):].split("\n\n", 1)[0].splitlines()[2:]

@@ -6,9 +6,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from feeder.content import parse_article, read_article
+from feeder.content.reader import parse_article, read_article
+from feeder.content.scan import scan_folder
 from feeder.errors import ContentError
-from feeder.scan import scan_folder
 
 from conftest import SECRET, SEED, Site, article_text, good_fields
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from feeder.daemon import make_trigger
-from feeder.lock import BuildLock
+from feeder.app.daemon import make_trigger
 from feeder.model import item_id
+from feeder.storage.lock import BuildLock
 
 from conftest import Site, article_text, good_fields, run_feeder
 from feeds import ids, parse_feed
@@ -222,7 +222,7 @@ def test_a_lock_left_by_a_killed_process_does_not_block(site: Site):
     site.article("a.txt", **good_fields(1))
     site.state.mkdir(parents=True, exist_ok=True)
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pathlib import Path; from feeder.lock import BuildLock; "
+        "import sys, time; from pathlib import Path; from feeder.storage.lock import BuildLock; "
         f"l = BuildLock(Path({str(site.state)!r}), timeout=1); l.acquire(); print('locked', flush=True); "
         "time.sleep(60)")], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "locked"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from feeder.feedparse import parse_feed
+from feeder.ingest.parse import parse_feed
 from feeder.text import text_to_html
 
 BASE = "https://source.example/feed"

@@ -14,7 +14,7 @@ import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
-from feeder.build import build
+from feeder.app.pipeline import build
 from feeder.config import load_config
 
 from feeds import parse_feed

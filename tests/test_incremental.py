@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-from feeder.build import build
+from feeder.app.pipeline import build
 
 from conftest import Site, article_text, good_fields
 from feeds import parse_feed

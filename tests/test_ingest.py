@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from feeder.build import build
+from feeder.app.pipeline import build
 from feeder.config import IngestSettings, LinkSettings, SourceSettings
-from feeder.content import parse_article
-from feeder.ingest import canonical_link, ingest
+from feeder.content.reader import parse_article
+from feeder.ingest.run import canonical_link, ingest
 
 from conftest import Site, run_feeder
 from feeds import parse_feed, titles

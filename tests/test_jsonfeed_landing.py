@@ -7,7 +7,7 @@ import json
 
 from lxml import etree
 
-from feeder.build import build
+from feeder.app.pipeline import build
 
 from conftest import Site, good_fields
 from feeds import parse_feed

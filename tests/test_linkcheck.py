@@ -12,9 +12,9 @@ import pytest
 
 from feeder import __version__
 from feeder.config import LinkSettings
-from feeder.linkcheck import LinkChecker, RoundResult, classify_status, parse_retry_after
+from feeder.links.checker import LinkChecker, RoundResult, classify_status, parse_retry_after
 from feeder.model import Verdict
-from feeder.netguard import StaticResolver, is_public_address
+from feeder.net.guard import StaticResolver, is_public_address
 
 from httpserver import Reply, free_port
 
@@ -315,8 +315,8 @@ def test_a_malformed_response_is_unknown_not_a_crash(http_server):
 def test_redirected_requests_carry_no_body(http_server):
     import httpx
 
-    from feeder.http import make_client
-    from feeder.netguard import AddressGuard
+    from feeder.net.guard import AddressGuard
+    from feeder.net.http import make_client
 
     http_server.route("/from", Reply(301, {"Location": "/to"}))
     http_server.route("/to", Reply(200, body=b"ok"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from feeder.config import LinkSettings
-from feeder.linkpolicy import LinkRecord, due_order, holds_back, is_due, record
+from feeder.links.policy import LinkRecord, due_order, holds_back, is_due, record
 from feeder.model import LinkResult, Verdict
 
 T0 = datetime(2025, 6, 1, tzinfo=timezone.utc)

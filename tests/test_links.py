@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from feeder.build import build
+from feeder.app.pipeline import build
 from feeder.config import LinkSettings
 from feeder.model import item_id
 

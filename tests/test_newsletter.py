@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import feedparser
 from lxml import etree
 
-from feeder.build import build
-from feeder.digest import closed_periods, period_label, period_start
+from feeder.app.pipeline import build
+from feeder.selection.digests import closed_periods, period_label, period_start
 
 from conftest import Site, good_fields, validate_atom
 from feeds import parse_feed

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from feeder.build import build
+from feeder.app.pipeline import build
 
 from conftest import ROOT, Site, free_port, good_fields
 

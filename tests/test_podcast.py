@@ -12,7 +12,7 @@ import feedparser
 import podcastparser
 from lxml import etree
 
-from feeder.build import build
+from feeder.app.pipeline import build
 from feeder.config import LinkSettings, PodcastSettings, TopicSettings
 from feeder.model import item_id
 

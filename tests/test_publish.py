@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from feeder.errors import OutputError
-from feeder.fsutil import FILE_MODE
-from feeder.publish import Publisher
+from feeder.output.atomic import FILE_MODE
+from feeder.output.writer import Publisher
 
 
 def test_write_creates_folders_and_reports_changes(tmp_path):

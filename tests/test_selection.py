@@ -3,8 +3,8 @@ from datetime import datetime, timedelta, timezone
 
 from feeder.config import TopicSettings
 from feeder.model import Article
-from feeder.selection import is_visible, newest_first, select_feeds
-from feeder.topics import TopicIndex
+from feeder.selection.feeds import is_visible, newest_first, select_feeds
+from feeder.selection.topics import TopicIndex
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
 

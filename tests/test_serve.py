@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from feeder.build import build
+from feeder.app.pipeline import build
 
 from conftest import ServeProcess, Site, free_port, good_fields
 
@@ -150,7 +150,7 @@ def test_symlinks_out_of_the_folder_are_404(served, site: Site, tmp_path: Path):
 
 
 def test_a_feed_replaced_while_served_is_served_whole(served, site: Site):
-    from feeder.publish import Publisher
+    from feeder.output.writer import Publisher
 
     versions = [(f"<rss>{'x' * 200_000}{i}</rss>").encode() for i in range(3)]
     pub = Publisher(site.output)

@@ -4,7 +4,7 @@ from pathlib import PurePosixPath
 import pytest
 
 from feeder.config import TopicSettings
-from feeder.topics import TopicIndex, slug_for, topic_key
+from feeder.selection.topics import TopicIndex, slug_for, topic_key
 
 
 @pytest.mark.parametrize(

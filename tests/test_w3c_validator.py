@@ -15,7 +15,7 @@ import yaml
 from feedvalidator import problems
 from lxml import etree
 
-from feeder.build import build
+from feeder.app.pipeline import build
 from feeder.config import PodcastSettings, TopicSettings
 
 from conftest import ROOT, Site, good_fields, run_feeder

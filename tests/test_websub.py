@@ -9,7 +9,7 @@ from urllib.parse import parse_qs
 
 from lxml import etree
 
-from feeder.build import build
+from feeder.app.pipeline import build
 from feeder.config import WebSubSettings
 
 from conftest import Site, good_fields

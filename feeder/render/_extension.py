@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from lxml import etree
 
-from ..model import Enclosure, Image
+from feeder.model import Enclosure, Image
 
 if TYPE_CHECKING:
-    from ..config import PodcastSettings
+    from feeder.config import PodcastSettings
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"

@@ -1,4 +1,4 @@
-"""RSS and Atom documents of a digest feed (see feeder.digest)."""
+"""RSS and Atom documents of a digest feed (see feeder.selection.digests)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from datetime import datetime
 
 from feedgen.feed import FeedGenerator
 
-from ..config import SiteSettings
-from ..digest import DigestItem
-from ..layout import MEDIA_TYPES, FeedFiles
-from ..model import EMPTY_FEED_DATE
-from .xmlfeeds import GENERATOR, hex_references
+from feeder.config import SiteSettings
+from feeder.model import EMPTY_FEED_DATE
+from feeder.output.layout import MEDIA_TYPES, FeedFiles
+from feeder.render.xmlfeeds import GENERATOR, hex_references
+from feeder.selection.digests import DigestItem
 
 __all__ = ["render_digest_feeds"]
 

@@ -7,10 +7,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from ..config import SiteSettings
-from ..layout import FeedFiles
-from ..model import FeedPlan
-from .xmlfeeds import article_html, body_html, feed_texts, provider_url, teaser
+from feeder.config import SiteSettings
+from feeder.model import FeedPlan
+from feeder.output.layout import FeedFiles
+from feeder.render.xmlfeeds import article_html, body_html, feed_texts, provider_url, teaser
 
 __all__ = ["render_json_feed"]
 

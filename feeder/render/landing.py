@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from ..config import SiteSettings
-from ..layout import FORMATS, HEADLINES, MEDIA_TYPES, OPML_NAME, FeedFiles, public_url
-from ..model import Article
+from feeder.config import SiteSettings
+from feeder.model import Article
+from feeder.output.layout import FORMATS, HEADLINES, MEDIA_TYPES, OPML_NAME, FeedFiles, public_url
 
 __all__ = ["LandingFeed", "render_landing"]
 

@@ -10,7 +10,7 @@ from email.utils import format_datetime
 
 from lxml import etree
 
-from ..config import SiteSettings
+from feeder.config import SiteSettings
 
 __all__ = ["FORMAT_LABELS", "OpmlFeed", "render_opml"]
 

@@ -16,12 +16,12 @@ from urllib.parse import urlsplit
 from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
 
-from ..config import SiteSettings
-from ..layout import MEDIA_TYPES, FeedFiles
-from ..model import EMPTY_FEED_DATE, Article, FeedPlan, Provider, Topic
-from ..text import escape_html, html_to_text, render_markdown, trim_text
-from ..urls import http_uri
-from ._extension import FeederEntryExtension, FeederExtension, Show
+from feeder.config import SiteSettings
+from feeder.model import EMPTY_FEED_DATE, Article, FeedPlan, Provider, Topic
+from feeder.output.layout import MEDIA_TYPES, FeedFiles
+from feeder.render._extension import FeederEntryExtension, FeederExtension, Show
+from feeder.text import escape_html, html_to_text, render_markdown, trim_text
+from feeder.urls import http_uri
 
 __all__ = ["article_html", "body_html", "feed_texts", "feed_updated", "render_xml_feeds", "teaser"]
 

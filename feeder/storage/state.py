@@ -17,9 +17,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import StateError, describe_os_error
-from .linkpolicy import LinkRecord
-from .model import LinkResult, Topic, Verdict
+from feeder.errors import StateError, describe_os_error
+from feeder.links.policy import LinkRecord
+from feeder.model import LinkResult, Topic, Verdict
 
 __all__ = ["DB_NAME", "State"]
 
@@ -87,7 +87,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX files_article_id ON files (article_id, path);
     CREATE TABLE snapshot (
         id INTEGER PRIMARY KEY CHECK (id = 1),
-        data BLOB NOT NULL         -- marshal of the files table's selection columns (feeder.catalog)
+        data BLOB NOT NULL         -- marshal of the files table's selection columns (feeder.content.catalog)
     );
     CREATE TABLE snapshot_delta (
         path TEXT PRIMARY KEY,

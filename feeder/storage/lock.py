@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from .errors import LockTimeout, StateError, check_cancel, describe_os_error
+from feeder.errors import LockTimeout, StateError, check_cancel, describe_os_error
 
 __all__ = ["LOCK_NAME", "BuildLock"]
 

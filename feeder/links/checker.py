@@ -24,11 +24,11 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 import httpx
 
-from .config import LinkSettings
-from .errors import describe_http_error
-from .http import make_transport
-from .model import LinkResult, Verdict
-from .netguard import AddressGuard, BlockedAddress, Resolver, ip_literal
+from feeder.config import LinkSettings
+from feeder.errors import describe_http_error
+from feeder.model import LinkResult, Verdict
+from feeder.net.guard import AddressGuard, BlockedAddress, Resolver, ip_literal
+from feeder.net.http import make_transport
 
 __all__ = ["LinkChecker", "MediaInfo", "RoundResult", "classify_status", "parse_retry_after"]
 

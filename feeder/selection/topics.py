@@ -15,8 +15,8 @@ from collections.abc import Mapping
 
 from slugify import slugify
 
-from .config import TopicSettings
-from .model import Topic
+from feeder.config import TopicSettings
+from feeder.model import Topic
 
 __all__ = ["TopicIndex", "slug_for", "topic_key"]
 

@@ -27,10 +27,10 @@ from datetime import datetime, timezone, tzinfo
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from .errors import ContentError, check_cancel
-from .model import Article
-from .scan import ContentFile, listing_digest
-from .state import State
+from feeder.content.scan import ContentFile, listing_digest
+from feeder.errors import ContentError, check_cancel
+from feeder.model import Article
+from feeder.storage.state import State
 
 __all__ = ["PARSER_VERSION", "Catalog", "Entry", "Rescan"]
 
@@ -83,7 +83,7 @@ _Row = tuple[str, int, int, str | None, int | None, float | None, str | None, st
 
 
 def _parse_one(f: ContentFile, max_size: int, tz: tzinfo) -> _Row:
-    from .content import parse_file  # the parsing stack is loaded only when a file changed
+    from feeder.content.reader import parse_file  # the parsing stack is loaded only when a file changed
 
     try:
         a, data, warnings = parse_file(f, max_size=max_size, tz=tz)
@@ -418,7 +418,7 @@ class Catalog:
         since the scan is rendered as it is now (the next rescan sees the
         change); one that vanished or broke is left out and reported.
         """
-        from .content import parse_file
+        from feeder.content.reader import parse_file
 
         tz = ZoneInfo(self.tz_name)
         found: dict[str, Article] = {}

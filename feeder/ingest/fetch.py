@@ -16,11 +16,11 @@ from datetime import datetime
 
 import httpx
 
-from .config import IngestSettings, LinkSettings
-from .errors import describe_http_error
-from .http import make_client
-from .linkcheck import parse_retry_after
-from .netguard import AddressGuard, BlockedAddress, ip_literal
+from feeder.config import IngestSettings, LinkSettings
+from feeder.errors import describe_http_error
+from feeder.links.checker import parse_retry_after
+from feeder.net.guard import AddressGuard, BlockedAddress, ip_literal
+from feeder.net.http import make_client
 
 __all__ = ["FetchResult", "Fetcher"]
 

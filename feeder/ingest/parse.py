@@ -20,10 +20,10 @@ import defusedxml.ElementTree as SafeET
 import feedparser
 from defusedxml import DefusedXmlException
 
-from .errors import FeederError
-from .model import Enclosure, Image
-from .text import clean_text, html_to_text, sanitize_html, text_to_html, trim_text
-from .urls import http_uri
+from feeder.errors import FeederError
+from feeder.model import Enclosure, Image
+from feeder.text import clean_text, html_to_text, sanitize_html, text_to_html, trim_text
+from feeder.urls import http_uri
 
 __all__ = ["BadFeed", "FeedItem", "ParsedFeed", "parse_feed"]
 

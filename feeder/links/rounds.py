@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from .config import LinkSettings
-from .http import make_resolver
-from .linkcheck import LinkChecker, MediaInfo, RoundResult
-from .linkpolicy import LinkRecord, holds_back, record
-from .model import Verdict
-from .netguard import Resolver
-from .state import State
+from feeder.config import LinkSettings
+from feeder.links.checker import LinkChecker, MediaInfo, RoundResult
+from feeder.links.policy import LinkRecord, holds_back, record
+from feeder.model import Verdict
+from feeder.net.guard import Resolver
+from feeder.net.http import make_resolver
+from feeder.storage.state import State
 
 __all__ = ["RoundReport", "check_links", "check_media", "dead_or_unknown", "held_back"]
 

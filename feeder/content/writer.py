@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from .fsutil import atomic_write
+from feeder.output.atomic import atomic_write
 
 __all__ = ["SOURCE_FIELDS", "merge", "read_file", "render_file"]
 
@@ -35,7 +35,7 @@ def render_file(fields: Mapping[str, Any], body: str) -> bytes:
 
 def read_file(path: Path) -> tuple[dict[str, Any], str] | None:
     """The front matter and body of an existing file, or None if it is gone or unreadable."""
-    from .content import _HANDLER  # the same front-matter reader the content scan uses
+    from feeder.content.reader import _HANDLER  # the same front-matter reader the content scan uses
 
     try:
         text = path.read_text(encoding="utf-8-sig").replace("\r\n", "\n")

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
-from .model import Topic
-from .topics import TopicIndex
+from feeder.model import Topic
+from feeder.selection.topics import TopicIndex
 
 __all__ = ["Planned", "Selectable", "Selection", "is_visible", "newest_first", "select_feeds"]
 

@@ -21,8 +21,8 @@ import httpx
 from aiohttp.abc import AbstractResolver, ResolveResult
 from httpx_aiohttp import AiohttpTransport
 
-from .config import LinkSettings
-from .netguard import AddressGuard, Resolver, StaticResolver, SystemResolver
+from feeder.config import LinkSettings
+from feeder.net.guard import AddressGuard, Resolver, StaticResolver, SystemResolver
 
 __all__ = ["GuardedResolver", "make_client", "make_resolver", "make_transport"]
 

@@ -17,8 +17,8 @@ import re
 import threading
 from pathlib import Path, PurePosixPath
 
-from .errors import OutputError, check_cancel, describe_os_error
-from .fsutil import TEMP_PREFIX, TEMP_SUFFIX, atomic_write
+from feeder.errors import OutputError, check_cancel, describe_os_error
+from feeder.output.atomic import TEMP_PREFIX, TEMP_SUFFIX, atomic_write
 
 __all__ = ["Publisher"]
 

@@ -12,7 +12,7 @@ Each entry becomes one file under `<content_dir>/<source slug>/`, with an id
 derived from the source and the entry's own id (or link), so it is never
 written twice, and a story two sources carry (same canonical link) only once.
 Later changes from the source update only the fields an editor has not
-touched (see `feeder.articlefile`).
+touched (see `feeder.content.writer`).
 """
 
 from __future__ import annotations
@@ -28,16 +28,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import articlefile
-from .config import IngestSettings, Settings, SourceSettings
-from .feedparse import BadFeed, FeedItem, ParsedFeed, parse_feed
-from .fetch import Fetcher, FetchResult
-from .http import make_resolver
-from .linkcheck import NETWORK_FAILURES, network_is_down
-from .lock import BuildLock
-from .netguard import AddressGuard, Resolver
-from .state import State
-from .urls import canonical_link, is_http_url
+from feeder.config import IngestSettings, Settings, SourceSettings
+from feeder.content import writer as articlefile
+from feeder.ingest.fetch import Fetcher, FetchResult
+from feeder.ingest.parse import BadFeed, FeedItem, ParsedFeed, parse_feed
+from feeder.links.checker import NETWORK_FAILURES, network_is_down
+from feeder.net.guard import AddressGuard, Resolver
+from feeder.net.http import make_resolver
+from feeder.storage.lock import BuildLock
+from feeder.storage.state import State
+from feeder.urls import canonical_link, is_http_url
 
 __all__ = [
     "IngestReport",

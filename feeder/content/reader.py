@@ -24,11 +24,11 @@ from typing import Any, NamedTuple, TypeVar
 import yaml_rs
 from frontmatter.default_handlers import YAMLHandler
 
-from .errors import ContentError, describe_os_error, describe_yaml_error
-from .model import Article, Enclosure, Image, Provider, Related
-from .scan import ContentFile
-from .text import clean_text, xml_safe
-from .urls import http_uri
+from feeder.content.scan import ContentFile
+from feeder.errors import ContentError, describe_os_error, describe_yaml_error
+from feeder.model import Article, Enclosure, Image, Provider, Related
+from feeder.text import clean_text, xml_safe
+from feeder.urls import http_uri
 
 __all__ = ["ParsedFile", "parse_article", "parse_file", "read_article"]
 

@@ -21,26 +21,26 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone, tzinfo
 from typing import TYPE_CHECKING
 
-from . import __version__
-from .catalog import Catalog, Entry
-from .config import Settings
-from .errors import ConfigError, check_cancel
-from .layout import HEADLINES, INDEX_NAME, OPML_NAME, feed_files, public_url
-from .lock import BuildLock
-from .model import EMPTY_FEED_DATE, Article, FeedPlan
-from .publish import Publisher
-from .scan import ContentFile, scan_folder
-from .state import State
+from feeder import __version__
+from feeder.config import Settings
+from feeder.content.catalog import Catalog, Entry
+from feeder.content.scan import ContentFile, scan_folder
+from feeder.errors import ConfigError, check_cancel
+from feeder.model import EMPTY_FEED_DATE, Article, FeedPlan
+from feeder.output.layout import HEADLINES, INDEX_NAME, OPML_NAME, feed_files, public_url
+from feeder.output.writer import Publisher
+from feeder.storage.lock import BuildLock
+from feeder.storage.state import State
 
 # The link-check, selection and rendering stacks (aiohttp, feedgen, lxml,
 # Markdown...) are imported where they are used: a rescan that finds nothing
 # to do never loads them, which is most of its time.
 if TYPE_CHECKING:
-    from .linkpolicy import LinkRecord
-    from .links import RoundReport
-    from .netguard import Resolver
-    from .render.opml import OpmlFeed
-    from .selection import Planned, Selection
+    from feeder.links.policy import LinkRecord
+    from feeder.links.rounds import RoundReport
+    from feeder.net.guard import Resolver
+    from feeder.render.opml import OpmlFeed
+    from feeder.selection.feeds import Planned, Selection
 
 
 __all__ = ["RENDER_VERSION", "BuildReport", "CheckOutcome", "Problem", "build", "check_content_links"]
@@ -166,7 +166,7 @@ def _build(settings: Settings, now: datetime, resolver: Resolver | None,
             catalog, files_changed = _open_catalog(settings, state, report, cancel)
         holds_changed = state.get_meta("holds_changed") == "1"
         if settings.links.enabled:
-            from .links import check_links, check_media
+            from feeder.links.rounds import check_links, check_media
 
             with report.timed("link checks"):
                 report.links = check_links(settings.links, state, now=now, resolver=resolver, cancel=cancel)
@@ -182,8 +182,8 @@ def _build(settings: Settings, now: datetime, resolver: Resolver | None,
             report.unchanged = True
             return report
         state.set_meta("complete", "0")
-        from .selection import select_feeds
-        from .topics import TopicIndex
+        from feeder.selection.feeds import select_feeds
+        from feeder.selection.topics import TopicIndex
 
         report.timings["select"] = -time.perf_counter()
         entries = catalog.entries(with_urls=settings.links.enabled)
@@ -192,7 +192,7 @@ def _build(settings: Settings, now: datetime, resolver: Resolver | None,
         report.skipped.sort(key=lambda p: p.path)
         held: set[str] = set()
         if settings.links.enabled:
-            from .links import held_back
+            from feeder.links.rounds import held_back
 
             records = state.link_records(e.original_url for e in entries)
             held = held_back(entries, records, state.in_feed(), settings.links)
@@ -235,7 +235,7 @@ def _ping_hubs(settings: Settings, written: list[str]) -> None:
     feeds = {name for fmt, name in (("rss", "rss.xml"), ("atom", "atom.xml"), ("json", "feed.json"))}
     changed = [public_url(settings.site.base_url, rel) for rel in written if rel.rsplit("/", 1)[-1] in feeds]
     if changed:
-        from .websub import ping_hubs
+        from feeder.output.websub import ping_hubs
 
         ping_hubs(settings.websub, changed, settings.links.agent)
 
@@ -255,7 +255,7 @@ def _still_current(state: State, catalog: Catalog, publisher: Publisher, fingerp
     if upcoming is not None and upcoming <= now:
         return False
     if digest != "off":
-        from .digest import period_start
+        from feeder.selection.digests import period_start
 
         if period_start(digest, now, tz) != period_start(digest, last_now, tz):
             return False  # a digest period has closed: its item is due
@@ -296,11 +296,11 @@ def _feed_fingerprint(render_fp: str, plan: Planned[Entry], names: dict[str, str
 
 def _publish(selection: Selection[Entry], settings: Settings, state: State, catalog: Catalog,
              publisher: Publisher, report: BuildReport, now: datetime) -> None:
-    from .render._extension import Show, podcast_guid
-    from .render.jsonfeed import render_json_feed
-    from .render.landing import LandingFeed, render_landing
-    from .render.opml import render_opml
-    from .render.xmlfeeds import feed_texts, feed_updated, render_xml_feeds
+    from feeder.render._extension import Show, podcast_guid
+    from feeder.render.jsonfeed import render_json_feed
+    from feeder.render.landing import LandingFeed, render_landing
+    from feeder.render.opml import render_opml
+    from feeder.render.xmlfeeds import feed_texts, feed_updated, render_xml_feeds
 
     site = settings.site
     hubs = settings.websub.hubs
@@ -364,7 +364,7 @@ def _digest_window(settings: Settings, now: datetime) -> datetime | None:
     """Start of the oldest period a digest feed shows, or None without digests."""
     if settings.digest == "off":
         return None
-    from .digest import closed_periods
+    from feeder.selection.digests import closed_periods
 
     return closed_periods(settings.digest, now, settings.tzinfo, settings.max_items)[-1][0]
 
@@ -373,9 +373,9 @@ def _publish_digests(selection: Selection[Entry], settings: Settings, state: Sta
                      publisher: Publisher, now: datetime, loaded: dict[str, Article],
                      quiet: datetime) -> dict[str, datetime]:
     """Write every digest feed; returns each one's newest item date by feed slug."""
-    from .digest import DigestItem, closed_periods, make_item
-    from .render.digestfeed import render_digest_feeds
-    from .render.xmlfeeds import body_html, feed_texts, teaser
+    from feeder.render.digestfeed import render_digest_feeds
+    from feeder.render.xmlfeeds import body_html, feed_texts, teaser
+    from feeder.selection.digests import DigestItem, closed_periods, make_item
 
     kind, site = settings.digest, settings.site
     periods = closed_periods(kind, now, settings.tzinfo, settings.max_items)
@@ -431,8 +431,8 @@ def _media_warnings(state: State) -> list[Problem]:
 
 
 def _opml_entry(plan: Planned[Entry], settings: Settings, *, digest: bool = False) -> OpmlFeed:
-    from .render.opml import OpmlFeed
-    from .render.xmlfeeds import feed_texts
+    from feeder.render.opml import OpmlFeed
+    from feeder.render.xmlfeeds import feed_texts
 
     title, description = feed_texts(plan.topic, settings.site)
     if digest:
@@ -452,7 +452,7 @@ def check_content_links(
     now: datetime | None = None, resolver: Resolver | None = None, cancel: threading.Event | None = None,
 ) -> CheckOutcome:
     """A link-check round over the published articles' URLs (`feeder check`)."""
-    from .links import check_links, check_media
+    from feeder.links.rounds import check_links, check_media
 
     now = now or datetime.now(timezone.utc)
     with BuildLock(settings.state_dir, timeout=settings.lock_timeout, cancel=cancel), \

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from html import escape
 
-from .model import Article, item_id
+from feeder.model import Article, item_id
 
 __all__ = ["DigestItem", "closed_periods", "make_item", "period_label", "period_start"]
 

@@ -28,10 +28,10 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from .build import build, check_content_links
-from .config import Settings, load_config, parse_duration
-from .errors import Cancelled, ConfigError, FeederError, LockTimeout
-from .exitstatus import EXIT_LISTEN
+from feeder.app.exitstatus import EXIT_LISTEN
+from feeder.app.pipeline import build, check_content_links
+from feeder.config import Settings, load_config, parse_duration
+from feeder.errors import Cancelled, ConfigError, FeederError, LockTimeout
 
 __all__ = ["Daemon", "make_trigger"]
 
@@ -107,7 +107,7 @@ class Daemon:
     def _ingest(self, settings: Settings, stop: threading.Event) -> None:
         if not settings.sources:
             return
-        from .ingest import ingest
+        from feeder.ingest.run import ingest
 
         report = ingest(settings, cancel=stop)
         log.info("ingest: %s", report.summary())
@@ -164,7 +164,7 @@ class Daemon:
     def run(self) -> int:
         server = None
         if self.serve is not None:
-            from .serve import ServerThread
+            from feeder.app.serve import ServerThread
 
             server = ServerThread(self.settings, *self.serve)
             try:

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from .config import Settings
-from .layout import FILE_NAMES, INDEX_NAME, content_type, public_url
+from feeder.config import Settings
+from feeder.output.layout import FILE_NAMES, INDEX_NAME, content_type, public_url
 
 __all__ = ["OutputFiles", "ServerThread", "make_app", "serve_forever"]
 

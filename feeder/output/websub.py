@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from .config import WebSubSettings
-from .errors import describe_http_error
+from feeder.config import WebSubSettings
+from feeder.errors import describe_http_error
 
 __all__ = ["Ping", "ping_hubs"]
 

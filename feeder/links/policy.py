@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from .config import LinkSettings
-from .model import LinkResult, Verdict
+from feeder.config import LinkSettings
+from feeder.model import LinkResult, Verdict
 
 __all__ = ["LinkRecord", "due_order", "holds_back", "is_due", "record"]
 

@@ -18,10 +18,8 @@ from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from . import __version__
-from .config import Settings, find_config, load_config
-from .errors import Cancelled, ConfigError, FeederError, LockTimeout, OutputError, StateError
-from .exitstatus import (
+from feeder import __version__
+from feeder.app.exitstatus import (
     EXIT_CONFIG,
     EXIT_CONTENT,
     EXIT_INTERRUPTED_INT,
@@ -32,9 +30,11 @@ from .exitstatus import (
     EXIT_OUTPUT,
     EXIT_SOURCES,
 )
+from feeder.config import Settings, find_config, load_config
+from feeder.errors import Cancelled, ConfigError, FeederError, LockTimeout, OutputError, StateError
 
 if TYPE_CHECKING:
-    from .build import BuildReport
+    from feeder.app.pipeline import BuildReport
 
 log = logging.getLogger("feeder")
 
@@ -159,7 +159,7 @@ def _print_report(report: BuildReport, quiet: bool) -> None:
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
-    from .ingest import ingest
+    from feeder.ingest.run import ingest
 
     if not settings.sources:
         where = settings.source or "the configuration file"
@@ -187,10 +187,10 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
-    from .build import build
+    from feeder.app.pipeline import build
 
     if args.ingest and settings.sources:
-        from .ingest import ingest
+        from feeder.ingest.run import ingest
 
         ingested = ingest(settings, cancel=args.cancel)
         if not args.quiet:
@@ -227,8 +227,8 @@ class _Progress:
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
-    from .build import check_content_links
-    from .links import dead_or_unknown
+    from feeder.app.pipeline import check_content_links
+    from feeder.links.rounds import dead_or_unknown
 
     if not settings.links.enabled:
         log.error("link checks are disabled (links.enabled: false)")
@@ -281,14 +281,14 @@ def _host_port(value: str) -> tuple[str, int]:
 
 
 def cmd_daemon(args: argparse.Namespace, settings: Settings) -> int:
-    from .daemon import Daemon
+    from feeder.app.daemon import Daemon
 
     path = find_config(args.config).absolute()
     return Daemon(settings, path, serve=args.serve).run()
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from .serve import serve_forever
+    from feeder.app.serve import serve_forever
 
     host = args.host or settings.serve.host
     port = settings.serve.port if args.port is None else args.port
