@@ -56,7 +56,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from feeder.app.pipeline import BuildReport, Problem, build, check_content_links
+    from feeder.app.pipeline import BuildReport, Problem, build
     from feeder.config import Settings, load_config
     from feeder.content.reader import parse_article, read_article
     from feeder.content.scan import scan_folder

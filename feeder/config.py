@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from feeder.errors import ConfigError, describe_os_error, describe_yaml_error
+from feeder.model import PodcastSettings  # a topic's show settings travel with its Topic
 
 __all__ = [
     "IngestSettings",
@@ -55,22 +56,6 @@ class SiteSettings:
     @property
     def home(self) -> str:
         return self.link or self.base_url
-
-
-@dataclass(frozen=True)
-class PodcastSettings:
-    """What Apple Podcasts and Podcasting 2.0 ask of a show's RSS feed."""
-
-    image: str  # 1400-3000 px square JPEG or PNG
-    category: str  # an Apple Podcasts category, e.g. "Technology"
-    subcategory: str | None = None
-    explicit: bool = False
-    author: str | None = None
-    owner_name: str | None = None
-    owner_email: str | None = None
-    type: str = "episodic"  # or "serial"
-    language: str | None = None
-    locked: bool = False  # podcast:locked: refuse moves of the show to another host
 
 
 @dataclass(frozen=True)

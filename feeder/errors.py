@@ -1,5 +1,6 @@
-"""The exceptions feeder raises, all under one root, and the one place where
-third-party errors (PyYAML, OS, httpx) are turned into them.
+"""The exceptions feeder raises, all under one root, and how OS and YAML
+errors are told in one line. (HTTP errors are mapped where the HTTP client
+is set up: `feeder.net.http`.)
 
 Every error carries the data an operator needs to act on it (the file, the
 configuration key, the URL) as attributes, not only in its message.
@@ -18,7 +19,6 @@ __all__ = [
     "ConfigError",
     "ContentError",
     "FeederError",
-    "FetchError",
     "LockTimeout",
     "OutputError",
     "StateError",
@@ -96,16 +96,6 @@ def check_cancel(cancel: threading.Event | None) -> None:
         raise Cancelled()
 
 
-class FetchError(FeederError):
-    """An HTTP fetch failed; `reason` is a short machine-readable code."""
-
-    def __init__(self, url: str, reason: str, detail: str = ""):
-        self.url = url
-        self.reason = reason
-        self.detail = detail
-        super().__init__(f"{url}: {reason}{': ' + detail if detail else ''}")
-
-
 _YAML_RS_POSITION = re.compile(r"at line (\d+), column (\d+)")
 
 
@@ -150,53 +140,3 @@ def describe_os_error(exc: OSError) -> str:
     if exc.errno == errno.ENOENT:
         return "no such file or directory"
     return exc.strerror or type(exc).__name__
-
-
-def describe_http_error(exc: BaseException) -> tuple[str, str]:
-    """(reason code, detail) for anything a request can raise.
-
-    The one place where httpx's, aiohttp's, the resolver's and the OS's
-    errors become feeder's reason codes. httpx-aiohttp maps aiohttp errors
-    onto httpx classes only roughly (a dropped connection arrives as a
-    ConnectTimeout), so the original cause is what is classified.
-    """
-    import ssl
-
-    import aiohttp
-    import httpx
-
-    from feeder.net.guard import BlockedAddress, LookupFailed, NameNotFound
-
-    chain: list[BaseException] = []
-    seen: BaseException | None = exc
-    while seen is not None and seen not in chain and len(chain) < 10:
-        chain.append(seen)
-        seen = seen.__cause__ or seen.__context__
-    for err in chain:
-        os_error = getattr(err, "os_error", None)
-        for e in (err, os_error):
-            if isinstance(e, BlockedAddress):
-                return "blocked-address", str(e)
-            if isinstance(e, NameNotFound):
-                return "nxdomain", str(e)
-            if isinstance(e, LookupFailed):
-                return "dns-failure", str(e)
-    detail = " ".join(str(chain[-1]).split()) or type(chain[-1]).__name__
-    for err in reversed(chain):  # the root cause first: wrappers are often misleading
-        if isinstance(err, (ssl.SSLError, aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch)):
-            return "tls-error", detail
-        if isinstance(err, ConnectionRefusedError):
-            return "connection-refused", detail
-        if isinstance(err, ConnectionResetError | aiohttp.ServerDisconnectedError | BrokenPipeError):
-            return "connection-reset", detail
-        if isinstance(err, OSError) and err.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN):
-            return "unreachable", detail
-        if isinstance(err, aiohttp.ConnectionTimeoutError | httpx.ConnectTimeout):
-            return "connect-timeout", detail
-        if isinstance(err, TimeoutError | aiohttp.ServerTimeoutError | httpx.TimeoutException):
-            return "timeout", detail
-        if isinstance(err, aiohttp.ClientResponseError | httpx.RemoteProtocolError | httpx.LocalProtocolError):
-            return "protocol-error", detail
-        if isinstance(err, aiohttp.InvalidURL | httpx.InvalidURL | httpx.UnsupportedProtocol):
-            return "bad-url", detail
-    return "connection-error", detail

@@ -1,27 +1,28 @@
 """The immutable values that pass between feeder's stages.
 
 Content scanning produces `Article`s; link checking produces `LinkResult`s;
-selection produces `FeedPlan`s that rendering turns into bytes. None of them
-holds the article's `secured` field: it is dropped while the file is read.
+selection produces a `FeedPlan` per feed, of the catalog's light entries;
+rendering fills it with `Item`s (an article with its HTML made once) and
+turns it into bytes. None of them holds the article's `secured` field: it is
+dropped while the file is read.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import StrEnum
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from feeder.config import PodcastSettings
+from typing import Generic, TypeVar
 
 __all__ = [
     "Article",
     "Enclosure",
     "FeedPlan",
     "Image",
+    "Item",
     "LinkResult",
+    "PodcastSettings",
     "Provider",
     "Related",
     "Topic",
@@ -31,7 +32,7 @@ __all__ = [
 
 # `updated` of an empty feed on a site that has no article at all: a fixed
 # date keeps rebuilds identical. (An empty feed on a site with articles takes
-# the site's newest publication date; see build.quiet_date.) Not 1970, which
+# the site's newest publication date; see render.site.quiet_date.) Not 1970, which
 # validators and readers flag as implausible.
 EMPTY_FEED_DATE = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
@@ -120,6 +121,22 @@ class Article:
 
 
 @dataclass(frozen=True, slots=True)
+class PodcastSettings:
+    """What Apple Podcasts and Podcasting 2.0 ask of a show's RSS feed."""
+
+    image: str  # 1400-3000 px square JPEG or PNG
+    category: str  # an Apple Podcasts category, e.g. "Technology"
+    subcategory: str | None = None
+    explicit: bool = False
+    author: str | None = None
+    owner_name: str | None = None
+    owner_email: str | None = None
+    type: str = "episodic"  # or "serial"
+    language: str | None = None
+    locked: bool = False  # podcast:locked: refuse moves of the show to another host
+
+
+@dataclass(frozen=True, slots=True)
 class Topic:
     """A topic as it appears in the output: one set of feed files."""
 
@@ -133,11 +150,27 @@ class Topic:
 
 
 @dataclass(frozen=True, slots=True)
-class FeedPlan:
-    """What one feed (all formats of it) will contain."""
+class Item:
+    """An article ready for every renderer: its HTML is made once per build
+    and shared by RSS, Atom, JSON Feed, digests and the landing page."""
+
+    article: Article
+    body_html: str  # the Markdown body, sanitized, URLs absolute ('' when it has none)
+    content_html: str  # the full content: the body (or the excerpt), a link to the original, related articles
+    teaser: str  # plain text: the excerpt, else the start of the body
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPlan(Generic[T]):
+    """What one feed (all formats of it) contains, newest first: the
+    catalog's entries after selection, `Item`s once rendering has read them."""
 
     topic: Topic | None  # None for the all-topics feed
-    articles: tuple[Article, ...] = field(default=())
+    items: tuple[T, ...] = ()
+    recent: tuple[T, ...] = ()  # every visible member since the digest window opened, newest first
 
     @property
     def slug(self) -> str:

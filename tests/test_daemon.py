@@ -125,11 +125,11 @@ def test_a_job_that_raises_is_logged_with_traceback_and_the_daemon_carries_on(si
     # inside the job, not one of feeder's own.
     with BuildLock(site.state, timeout=10):
         db = sqlite3.connect(site.state / "feeder.sqlite3")
-        db.execute("UPDATE meta SET value = '{not json' WHERE key = 'stats'")
+        db.execute("UPDATE meta SET value = 'not a date' WHERE key = 'last_now'")
         db.commit()
         db.close()
     wait_until(lambda: "Traceback" in d.text(), what="the traceback")
-    assert "rescan failed" in d.text() and "JSONDecodeError" in d.text()
+    assert "rescan failed" in d.text() and "ValueError" in d.text()
     site.article("b.txt", **good_fields(2))  # a change: the next rescan selects again and recovers
     wait_until(lambda: item_id("b") in ids(site.output / "rss.xml"), what="recovery")
     assert d.stop() == 0

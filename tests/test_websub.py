@@ -4,6 +4,7 @@ against a hub on 127.0.0.1 that records them."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from urllib.parse import parse_qs
 
@@ -37,7 +38,9 @@ class Hub:
 
 
 def with_hub(site: Site, hub: Hub, **kw) -> None:
-    site.configure(websub=WebSubSettings(hubs=(hub.url,), timeout=3, **kw))
+    # The test hub is on 127.0.0.1: pings go through the address guard like every request.
+    site.configure(websub=WebSubSettings(hubs=(hub.url,), timeout=3, **kw),
+                   links=replace(site.settings.links, allow_private=True))
 
 
 def test_feeds_carry_hub_and_self_links(site: Site, http_server, now):
@@ -93,3 +96,24 @@ def test_an_unreachable_hub_does_not_hold_the_build_up(site: Site, silent_server
     report = build(site.settings, now=now)
     assert time.monotonic() - started < 5
     assert (site.output / "rss.xml").exists() and report.written
+
+
+def test_a_ping_to_a_private_address_is_refused_unless_allowed(site: Site, http_server, now, caplog):
+    from feeder.config import LinkSettings
+    from feeder.output.websub import ping_hubs
+
+    hub = Hub(http_server)
+    ws = WebSubSettings(hubs=(hub.url,), timeout=3, retries=2)
+    [refused] = ping_hubs(ws, ["https://feeds.example.net/news/rss.xml"], LinkSettings(allow_private=False))
+    assert not refused.ok and "blocked-address" in refused.detail
+    assert hub.pings == []  # nothing was sent
+    assert "WebSub ping to" in caplog.text and "blocked-address" in caplog.text
+    # A hub reached by name is checked on the addresses the name resolves to.
+    from feeder.net.guard import StaticResolver
+
+    named = f"http://hub.test:{http_server.port}/hub"
+    [by_name] = ping_hubs(WebSubSettings(hubs=(named,), timeout=3), ["https://x.example/rss.xml"],
+                          LinkSettings(allow_private=False), StaticResolver({"hub.test": ("127.0.0.1",)}))
+    assert not by_name.ok and hub.pings == []
+    [allowed] = ping_hubs(ws, ["https://feeds.example.net/news/rss.xml"], LinkSettings(allow_private=True))
+    assert allowed.ok and hub.urls() == ["https://feeds.example.net/news/rss.xml"]

@@ -227,7 +227,7 @@ class _Progress:
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
-    from feeder.app.pipeline import check_content_links
+    from feeder.links.check import check_content_links
     from feeder.links.rounds import dead_or_unknown
 
     if not settings.links.enabled:

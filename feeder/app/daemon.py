@@ -29,9 +29,10 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from feeder.app.exitstatus import EXIT_LISTEN
-from feeder.app.pipeline import build, check_content_links
+from feeder.app.pipeline import build
 from feeder.config import Settings, load_config, parse_duration
 from feeder.errors import Cancelled, ConfigError, FeederError, LockTimeout
+from feeder.links.check import check_content_links
 
 __all__ = ["Daemon", "make_trigger"]
 

@@ -27,12 +27,12 @@ from datetime import datetime, timezone, tzinfo
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from feeder.content.scan import ContentFile, listing_digest
-from feeder.errors import ContentError, check_cancel
+from feeder.content.scan import ContentFile, listing_digest, scan_folder
+from feeder.errors import ConfigError, ContentError, check_cancel
 from feeder.model import Article
 from feeder.storage.state import State
 
-__all__ = ["PARSER_VERSION", "Catalog", "Entry", "Rescan"]
+__all__ = ["PARSER_VERSION", "Catalog", "Entry", "Rescan", "open_catalog"]
 
 log = logging.getLogger(__name__)
 
@@ -368,7 +368,7 @@ class Catalog:
         dropped = {d.dropped for d in self.duplicates()}  # usually none: checked in SQL, with an index
         return [e for e in entries if e.source not in dropped] if dropped else entries
 
-    def digests(self, sources: Iterable[str]) -> dict[str, str]:
+    def file_hashes(self, sources: Iterable[str]) -> dict[str, str]:
         """A hash of each file's bytes: it changes whenever the file's rendering may."""
         return dict(self.state.rows_in("SELECT path, digest FROM files WHERE path IN ({marks})", sources))
 
@@ -429,3 +429,16 @@ class Catalog:
             except ContentError as exc:
                 log.warning("left out of this build: %s", exc)
         return found
+
+
+def open_catalog(state: State, content_dir: str | os.PathLike[str], *, max_size: int, timezone_name: str,
+                 cancel: threading.Event | None = None) -> tuple[Catalog, Rescan]:
+    """Scan the content folder and bring the catalog in line with it."""
+    try:
+        files = scan_folder(content_dir)
+    except FileNotFoundError:
+        raise ConfigError(f"the content folder {content_dir} does not exist", key="content_dir") from None
+    except NotADirectoryError:
+        raise ConfigError(f"{content_dir} is not a folder", key="content_dir") from None
+    catalog = Catalog(state, content_dir, max_size=max_size, timezone_name=timezone_name)
+    return catalog, catalog.rescan(files, cancel)

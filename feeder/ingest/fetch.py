@@ -17,10 +17,8 @@ from datetime import datetime
 import httpx
 
 from feeder.config import IngestSettings, LinkSettings
-from feeder.errors import describe_http_error
-from feeder.links.checker import parse_retry_after
-from feeder.net.guard import AddressGuard, BlockedAddress, ip_literal
-from feeder.net.http import make_client
+from feeder.net.guard import AddressGuard, BlockedAddress
+from feeder.net.http import describe_http_error, make_client, parse_retry_after
 
 __all__ = ["FetchResult", "Fetcher"]
 
@@ -56,15 +54,7 @@ class Fetcher:
     def __init__(self, links: LinkSettings, ingest: IngestSettings, guard: AddressGuard):
         self.ingest = ingest
         self.guard = guard
-
-        async def check_hop(request: httpx.Request) -> None:
-            # The guard resolves host names itself; an address in the URL must be checked here.
-            literal = ip_literal(request.url.host)
-            if literal is not None:
-                guard.check(request.url.host, str(literal))
-
-        self.client = make_client(guard, links, follow_redirects=True, max_redirects=5,
-                                  event_hooks={"request": [check_hop]})
+        self.client = make_client(guard, links, follow_redirects=True, max_redirects=5)
 
     async def __aenter__(self) -> Fetcher:
         return self

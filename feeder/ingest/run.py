@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from feeder import backoff
 from feeder.config import IngestSettings, Settings, SourceSettings
 from feeder.content import writer as articlefile
 from feeder.ingest.fetch import Fetcher, FetchResult
@@ -54,9 +55,9 @@ log = logging.getLogger(__name__)
 
 # -- decisions, as pure functions ----------------------------------------------
 
-def backoff(failures: int, ingest: IngestSettings) -> timedelta:
+def failure_wait(failures: int, ingest: IngestSettings) -> timedelta:
     """How long to wait after `failures` failures in a row."""
-    return min(ingest.max_backoff, ingest.min_interval * (2 ** min(max(failures - 1, 0), 20)))
+    return backoff.delay(failures, ingest.min_interval, ingest.max_backoff)
 
 
 def next_fetch(now: datetime, ingest: IngestSettings, result: FetchResult, ttl_minutes: int | None,
@@ -68,7 +69,7 @@ def next_fetch(now: datetime, ingest: IngestSettings, result: FetchResult, ttl_m
     if result.retry_after is not None:
         waits.append(timedelta(seconds=result.retry_after))
     if failures:
-        waits.append(backoff(failures, ingest))
+        waits.append(failure_wait(failures, ingest))
     else:
         if result.max_age is not None:
             waits.append(timedelta(seconds=result.max_age))

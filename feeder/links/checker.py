@@ -11,7 +11,6 @@ honoured per host within the round's budget.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import random
 import threading
@@ -24,13 +23,13 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 import httpx
 
+from feeder import backoff
 from feeder.config import LinkSettings
-from feeder.errors import describe_http_error
 from feeder.model import LinkResult, Verdict
-from feeder.net.guard import AddressGuard, BlockedAddress, Resolver, ip_literal
-from feeder.net.http import make_transport
+from feeder.net.guard import AddressGuard, BlockedAddress, Resolver
+from feeder.net.http import describe_http_error, make_transport, parse_retry_after
 
-__all__ = ["LinkChecker", "MediaInfo", "RoundResult", "classify_status", "parse_retry_after"]
+__all__ = ["NETWORK_FAILURES", "LinkChecker", "MediaInfo", "RoundResult", "classify_status", "network_is_down"]
 
 log = logging.getLogger(__name__)
 
@@ -48,22 +47,6 @@ def _utcnow() -> datetime:
 async def _wait_for_event(event: threading.Event, poll: float = 0.05) -> None:
     while not event.is_set():
         await asyncio.sleep(poll)
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - now).total_seconds())
 
 
 def classify_status(status: int, headers: httpx.Headers) -> tuple[Verdict, str]:
@@ -334,7 +317,7 @@ class LinkChecker:
         if retry_after is not None:
             return min(retry_after, self.links.max_retry_after)
         # Full jitter: uniform in [0, base·2^attempt], base 0.5 s, capped at 30 s.
-        return self._rng() * min(30.0, 0.5 * 2 ** attempt)
+        return backoff.jittered(attempt + 1, 0.5, 30.0, self._rng)
 
     async def _attempt(self, url: str, host: str) -> _Outcome:
         try:
@@ -365,13 +348,11 @@ class LinkChecker:
             if target is None or target.scheme not in ("http", "https") or not target.host:
                 return _Outcome(Verdict.UNKNOWN, "bad-redirect" if chain else "bad-url", final_url=current,
                                 chain=chain, responded=responded, error=f"not an http(s) URL: {current[:200]}")
-            literal = ip_literal(target.host)
-            if literal is not None:
-                try:
-                    self.guard.check(target.host, str(literal))
-                except BlockedAddress as exc:
-                    return _Outcome(Verdict.UNKNOWN, "blocked-address", final_url=current, chain=chain,
-                                    responded=responded, error=str(exc))
+            try:
+                self.guard.check_literal(target.host)
+            except BlockedAddress as exc:
+                return _Outcome(Verdict.UNKNOWN, "blocked-address", final_url=current, chain=chain,
+                                responded=responded, error=str(exc))
             request = httpx.Request(method, target, headers=self._headers, extensions={"timeout": self._timeouts})
             try:
                 response = await self._transport.handle_async_request(request)

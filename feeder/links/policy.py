@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from feeder import backoff
 from feeder.config import LinkSettings
 from feeder.model import LinkResult, Verdict
 
@@ -42,8 +43,7 @@ class LinkRecord:
 
 def _unknown_delay(count: int, links: LinkSettings) -> timedelta:
     # 1×, 2×, 4×, ... the base, never beyond the alive cadence.
-    step = links.unknown_retry * (2 ** min(max(count - 1, 0), 16))
-    return min(step, links.recheck_after)
+    return backoff.delay(count, links.unknown_retry, links.recheck_after)
 
 
 def record(prev: LinkRecord | None, result: LinkResult, links: LinkSettings) -> LinkRecord:

@@ -128,6 +128,17 @@ class AddressGuard:
         if not allowed:
             raise BlockedAddress(host, address)
 
+    def check_literal(self, host: str) -> None:
+        """Raise `BlockedAddress` when `host` is an IP address the rules refuse.
+
+        Names are checked when they are resolved (`addresses`); an address
+        written in a URL is never resolved, so it is checked here, before
+        any request to it is sent.
+        """
+        literal = ip_literal(host)
+        if literal is not None:
+            self.check(host, str(literal))
+
     async def addresses(self, host: str) -> list[str]:
         literal = ip_literal(host)
         if literal is not None:

@@ -8,12 +8,18 @@ hosts answering after 20 ms, 64 at a time), httpx's own transport reached
 are handed to the transport directly, as fast as aiohttp itself.
 
 Every connection goes through `AddressGuard`, so the guard applies to every
-redirect hop, and cookies are never kept between requests.
+redirect hop, and cookies are never kept between requests. This is also the
+one place where httpx's, aiohttp's and the resolver's errors become feeder's
+reason codes (`describe_http_error`).
 """
 
 from __future__ import annotations
 
+import email.utils
+import errno
 import socket
+import ssl
+from datetime import datetime, timezone
 from typing import Any
 
 import aiohttp
@@ -22,9 +28,18 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from httpx_aiohttp import AiohttpTransport
 
 from feeder.config import LinkSettings
-from feeder.net.guard import AddressGuard, Resolver, StaticResolver, SystemResolver
+from feeder.net.guard import (
+    AddressGuard,
+    BlockedAddress,
+    LookupFailed,
+    NameNotFound,
+    Resolver,
+    StaticResolver,
+    SystemResolver,
+)
 
-__all__ = ["GuardedResolver", "make_client", "make_resolver", "make_transport"]
+__all__ = ["GuardedResolver", "describe_http_error", "make_client", "make_resolver", "make_transport",
+           "parse_retry_after"]
 
 
 def make_resolver(links: LinkSettings) -> Resolver:
@@ -88,12 +103,85 @@ def make_transport(guard: AddressGuard, *, max_connections: int) -> AiohttpTrans
     return _Transport(client=session)
 
 
-def make_client(guard: AddressGuard, links: LinkSettings, **kwargs: Any) -> httpx.AsyncClient:
-    """A long-lived client for fetches that want httpx's conveniences."""
+def make_client(guard: AddressGuard, links: LinkSettings, *, timeout: httpx.Timeout | float | None = None,
+                **kwargs: Any) -> httpx.AsyncClient:
+    """A long-lived client for fetches that want httpx's conveniences (ingest, WebSub pings).
+
+    The guard sees every connection by name; an address written in the URL
+    never reaches the resolver, so each request (every redirect hop too) is
+    checked before it is sent.
+    """
+
+    async def check_hop(request: httpx.Request) -> None:
+        guard.check_literal(request.url.host)
+
+    hooks = kwargs.pop("event_hooks", {})
     return httpx.AsyncClient(
         transport=make_transport(guard, max_connections=links.concurrency * 2),
         headers={"User-Agent": links.agent},
-        timeout=httpx.Timeout(links.timeout, connect=links.connect_timeout, read=links.read_timeout),
+        timeout=timeout if timeout is not None else
+        httpx.Timeout(links.timeout, connect=links.connect_timeout, read=links.read_timeout),
         trust_env=False,
+        event_hooks={**hooks, "request": [check_hop, *hooks.get("request", [])]},
         **kwargs,
     )
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - now).total_seconds())
+
+
+def describe_http_error(exc: BaseException) -> tuple[str, str]:
+    """(reason code, detail) for anything a request can raise.
+
+    The one place where httpx's, aiohttp's, the resolver's and the OS's
+    errors become feeder's reason codes. httpx-aiohttp maps aiohttp errors
+    onto httpx classes only roughly (a dropped connection arrives as a
+    ConnectTimeout), so the original cause is what is classified.
+    """
+    chain: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and seen not in chain and len(chain) < 10:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    for err in chain:
+        os_error = getattr(err, "os_error", None)
+        for e in (err, os_error):
+            if isinstance(e, BlockedAddress):
+                return "blocked-address", str(e)
+            if isinstance(e, NameNotFound):
+                return "nxdomain", str(e)
+            if isinstance(e, LookupFailed):
+                return "dns-failure", str(e)
+    detail = " ".join(str(chain[-1]).split()) or type(chain[-1]).__name__
+    for err in reversed(chain):  # the root cause first: wrappers are often misleading
+        if isinstance(err, (ssl.SSLError, aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch)):
+            return "tls-error", detail
+        if isinstance(err, ConnectionRefusedError):
+            return "connection-refused", detail
+        if isinstance(err, ConnectionResetError | aiohttp.ServerDisconnectedError | BrokenPipeError):
+            return "connection-reset", detail
+        if isinstance(err, OSError) and err.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN):
+            return "unreachable", detail
+        if isinstance(err, aiohttp.ConnectionTimeoutError | httpx.ConnectTimeout):
+            return "connect-timeout", detail
+        if isinstance(err, TimeoutError | aiohttp.ServerTimeoutError | httpx.TimeoutException):
+            return "timeout", detail
+        if isinstance(err, aiohttp.ClientResponseError | httpx.RemoteProtocolError | httpx.LocalProtocolError):
+            return "protocol-error", detail
+        if isinstance(err, aiohttp.InvalidURL | httpx.InvalidURL | httpx.UnsupportedProtocol):
+            return "bad-url", detail
+    return "connection-error", detail
+

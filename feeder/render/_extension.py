@@ -19,7 +19,7 @@ from lxml import etree
 from feeder.model import Enclosure, Image
 
 if TYPE_CHECKING:
-    from feeder.config import PodcastSettings
+    from feeder.model import PodcastSettings
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from feeder.config import SiteSettings
-from feeder.model import FeedPlan
+from feeder.model import FeedPlan, Item
 from feeder.output.layout import FeedFiles
-from feeder.render.xmlfeeds import article_html, body_html, feed_texts, provider_url, teaser
+from feeder.render.items import provider_url
+from feeder.render.xmlfeeds import feed_texts
 
 __all__ = ["render_json_feed"]
 
@@ -21,15 +22,13 @@ def _rfc3339(dt: Any) -> str:
     return dt.isoformat()
 
 
-def render_json_feed(plan: FeedPlan, files: FeedFiles, site: SiteSettings, topic_names: dict[str, str] | None = None,
-                     hubs: Sequence[str] = ()) -> bytes:
+def render_json_feed(plan: FeedPlan[Item], files: FeedFiles, site: SiteSettings,
+                     topic_names: dict[str, str] | None = None, hubs: Sequence[str] = ()) -> bytes:
     names = topic_names or {}
     title, description = feed_texts(plan.topic, site)
     items = []
-    for a in plan.articles:
-        body = body_html(a)
-        html = article_html(a, body)
-        summary = teaser(a, body)
+    for entry in plan.items:
+        a, html, summary = entry.article, entry.content_html, entry.teaser
         item: dict[str, Any] = {"id": a.guid, "url": a.original_url}
         if a.web_url and a.web_url != a.original_url:
             item["external_url"] = a.web_url

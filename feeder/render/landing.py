@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from html import escape
 
 from feeder.config import SiteSettings
-from feeder.model import Article
+from feeder.model import Item
 from feeder.output.layout import FORMATS, HEADLINES, MEDIA_TYPES, OPML_NAME, FeedFiles, public_url
 
 __all__ = ["LandingFeed", "render_landing"]
@@ -39,7 +39,7 @@ class LandingFeed:
     description: str  # shown under the heading; "" for none
     files: FeedFiles
     count: int  # items in the feed
-    newest: Sequence[Article]  # newest first
+    newest: Sequence[Item]  # newest first
     digest: FeedFiles | None = None
     digest_kind: str = "off"
     heading: str = ""  # the section's heading (default: the title)
@@ -67,7 +67,7 @@ def render_landing(feeds: Sequence[LandingFeed], site: SiteSettings) -> bytes:
             f'<li><a href="{_attr(a.original_url)}">{escape(a.title)}</a> '
             f'<span class="meta">{escape(a.provider.name) + ", " if a.provider else ""}'
             f'<time datetime="{a.published_at.isoformat()}">{a.published_at.date().isoformat()}</time></span></li>'
-            for a in feed.newest[:HEADLINES]
+            for a in (i.article for i in feed.newest[:HEADLINES])
         )
         subscribe = " ".join(
             f'<a href="{_attr(feed.files.urls[fmt])}" type="{MEDIA_TYPES[fmt]}">{FORMAT_NAMES[fmt]}</a>'

@@ -11,42 +11,27 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
-from urllib.parse import urlsplit
 
 from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
 
 from feeder.config import SiteSettings
-from feeder.model import EMPTY_FEED_DATE, Article, FeedPlan, Provider, Topic
+from feeder.model import EMPTY_FEED_DATE, FeedPlan, Item, Topic
 from feeder.output.layout import MEDIA_TYPES, FeedFiles
 from feeder.render._extension import FeederEntryExtension, FeederExtension, Show
-from feeder.text import escape_html, html_to_text, render_markdown, trim_text
-from feeder.urls import http_uri
+from feeder.render.items import provider_url
+from feeder.text import escape_html
 
-__all__ = ["article_html", "body_html", "feed_texts", "feed_updated", "render_xml_feeds", "teaser"]
+__all__ = ["GENERATOR", "feed_texts", "feed_updated", "hex_references", "render_xml_feeds"]
 
 # The generator deliberately carries no version: upgrading feeder must not
 # change the bytes (and ETags) of feeds whose rendering did not change.
 GENERATOR = ("feeder", "https://pypi.org/project/feeder/")
-# `updated` of a feed that has no items: a fixed date keeps rebuilds identical.
-TEASER_LENGTH = 300
 
 
-def feed_updated(articles: tuple[Article, ...], empty: datetime = EMPTY_FEED_DATE) -> datetime:
+def feed_updated(items: Sequence[Item], empty: datetime = EMPTY_FEED_DATE) -> datetime:
     """A feed's date: its newest item's, or `empty` for a feed without items."""
-    return max((a.modified_at for a in articles), default=empty)
-
-
-def teaser(article: Article, body: str) -> str:
-    """The plain-text summary: the excerpt, else the start of the body (`body_html`)."""
-    if article.excerpt:
-        return article.excerpt
-    return trim_text(html_to_text(body), TEASER_LENGTH)
-
-
-def provider_url(provider: Provider) -> str | None:
-    """The provider's home page, from its domain, as a URI (None when the domain is not a host name)."""
-    return http_uri(f"https://{provider.domain}/") if provider.domain else None
+    return max((i.article.modified_at for i in items), default=empty)
 
 
 # RSS elements that hold plain text. RSS never says whether a title is text
@@ -72,32 +57,6 @@ def hex_references(document: bytes) -> bytes:
     return _CHANNEL_TEXT.sub(fix, head) + item + _RSS_TEXT.sub(fix, rest)
 
 
-def body_html(article: Article) -> str:
-    """The article's Markdown body as sanitized HTML with absolute URLs ('' when it has none)."""
-    return render_markdown(article.body, article.web_url or article.original_url)
-
-
-def article_html(article: Article, body: str) -> str:
-    """The item's full content, complete enough for an e-mail: the body (or
-    the excerpt), a link to the original, then the related articles."""
-    parts = []
-    if body:
-        parts.append(body)
-    elif article.excerpt:
-        parts.append(f"<p>{escape_html(article.excerpt)}</p>")
-    source = article.provider.name if article.provider else urlsplit(article.original_url).hostname or ""
-    href = escape_html(article.original_url).replace('"', "&quot;")
-    parts.append(f'<p><a href="{href}">Read more{" at " + escape_html(source) if source else ""}</a></p>')
-    if article.related:
-        items = []
-        for rel in article.related:
-            by = f" ({escape_html(rel.provider.name)})" if rel.provider else ""
-            href = escape_html(rel.url).replace('"', "&quot;")
-            items.append(f'<li><a href="{href}">{escape_html(rel.title)}</a>{by}</li>')
-        parts.append("<h2>Related</h2>\n<ul>\n" + "\n".join(items) + "\n</ul>")
-    return "\n".join(parts)
-
-
 def feed_texts(topic: Topic | None, site: SiteSettings) -> tuple[str, str]:
     """A feed's title and description."""
     if topic is None:
@@ -105,20 +64,18 @@ def feed_texts(topic: Topic | None, site: SiteSettings) -> tuple[str, str]:
     return f"{site.title}: {topic.title}", topic.description
 
 
-def _fill_entry(fe: FeedEntry, article: Article, topic_names: dict[str, str], episode: bool) -> None:
+def _fill_entry(fe: FeedEntry, item: Item, topic_names: dict[str, str], episode: bool) -> None:
+    article = item.article
     fe.id(article.guid)
     fe.title(article.title)
     fe.link(href=article.original_url)
     fe.published(article.published_at)
     fe.updated(article.modified_at)
-    body = body_html(article)
-    html = article_html(article, body)
-    summary = teaser(article, body)
-    if summary:
+    if item.teaser:
         # An RSS description is HTML: escaped text shows as the literal text.
-        fe.summary(escape_html(summary), type="html")
-    if html:
-        fe.content(html, type="html")
+        fe.summary(escape_html(item.teaser), type="html")
+    if item.content_html:
+        fe.content(item.content_html, type="html")
     for term in dict.fromkeys(topic_names.get(name, name) for name in article.topics):
         fe.category(term=term)
     if article.provider:
@@ -136,7 +93,7 @@ def _fill_entry(fe: FeedEntry, article: Article, topic_names: dict[str, str], ep
 
 
 def render_xml_feeds(
-    plan: FeedPlan,
+    plan: FeedPlan[Item],
     files: FeedFiles,
     site: SiteSettings,
     topic_names: dict[str, str] | None = None,
@@ -166,9 +123,9 @@ def render_xml_feeds(
         fg.image(url=show.settings.image, title=title, link=site.home)
     fg.generator(GENERATOR[0], uri=GENERATOR[1])
     fg.author({"name": site.author or site.title, **({"email": site.author_email} if site.author_email else {})})
-    fg.updated(feed_updated(plan.articles, empty_date))
-    for article in plan.articles:
-        _fill_entry(fg.add_entry(order="append"), article, names, show is not None)
+    fg.updated(feed_updated(plan.items, empty_date))
+    for item in plan.items:
+        _fill_entry(fg.add_entry(order="append"), item, names, show is not None)
 
     out: dict[str, bytes] = {}
     for fmt in ("rss", "atom"):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from html import escape
 
-from feeder.model import Article, item_id
+from feeder.model import Item, item_id
 
 __all__ = ["DigestItem", "closed_periods", "make_item", "period_label", "period_start"]
 
@@ -70,14 +70,14 @@ class DigestItem:
 
 
 def make_item(kind: str, feed_key: str, feed_title: str, start: datetime, end: datetime,
-              articles: Sequence[Article], teaser: dict[str, str]) -> DigestItem:
-    """The item for one period; `articles` newest first, `teaser` by article id."""
+              items: Sequence[Item]) -> DigestItem:
+    """The item for one period; `items` newest first."""
     label = period_label(kind, start)
     lines = []
-    for a in articles:
+    articles = [i.article for i in items]
+    for a, text in zip(articles, (i.teaser for i in items), strict=True):
         by = f" ({escape(a.provider.name)})" if a.provider else ""
         href = escape(a.original_url, quote=True)
-        text = teaser.get(a.id, "")
         lines.append(f'<li><a href="{href}">{escape(a.title)}</a>{by}' + (f"<br>{escape(text)}" if text else "")
                      + "</li>")
     intro = f"{len(articles)} article{'s' if len(articles) != 1 else ''} from {escape(feed_title)}, {label}."

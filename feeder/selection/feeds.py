@@ -11,17 +11,16 @@ catalog's light `Entry` rows.
 
 from __future__ import annotations
 
-import heapq
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
-from feeder.model import Topic
+from feeder.model import FeedPlan, Topic
 from feeder.selection.topics import TopicIndex
 
-__all__ = ["Planned", "Selectable", "Selection", "is_visible", "newest_first", "select_feeds"]
+__all__ = ["Selectable", "Selection", "select_feeds"]
 
 
 class Selectable(Protocol):
@@ -40,42 +39,19 @@ class Selectable(Protocol):
 T = TypeVar("T", bound=Selectable)
 
 
-def is_visible(article: Selectable, now: datetime, held_back: Collection[str] = ()) -> bool:
-    return article.published and article.timestamp <= now.timestamp() and article.id not in held_back
-
-
 def _order(article: Selectable) -> tuple[float, str]:
     return (-article.timestamp, article.id)
 
 
-def newest_first(articles: Iterable[T], limit: int | None = None) -> list[T]:
-    if limit is None:
-        return sorted(articles, key=_order)
-    return heapq.nsmallest(limit, articles, key=_order)
-
-
-@dataclass(frozen=True, slots=True)
-class Planned(Generic[T]):
-    """One feed's topic (None: all topics) and items, newest first."""
-
-    topic: Topic | None
-    items: tuple[T, ...]
-    recent: tuple[T, ...] = ()  # every visible member since `keep_since`, newest first (digests)
-
-    @property
-    def slug(self) -> str:
-        return self.topic.slug if self.topic else ""
-
-
 @dataclass(frozen=True, slots=True)
 class Selection(Generic[T]):
-    everything: Planned[T]
-    topics: tuple[Planned[T], ...]
+    everything: FeedPlan[T]
+    topics: tuple[FeedPlan[T], ...]
     display_names: Mapping[str, str]  # topic spelling in an article → topic display name
     visible: int  # visible articles, before any feed's limit
 
     @property
-    def plans(self) -> tuple[Planned[T], ...]:
+    def plans(self) -> tuple[FeedPlan[T], ...]:
         return (self.everything, *self.topics)
 
 
@@ -97,6 +73,7 @@ def select_feeds(
     `keep_since`, each plan also lists all its visible members since then.
     """
     now_ts = now.timestamp()
+    # Visible: marked published, its time has come, and nothing holds it back.
     visible = [a for a in articles if a.published and a.timestamp <= now_ts and a.id not in held_back]
     visible.sort(key=_order)  # once: every feed is then a prefix of its members
     spellings: dict[str, Counter[str]] = {key: Counter([name]) for key, name in (retained or {}).items()}
@@ -127,11 +104,11 @@ def select_feeds(
     topics: dict[str, Topic] = index.build(spellings)
     display = {name: topics[key].name for key, counter in spellings.items() for name in counter}
     plans = [
-        Planned(topic, tuple(members.get(key, ())), tuple(recent.get(key, ())))
+        FeedPlan(topic, tuple(members.get(key, ())), tuple(recent.get(key, ())))
         for key, topic in sorted(topics.items(), key=lambda kv: kv[1].slug)
     ]
     return Selection(
-        everything=Planned(None, tuple(visible[:max_items]),
+        everything=FeedPlan(None, tuple(visible[:max_items]),
                            tuple(a for a in visible if since is not None and a.timestamp >= since)),
         topics=tuple(plans),
         display_names=display,

@@ -1,0 +1,49 @@
+"""`feeder check`: a link-check round over the published articles' URLs,
+with what the command line reports (which files use each URL)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from feeder.config import Settings
+from feeder.content.catalog import open_catalog
+from feeder.links.policy import LinkRecord
+from feeder.links.rounds import RoundReport, check_links, check_media
+from feeder.net.guard import Resolver
+from feeder.storage.lock import BuildLock
+from feeder.storage.state import State
+
+__all__ = ["CheckOutcome", "check_content_links"]
+
+
+@dataclass
+class CheckOutcome:
+    report: RoundReport
+    records: dict[str, LinkRecord]  # every published article's URL that has been checked
+    users: dict[str, list[str]]  # URL → the files that use it
+
+
+def check_content_links(
+    settings: Settings, *, everything: bool, budget: float, progress: Callable[[int, int], None] | None = None,
+    now: datetime | None = None, resolver: Resolver | None = None, cancel: threading.Event | None = None,
+) -> CheckOutcome:
+    """Check the due URLs (every URL with `everything`) within `budget` seconds and store the results."""
+    now = now or datetime.now(timezone.utc)
+    with BuildLock(settings.state_dir, timeout=settings.lock_timeout, cancel=cancel), \
+            State.open(settings.state_dir) as state:
+        catalog, _ = open_catalog(state, settings.content_dir, max_size=settings.max_file_size,
+                                  timezone_name=settings.timezone, cancel=cancel)
+        report = check_links(settings.links, state, now=now, everything=everything, budget=budget,
+                             resolver=resolver, progress=progress, cancel=cancel)
+        if check_media(settings.links, state, now=now, resolver=resolver, cancel=cancel):
+            report.holds_changed = True  # podcast feeds must be rendered with what was learned
+        if report.holds_changed:
+            state.set_meta("holds_changed", "1")  # the next build must select again
+        users: dict[str, list[str]] = {}
+        for e in catalog.entries(with_urls=True):
+            if e.published:
+                users.setdefault(e.original_url, []).append(e.source)
+        return CheckOutcome(report, state.link_records(users), users)

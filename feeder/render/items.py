@@ -1,0 +1,75 @@
+"""Articles made ready for every renderer: each article's Markdown body is
+rendered to HTML once per build, with its full content and teaser, and the
+same `Item` then feeds RSS, Atom, JSON Feed, digests and the landing page."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from urllib.parse import urlsplit
+
+from feeder.model import Article, Item, Provider
+from feeder.text import escape_html, html_to_text, render_markdown, trim_text
+from feeder.urls import http_uri
+
+__all__ = ["TEASER_LENGTH", "article_html", "body_html", "prepare", "provider_url", "teaser", "with_media"]
+
+TEASER_LENGTH = 300
+
+# (type, length, error) of an enclosure, as a HEAD of the media file said.
+MediaFacts = dict[str, tuple[str | None, int | None, str | None]]
+
+
+def prepare(article: Article, media: MediaFacts | None = None) -> Item:
+    """The article as every renderer needs it; `media` fills in what its enclosure leaves out."""
+    if media:
+        article = with_media(article, media)
+    body = body_html(article)
+    return Item(article, body, article_html(article, body), teaser(article, body))
+
+
+def with_media(article: Article, media: MediaFacts) -> Article:
+    """The article with its enclosure's type and length filled in from what a HEAD said."""
+    enc = article.enclosure
+    if enc is None or (enc.length is not None and enc.type):
+        return article
+    mtype, length, _ = media.get(enc.url, (None, None, None))
+    return replace(article, enclosure=replace(enc, type=enc.type or mtype,
+                                              length=enc.length if enc.length is not None else length))
+
+
+def teaser(article: Article, body: str) -> str:
+    """The plain-text summary: the excerpt, else the start of the body (`body_html`)."""
+    if article.excerpt:
+        return article.excerpt
+    return trim_text(html_to_text(body), TEASER_LENGTH)
+
+
+def provider_url(provider: Provider) -> str | None:
+    """The provider's home page, from its domain, as a URI (None when the domain is not a host name)."""
+    return http_uri(f"https://{provider.domain}/") if provider.domain else None
+
+
+def body_html(article: Article) -> str:
+    """The article's Markdown body as sanitized HTML with absolute URLs ('' when it has none)."""
+    return render_markdown(article.body, article.web_url or article.original_url)
+
+
+def article_html(article: Article, body: str) -> str:
+    """The item's full content, complete enough for an e-mail: the body (or
+    the excerpt), a link to the original, then the related articles."""
+    parts = []
+    if body:
+        parts.append(body)
+    elif article.excerpt:
+        parts.append(f"<p>{escape_html(article.excerpt)}</p>")
+    source = article.provider.name if article.provider else urlsplit(article.original_url).hostname or ""
+    href = escape_html(article.original_url).replace('"', "&quot;")
+    parts.append(f'<p><a href="{href}">Read more{" at " + escape_html(source) if source else ""}</a></p>')
+    if article.related:
+        items = []
+        for rel in article.related:
+            by = f" ({escape_html(rel.provider.name)})" if rel.provider else ""
+            href = escape_html(rel.url).replace('"', "&quot;")
+            items.append(f'<li><a href="{href}">{escape_html(rel.title)}</a>{by}</li>')
+        parts.append("<h2>Related</h2>\n<ul>\n" + "\n".join(items) + "\n</ul>")
+    return "\n".join(parts)

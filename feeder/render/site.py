@@ -1,0 +1,251 @@
+"""Rendering the site for one selection, as Pelican's generators do: decide
+which feeds must be rendered again (their fingerprints), read each of their
+articles once and make its HTML once, then hand every feed, digest, the OPML
+list and the landing page to the writer.
+
+A feed is rendered again only when its items or what it is rendered from
+(the configuration, feeder's version, what media servers said) changed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+
+from feeder import __version__
+from feeder.config import Settings
+from feeder.content.catalog import Catalog, Entry
+from feeder.fingerprint import hash_of
+from feeder.model import EMPTY_FEED_DATE, FeedPlan, Item
+from feeder.output.layout import FILE_NAMES, HEADLINES, INDEX_NAME, OPML_NAME, feed_files
+from feeder.output.writer import Publisher
+from feeder.render.items import MediaFacts, prepare
+from feeder.selection.feeds import Selection
+from feeder.storage.state import State
+
+__all__ = ["RENDER_VERSION", "quiet_date", "render_fingerprint", "render_site", "selection_fingerprint"]
+
+# Bump when a change to feeder alters the bytes of rendered feeds.
+RENDER_VERSION = "2"
+
+
+def render_fingerprint(settings: Settings) -> str:
+    """Everything outside the articles that rendering depends on."""
+    topics = {k: asdict(v) for k, v in sorted(settings.topics.items())}
+    return hash_of(RENDER_VERSION, __version__, asdict(settings.site), topics, settings.max_items,
+                   settings.timezone, settings.max_file_size, list(settings.websub.hubs), settings.digest)
+
+
+def selection_fingerprint(settings: Settings) -> str:
+    """Everything outside the articles that selecting and rendering depend on."""
+    lk = settings.links
+    return hash_of(render_fingerprint(settings), lk.enabled, lk.dead_after, str(lk.recheck_after), lk.require_alive)
+
+
+def quiet_date(selection: Selection[Entry]) -> datetime:
+    """The date of a feed without items: the site's newest publication, so an
+    emptied feed never claims 1970; a fixed date when the site has none."""
+    newest = max((e.timestamp for e in selection.everything.items), default=None)
+    return EMPTY_FEED_DATE if newest is None else datetime.fromtimestamp(newest, timezone.utc)
+
+
+@dataclass
+class _Site:
+    """What every step of one rendering shares."""
+
+    selection: Selection[Entry]
+    settings: Settings
+    state: State
+    catalog: Catalog
+    publisher: Publisher
+    now: datetime
+    quiet: datetime
+    media: MediaFacts
+    items: dict[str, Item]  # by source path: each article read and prepared once per build
+
+    @property
+    def names(self) -> dict[str, str]:
+        return dict(self.selection.display_names)
+
+    def load(self, sources: list[str]) -> None:
+        """Read and prepare the articles not read yet (a vanished or broken file is left out)."""
+        missing = [s for s in dict.fromkeys(sources) if s not in self.items]
+        for source, article in self.catalog.articles(missing).items():
+            self.items[source] = prepare(article, self.media)
+
+    def plan_items(self, plan: FeedPlan[Entry]) -> FeedPlan[Item]:
+        found = tuple(self.items[e.source] for e in plan.items if e.source in self.items)
+        return FeedPlan(plan.topic, found)
+
+
+def render_site(selection: Selection[Entry], settings: Settings, state: State, catalog: Catalog,
+                publisher: Publisher, now: datetime) -> int:
+    """Render and write what changed; returns how many feeds were rendered."""
+    site = _Site(selection, settings, state, catalog, publisher, now, quiet_date(selection), state.media(), {})
+    stale = _stale_feeds(site)
+    # The landing page shows every feed's newest headlines: those articles are read too.
+    site.load([e.source for plan, _ in stale for e in plan.items]
+              + [e.source for plan in selection.plans for e in plan.items[:HEADLINES]])
+    for plan, fingerprint in stale:
+        _write_feed(site, plan, fingerprint)
+    digest_dates = _write_digests(site) if settings.digest != "off" else {}
+    _write_opml(site, digest_dates)
+    _write_landing(site, digest_dates)
+    return len(stale)
+
+
+def _stale_feeds(site: _Site) -> list[tuple[FeedPlan[Entry], str]]:
+    """The feeds whose last rendering no longer matches, with their new fingerprints."""
+    render_fp = hash_of(render_fingerprint(site.settings), site.state.media_fingerprint())
+    rendered = site.state.rendered()
+    hashes = site.catalog.file_hashes(e.source for plan in site.selection.plans for e in plan.items)
+    names = site.names
+    stale = []
+    for plan in site.selection.plans:
+        t = plan.topic
+        fingerprint = hash_of(
+            render_fp,
+            None if t is None else [t.key, t.name, t.slug, t.title, t.description],
+            [[e.id, hashes.get(e.source), [names.get(n, n) for n in e.topics]] for e in plan.items],
+            None if plan.items else site.quiet.isoformat(),
+        )
+        paths = feed_files(plan.slug, site.settings.site.base_url).paths.values()
+        previous = rendered.get(plan.slug)
+        if previous is None or previous[0] != fingerprint or not all(site.publisher.exists(p) for p in paths):
+            stale.append((plan, fingerprint))
+    return stale
+
+
+def _write_feed(site: _Site, plan: FeedPlan[Entry], fingerprint: str) -> None:
+    from feeder.render._extension import Show, podcast_guid
+    from feeder.render.jsonfeed import render_json_feed
+    from feeder.render.xmlfeeds import feed_updated, render_xml_feeds
+
+    settings, hubs = site.settings, site.settings.websub.hubs
+    full = site.plan_items(plan)
+    files = feed_files(plan.slug, settings.site.base_url)
+    show = None
+    if plan.topic is not None and plan.topic.podcast is not None:
+        show = Show(plan.topic.podcast, site.state.podcast_guid(plan.slug, podcast_guid(files.urls["rss"])))
+    documents = render_xml_feeds(full, files, settings.site, site.names, hubs, show, site.quiet)
+    documents["json"] = render_json_feed(full, files, settings.site, site.names, hubs)
+    for fmt, data in documents.items():
+        site.publisher.write(files.paths[fmt], data)
+    # Recorded after the files are in place: a crash before this line only
+    # means the feed is rendered again next time. A feed that lost an item
+    # (its file vanished since the scan) is rendered again next time too.
+    complete = len(full.items) == len(plan.items)
+    site.state.save_rendered(plan.slug, fingerprint if complete else "",
+                             feed_updated(full.items, site.quiet).isoformat())
+
+
+def digest_window(settings: Settings, now: datetime) -> datetime | None:
+    """Start of the oldest period a digest feed shows, or None without digests."""
+    if settings.digest == "off":
+        return None
+    from feeder.selection.digests import closed_periods
+
+    return closed_periods(settings.digest, now, settings.tzinfo, settings.max_items)[-1][0]
+
+
+def _write_digests(site: _Site) -> dict[str, datetime]:
+    """Write every digest feed; returns each one's newest item date by feed slug."""
+    from feeder.render.digestfeed import render_digest_feeds
+    from feeder.render.xmlfeeds import feed_texts
+    from feeder.selection.digests import DigestItem, closed_periods
+
+    settings = site.settings
+    kind = settings.digest
+    periods = closed_periods(kind, site.now, settings.tzinfo, settings.max_items)
+    label, per = ("Weekly", "week") if kind == "weekly" else ("Daily", "day")
+    newest: dict[str, datetime] = {}
+    for plan in site.selection.plans:
+        title, _ = feed_texts(plan.topic, settings.site)
+        frozen = _freeze_closed_periods(site, plan, title, periods)
+        items = [DigestItem.from_json(data) for s, _ in periods if (data := json.loads(frozen[s.isoformat()]))]
+        files = feed_files(plan.slug, settings.site.base_url, digest=True)
+        documents = render_digest_feeds(items, files, settings.site, f"{title} ({label.lower()} digest)",
+                                        f"{label} digest of {title}: one item per {per}", site.quiet)
+        for fmt, data in documents.items():
+            site.publisher.write(files.paths[fmt], data)
+        newest[plan.slug] = max((i.date for i in items), default=site.quiet)
+    return newest
+
+
+def _freeze_closed_periods(site: _Site, plan: FeedPlan[Entry], title: str,
+                           periods: list[tuple[datetime, datetime]]) -> dict[str, str]:
+    """The feed's digest items by period start, making (once, then never
+    again) those of periods that closed since the last build."""
+    from feeder.selection.digests import make_item
+
+    kind = site.settings.digest
+    frozen = site.state.frozen_digests(plan.slug, kind)
+    todo = [(s, e) for s, e in periods if s.isoformat() not in frozen]
+    if not todo:
+        return frozen
+    lo, hi = todo[-1][0].timestamp(), todo[0][1].timestamp()
+    members = [e for e in plan.recent if lo <= e.timestamp < hi]
+    site.load([e.source for e in members])  # most were read for the feeds already
+    key = plan.topic.key if plan.topic else ""
+    for start, end in todo:
+        inside = [site.items[e.source] for e in members
+                  if e.source in site.items and start.timestamp() <= e.timestamp < end.timestamp()]
+        item = make_item(kind, key, title, start, end, inside) if inside else None
+        frozen[start.isoformat()] = json.dumps(item.to_json() if item else None)
+        site.state.freeze_digest(plan.slug, kind, start.isoformat(), frozen[start.isoformat()])
+    return frozen
+
+
+def _write_opml(site: _Site, digest_dates: dict[str, datetime]) -> None:
+    from feeder.render.opml import OpmlFeed, render_opml
+    from feeder.render.xmlfeeds import feed_texts
+
+    settings = site.settings
+    base = settings.site.base_url
+    listed, digests = [], []
+    for plan in site.selection.plans:
+        title, description = feed_texts(plan.topic, settings.site)
+        listed.append(OpmlFeed(title, description, feed_files(plan.slug, base).urls))
+        if plan.slug in digest_dates:
+            digests.append(OpmlFeed(f"{title} ({settings.digest} digest)", description,
+                                    feed_files(plan.slug, base, digest=True).urls))
+    updated = site.state.rendered()
+    newest = max((datetime.fromisoformat(updated[p.slug][1]) for p in site.selection.plans if p.slug in updated),
+                 default=EMPTY_FEED_DATE)
+    site.publisher.write(OPML_NAME, render_opml(listed + digests, settings.site,
+                                                max([newest, *digest_dates.values()])))
+
+
+def _write_landing(site: _Site, digest_dates: dict[str, datetime]) -> None:
+    from feeder.render.landing import LandingFeed, render_landing
+    from feeder.render.xmlfeeds import feed_texts
+
+    settings = site.settings
+    base = settings.site.base_url
+    landing = []
+    for plan in site.selection.plans:
+        # The page's own heading names the site: sections name only the topic, and
+        # show a description only when one is configured.
+        title, _ = feed_texts(plan.topic, settings.site)
+        heading, blurb = ("All topics", "") if plan.topic is None else (plan.topic.title, plan.topic.blurb)
+        top = [site.items[e.source] for e in plan.items[:HEADLINES] if e.source in site.items]
+        digest = feed_files(plan.slug, base, digest=True) if plan.slug in digest_dates else None
+        landing.append(LandingFeed(title, blurb, feed_files(plan.slug, base), len(plan.items), top,
+                                   digest, settings.digest, heading=heading))
+    site.publisher.write(INDEX_NAME, render_landing(landing, settings.site))
+
+
+def media_warnings(state: State) -> list[tuple[str, str]]:
+    """(path, problem) for each enclosure whose type or length is still unknown."""
+    warnings = []
+    for path, url, asked, error in state.media_problems():
+        why = f"the server said: {error}" if error else "the server gave no type or length" if asked \
+            else "not asked yet: link checks are off or have not reached it"
+        warnings.append((path, f"enclosure {url}: length or type unknown ({why}); "
+                               "the RSS item is published without it"))
+    return warnings
+
+
+# Feed file names the hubs are told about: the feeds, not the OPML list or the page.
+FEED_FILE_NAMES = frozenset(FILE_NAMES.values())
