@@ -24,6 +24,7 @@ from feeder.errors import ConfigError, describe_os_error, describe_yaml_error
 from feeder.model import PodcastSettings  # a topic's show settings travel with its Topic
 
 __all__ = [
+    "Every",
     "IngestSettings",
     "LinkSettings",
     "PodcastSettings",
@@ -99,12 +100,49 @@ class LinkSettings:
 
 
 @dataclass(frozen=True)
-class ScheduleSettings:
-    """When the daemon runs its jobs: intervals (`90s`, `5m`) or crontab lines."""
+class Every:
+    """When a job runs: an interval (`90s`, `5m`, `1h`) or a five-field
+    crontab line (`*/5 * * * *`, UTC). Checked once, here; the daemon only
+    turns it into a trigger."""
 
-    rescan: str = "5m"
-    link_check: str = "1h"
-    ingest: str = "15m"
+    text: str
+    seconds: float | None = None  # an interval
+    crontab: str | None = None  # or a crontab line
+
+    def __str__(self) -> str:
+        return self.text
+
+    @classmethod
+    def parse(cls, value: object) -> Every:
+        """Raises ValueError naming what is wrong."""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = f"{value}s"
+        if not isinstance(value, str):
+            raise ValueError("must be an interval such as 90s, 5m or 1h, or a crontab line")
+        try:
+            seconds = parse_duration(value).total_seconds()
+        except ValueError:
+            from apscheduler.triggers.cron import CronTrigger
+
+            if len(value.split()) != 5:
+                raise ValueError(f"is neither an interval (90s, 5m, 1h) nor a crontab line: {value!r}") from None
+            try:
+                CronTrigger.from_crontab(value)
+            except ValueError as exc:
+                raise ValueError(f"is neither an interval (90s, 5m, 1h) nor a crontab line: {exc}") from None
+            return cls(value, crontab=value.strip())
+        if seconds <= 0:
+            raise ValueError("must be longer than 0 seconds")
+        return cls(value, seconds=seconds)
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    """When the daemon runs its jobs."""
+
+    rescan: Every = Every("5m", seconds=300)
+    link_check: Every = Every("1h", seconds=3600)
+    ingest: Every = Every("15m", seconds=900)
     link_budget: float = 600.0  # seconds of checking per link-check job
 
 
@@ -342,28 +380,14 @@ def _links(r: _Reader) -> LinkSettings:
 
 
 def _schedule(r: _Reader) -> ScheduleSettings:
-    from apscheduler.triggers.cron import CronTrigger
-
     d = ScheduleSettings()
     values = {}
     for name in ("rescan", "link_check", "ingest"):
         value = r.raw(name)
-        if value is None:
-            values[name] = getattr(d, name)
-            continue
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = f"{value}s"
-        if not isinstance(value, str):
-            raise r.fail(name, "must be an interval such as 90s, 5m or 1h, or a crontab line")
         try:
-            if parse_duration(value).total_seconds() <= 0:
-                raise r.fail(name, "must be longer than 0 seconds")
-        except ValueError:
-            try:
-                CronTrigger.from_crontab(value)
-            except ValueError as exc:
-                raise r.fail(name, f"is neither an interval (90s, 5m, 1h) nor a crontab line: {exc}") from None
-        values[name] = value
+            values[name] = getattr(d, name) if value is None else Every.parse(value)
+        except ValueError as exc:
+            raise r.fail(name, str(exc)) from None
     schedule = ScheduleSettings(
         rescan=values["rescan"], link_check=values["link_check"], ingest=values["ingest"],
         link_budget=r.seconds("link_budget", d.link_budget, minimum=1),

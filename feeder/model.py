@@ -21,6 +21,7 @@ __all__ = [
     "FeedPlan",
     "Image",
     "Item",
+    "LinkRecord",
     "LinkResult",
     "PodcastSettings",
     "Provider",
@@ -195,3 +196,21 @@ class LinkResult:
     final_url: str | None = None
     redirects: tuple[str, ...] = ()
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRecord:
+    """Everything remembered about one URL."""
+
+    last: LinkResult
+    first_checked: datetime
+    next_due: datetime
+    dead_count: int = 0
+    first_dead_at: datetime | None = None
+    last_dead_at: datetime | None = None
+    unknown_count: int = 0
+    ever_alive: bool = False
+
+    @property
+    def url(self) -> str:
+        return self.last.url

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from feeder.app.daemon import make_trigger
+from feeder.config import Every
 from feeder.model import item_id
 from feeder.storage.lock import BuildLock
 
@@ -235,7 +236,9 @@ def test_a_lock_left_by_a_killed_process_does_not_block(site: Site):
 @pytest.mark.parametrize(("spec", "kind"), [("90s", "interval"), ("5m", "interval"), ("1h", "interval"),
                                             ("*/5 * * * *", "cron"), ("0 6 * * 1-5", "cron")])
 def test_schedule_specs(spec, kind):
-    assert type(make_trigger(spec)).__name__.lower().startswith(kind)
+    every = Every.parse(spec)
+    assert str(every) == spec
+    assert type(make_trigger(every)).__name__.lower().startswith(kind)
 
 
 @pytest.mark.parametrize("spec", ["soon", "0s", "* * *", "61 * * * *"])

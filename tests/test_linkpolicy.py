@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from feeder.config import LinkSettings
-from feeder.links.policy import LinkRecord, due_order, holds_back, is_due, record
+from feeder.links.policy import LinkRecord, holds_back, record
 from feeder.model import LinkResult, Verdict
 
 T0 = datetime(2025, 6, 1, tzinfo=timezone.utc)
@@ -102,12 +102,3 @@ def test_recheck_cadence():
     assert many and many.next_due == T0 + DAY  # capped at the alive cadence
     dead = history(("dead", timedelta(0)))
     assert dead and dead.next_due == T0 + DAY  # recheck when it could be confirmed
-
-
-def test_due_and_order():
-    assert is_due(None, T0)
-    checked = history(("alive", timedelta(0)))
-    assert not is_due(checked, T0 + timedelta(hours=1))
-    assert is_due(checked, T0 + DAY)
-    urls = {"b": checked, "a": None, "c": history(("unknown", timedelta(0)))}
-    assert sorted(urls, key=lambda u: due_order(u, urls[u])) == ["a", "c", "b"]

@@ -11,7 +11,6 @@ old one when the new one is bad.
 from __future__ import annotations
 
 import logging
-import re
 import signal
 import threading
 import time
@@ -30,7 +29,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from feeder.app.exitstatus import EXIT_LISTEN
 from feeder.app.pipeline import build
-from feeder.config import Settings, load_config, parse_duration
+from feeder.config import Every, Settings, load_config
 from feeder.errors import Cancelled, ConfigError, FeederError, LockTimeout
 from feeder.links.check import check_content_links
 
@@ -39,26 +38,19 @@ __all__ = ["Daemon", "make_trigger"]
 log = logging.getLogger(__name__)
 
 STOP_GRACE = 20.0  # seconds to wait for a running job after SIGTERM
-_CRON = re.compile(r"^\s*\S+(\s+\S+){4}\s*$")
 
 
-def make_trigger(spec: str) -> BaseTrigger:
-    """An interval (`90s`, `5m`, `1h`) or a five-field crontab line (`*/5 * * * *`)."""
-    try:
-        seconds = parse_duration(spec).total_seconds()
-    except ValueError:
-        if _CRON.match(spec):
-            return CronTrigger.from_crontab(spec, timezone=timezone.utc)
-        raise ValueError(f"must be an interval such as 90s, 5m or 1h, or a crontab line, not {spec!r}") from None
-    if seconds <= 0:
-        raise ValueError("must be longer than 0 seconds")
-    return IntervalTrigger(seconds=seconds, timezone=timezone.utc)
+def make_trigger(every: Every) -> BaseTrigger:
+    """The APScheduler trigger for a schedule the configuration already checked."""
+    if every.crontab is not None:
+        return CronTrigger.from_crontab(every.crontab, timezone=timezone.utc)
+    return IntervalTrigger(seconds=every.seconds, timezone=timezone.utc)
 
 
 @dataclass
 class _Job:
     name: str
-    spec: Callable[[Settings], str]
+    spec: Callable[[Settings], Every]
     run: Callable[[Settings, threading.Event], None]
     first_run_now: bool = False
 
@@ -153,9 +145,7 @@ class Daemon:
     def _on_reload(self, signum: int, frame: FrameType | None) -> None:
         try:
             new = load_config(self.config_path)
-            for job in self.jobs:
-                make_trigger(job.spec(new))
-        except (ConfigError, ValueError) as exc:
+        except ConfigError as exc:
             log.error("SIGHUP: the new configuration is not usable, keeping the old one: %s", exc)
             return
         self.settings = new

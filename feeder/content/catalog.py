@@ -78,34 +78,61 @@ class Rescan:
 
 # -- parsing, possibly in worker processes -------------------------------------
 
-_Row = tuple[str, int, int, str | None, int | None, float | None, str | None, str | None, str | None, str | None,
-             str | None, str | None]
+class SnapRow(NamedTuple):
+    """The columns of `files` that every selecting build reads (kept also in the snapshot blob)."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    article_id: str | None
+    published: int | None
+    published_at: float | None  # POSIX timestamp
+    topics: str | None  # names joined with _SEP
 
 
-def _parse_one(f: ContentFile, max_size: int, tz: tzinfo) -> _Row:
+class FileRow(NamedTuple):
+    """One row of the `files` table: a content file as last parsed."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    article_id: str | None
+    published: int | None
+    published_at: float | None
+    topics: str | None
+    original_url: str | None
+    digest: str | None  # a hash of the file's bytes
+    error: str | None  # why the file is not an article
+    media_url: str | None  # an enclosure whose type or length must be asked for
+    warnings: str | None  # optional fields left out, one per line
+
+    def snap(self) -> SnapRow:
+        return SnapRow(*self[:7])
+
+
+def _parse_one(f: ContentFile, max_size: int, tz: tzinfo) -> FileRow:
     from feeder.content.reader import parse_file  # the parsing stack is loaded only when a file changed
 
     try:
         a, data, warnings = parse_file(f, max_size=max_size, tz=tz)
     except ContentError as exc:
-        return (f.rel, f.size, f.mtime_ns, None, None, None, None, None, None, exc.problem, None, None)
+        return FileRow(f.rel, f.size, f.mtime_ns, None, None, None, None, None, None, exc.problem, None, None)
     digest = hashlib.blake2b(data, digest_size=12).hexdigest()
     enc = a.enclosure
     media_url = enc.url if enc is not None and (enc.length is None or not enc.type) else None
-    return (f.rel, f.size, f.mtime_ns, a.id, int(a.published), a.published_at.timestamp(),
-            _SEP.join(a.topics), a.original_url, digest, None, media_url, "\n".join(warnings) or None)
+    return FileRow(f.rel, f.size, f.mtime_ns, a.id, int(a.published), a.published_at.timestamp(),
+                   _SEP.join(a.topics), a.original_url, digest, None, media_url, "\n".join(warnings) or None)
 
 
 # The columns of `files` every selecting build reads, in this order.
 _SNAP_COLUMNS = "path, size, mtime_ns, article_id, published, published_at, topics"
-_SnapRow = tuple[str, int, int, str | None, int | None, float | None, str | None]
 
 _INSERT = ("INSERT OR REPLACE INTO files (path, size, mtime_ns, article_id, published, published_at, topics, "
            "original_url, digest, error, media_url, warnings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _worker_db: sqlite3.Connection | None = None
 
 
-def _store(conn: sqlite3.Connection, rows: list[_Row], *, deltas: bool = False) -> None:
+def _store(conn: sqlite3.Connection, rows: list[FileRow], *, deltas: bool = False) -> None:
     # One transaction per chunk: a crash loses at most a chunk, whose files
     # the next rescan parses again (their rows never landed).
     conn.execute("BEGIN IMMEDIATE")
@@ -113,14 +140,14 @@ def _store(conn: sqlite3.Connection, rows: list[_Row], *, deltas: bool = False) 
         conn.executemany(_INSERT, rows)
         if deltas:
             conn.executemany("INSERT OR REPLACE INTO snapshot_delta (path, data) VALUES (?, ?)",
-                             [(r[0], marshal.dumps(r[:7])) for r in rows])
+                             [(r.path, marshal.dumps(tuple(r.snap()))) for r in rows])
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
 
 
-def _parse_chunk(args: tuple[list[ContentFile], int, str]) -> list[_Row]:
+def _parse_chunk(args: tuple[list[ContentFile], int, str]) -> list[FileRow]:
     files, max_size, tz_name = args
     tz = ZoneInfo(tz_name)
     return [_parse_one(f, max_size, tz) for f in files]
@@ -218,7 +245,7 @@ def _stop_pool(pool: ProcessPoolExecutor, grace: float = 3.0) -> None:
 
 
 def _parse_into(conn: sqlite3.Connection, db_path: str, files: Sequence[ContentFile], max_size: int, tz_name: str,
-                cancel: threading.Event | None, *, parallel: bool) -> list[_Row] | None:
+                cancel: threading.Event | None, *, parallel: bool) -> list[FileRow] | None:
     """Parse and store `files`; returns the rows, or None when worker processes stored them."""
     chunks = [list(files[i:i + _CHUNK]) for i in range(0, len(files), _CHUNK)]
     if parallel:
@@ -229,7 +256,7 @@ def _parse_into(conn: sqlite3.Connection, db_path: str, files: Sequence[ContentF
             # Worker processes cannot always start (an embedding program without
             # an importable __main__, a sandbox). Parsing here is slower, not wrong.
             log.warning("parallel parsing unavailable (%s); parsing in one process", exc)
-    rows: list[_Row] = []
+    rows: list[FileRow] = []
     for chunk in chunks:
         check_cancel(cancel)
         parsed = _parse_chunk((chunk, max_size, tz_name))
@@ -265,7 +292,7 @@ class Catalog:
         self.root = os.fspath(root)
         self.max_size = max_size
         self.tz_name = timezone_name
-        self._snap: dict[str, _SnapRow] | None = None
+        self._snap: dict[str, SnapRow] | None = None
         self._dupes: list[Duplicate] | None = None
 
     # The `files` table is the truth. Reading 100,000 rows from it costs a
@@ -275,10 +302,10 @@ class Catalog:
     # transactions as `files`. A one-file change writes one delta row; the
     # blob is rewritten once the deltas pile up.
 
-    def _snapshot(self) -> dict[str, _SnapRow]:
+    def _snapshot(self) -> dict[str, SnapRow]:
         if self._snap is None:
             conn = self.state.conn
-            rows: list[_SnapRow] | None = None
+            rows: list[tuple[object, ...]] | None = None
             found = conn.execute("SELECT data FROM snapshot WHERE id = 1").fetchone()
             if found is not None:
                 try:
@@ -286,22 +313,24 @@ class Catalog:
                 except (EOFError, ValueError, TypeError):
                     rows = None
             if rows is None:
-                self._snap = {r[0]: tuple(r) for r in conn.execute(f"SELECT {_SNAP_COLUMNS} FROM files")}  # noqa: S608
+                self._snap = {r[0]: SnapRow._make(r)
+                              for r in conn.execute(f"SELECT {_SNAP_COLUMNS} FROM files")}  # noqa: S608
                 self._save_base()
             else:
-                snap = {r[0]: tuple(r) for r in rows}
+                snap = {r[0]: SnapRow._make(r) for r in rows}
                 for path, data in conn.execute("SELECT path, data FROM snapshot_delta"):
                     if data is None:
                         snap.pop(path, None)
                     else:
-                        snap[path] = tuple(marshal.loads(data))  # noqa: S302
+                        snap[path] = SnapRow._make(marshal.loads(data))  # noqa: S302
                 self._snap = snap  # type: ignore[assignment]
         return self._snap  # type: ignore[return-value]
 
     def _save_base(self) -> None:
         assert self._snap is not None
         # Newest first, so that selection's sort finds the rows already in order.
-        rows = sorted(self._snap.values(), key=lambda r: (-(r[5] or 0.0), r[3] or ""))
+        rows = [tuple(r) for r in sorted(self._snap.values(),
+                                         key=lambda r: (-(r.published_at or 0.0), r.article_id or ""))]
         with self.state.transaction() as conn:
             conn.execute("INSERT OR REPLACE INTO snapshot (id, data) VALUES (1, ?)", (marshal.dumps(rows),))
             conn.execute("DELETE FROM snapshot_delta")
@@ -329,7 +358,7 @@ class Catalog:
         todo = []
         for f in files:
             row = snap.get(f.rel)
-            if row is None or row[1] != f.size or row[2] != f.mtime_ns:
+            if row is None or row.size != f.size or row.mtime_ns != f.mtime_ns:
                 todo.append(f)
         present = {f.rel for f in files}
         removed = [p for p in snap if p not in present]
@@ -349,7 +378,7 @@ class Catalog:
             self._snap = None
             snap = self._snapshot()  # read back what the workers stored, and save it
         else:
-            snap.update((r[0], r[:7]) for r in stored)
+            snap.update((r.path, r.snap()) for r in stored)
             if len(snap) and self.state.conn.execute("SELECT COUNT(*) FROM snapshot_delta").fetchone()[0] > 2000:
                 self._save_base()
         self.state.set_meta("listing", listing)
@@ -362,8 +391,10 @@ class Catalog:
         if with_urls:
             urls = dict(self.state.conn.execute("SELECT path, original_url FROM files WHERE published = 1"))
         entries = [
-            Entry(r[3], r[0], True, r[5], tuple(r[6].split(sep)) if r[6] else (), urls.get(r[0], ""))
-            for r in self._snapshot().values() if r[4] == 1 and r[3] is not None and r[5] is not None
+            Entry(r.article_id, r.path, True, r.published_at, tuple(r.topics.split(sep)) if r.topics else (),
+                  urls.get(r.path, ""))
+            for r in self._snapshot().values()
+            if r.published == 1 and r.article_id is not None and r.published_at is not None
         ]
         dropped = {d.dropped for d in self.duplicates()}  # usually none: checked in SQL, with an index
         return [e for e in entries if e.source not in dropped] if dropped else entries

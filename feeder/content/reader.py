@@ -16,15 +16,13 @@ and the article is still published.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from datetime import date, datetime, time, tzinfo
 from typing import Any, NamedTuple, TypeVar
 
-import yaml_rs
-from frontmatter.default_handlers import YAMLHandler
-
+from feeder.content import frontmatter
 from feeder.content.scan import ContentFile
+from feeder.content.schema import FIELDS, FieldSpec
 from feeder.errors import ContentError, describe_os_error, describe_yaml_error
 from feeder.model import Article, Enclosure, Image, Provider, Related
 from feeder.text import clean_text, xml_safe
@@ -34,41 +32,6 @@ __all__ = ["ParsedFile", "parse_article", "parse_file", "read_article"]
 
 _T = TypeVar("_T")
 
-
-
-class _FrontMatter(YAMLHandler):
-    """python-frontmatter's YAML handler, loading with yaml-rs.
-
-    yaml-rs builds plain data in Rust about ten times faster than PyYAML's C
-    loader (30 µs against 290 µs for the seed's front matter), which is most
-    of the cost of a cold build. It constructs no objects from tags, limits
-    alias expansion, and refuses duplicate keys. It reads YAML 1.2, so `yes`
-    and `no` are strings, not booleans: `published` must be true or false.
-    """
-
-    def load(self, fm: str, **kwargs: object) -> Any:
-        return yaml_rs.loads(fm, alias_limits=_ALIAS_LIMITS)
-
-    def split(self, text: str) -> tuple[str, str]:
-        """Front matter and body of a text that starts with a delimiter line.
-
-        The same split as the library's, found with one forward search for
-        the closing line instead of a regular-expression split of the whole
-        file, which costs as much as parsing the YAML.
-        """
-        opening = _OPENING.match(text)
-        closing = _CLOSING.search(text, opening.end()) if opening else None
-        if opening is None or closing is None:
-            raise ValueError("no closing delimiter")
-        return text[opening.end():closing.start()], text[closing.end():]
-
-
-# Aliases may not expand a small file into a huge structure ("billion laughs").
-_ALIAS_LIMITS = yaml_rs.AliasLimits(max_total_replayed_events=100_000)
-# Delimiter lines: three or more dashes, then nothing but spaces or tabs.
-_OPENING = re.compile(r"-{3,}[ \t]*(?=\n|\Z)")
-_CLOSING = re.compile(r"\n-{3,}[ \t]*(?:\n|\Z)")
-_HANDLER = _FrontMatter(fm_boundary=re.compile(r"^-{3,}[ \t]*$", re.MULTILINE))
 
 
 class ParsedFile(NamedTuple):
@@ -131,16 +94,16 @@ def _parse(data: bytes, *, rel: str, tz: tzinfo) -> tuple[Article, tuple[str, ..
     except UnicodeDecodeError as exc:
         raise ContentError(rel, f"not UTF-8 text (invalid byte at offset {exc.start})") from None
     text = text.replace("\r\n", "\n")
-    opening = _OPENING.match(text)
+    opening = frontmatter.opening(text)
     if opening is None:
         raise ContentError(rel, "no YAML front-matter block: the file must start with a '---' line")
     try:
-        front, body = _HANDLER.split(text)
+        front, body = frontmatter.split(text)
     except ValueError:
         raise ContentError(rel, "front-matter block is not closed by a '---' line") from None
     try:
-        meta = _HANDLER.load(front)
-    except (yaml_rs.YAMLDecodeError, ValueError) as exc:
+        meta = frontmatter.load(front)
+    except frontmatter.YAMLError as exc:
         line_offset = text.count("\n", 0, opening.end())
         raise ContentError(rel, describe_yaml_error(exc, line_offset=line_offset)) from None
     except RecursionError:
@@ -183,13 +146,6 @@ class _FieldReader:
 
     def fail(self, field: str, problem: str) -> ContentError:
         return ContentError(self.rel, f"field '{field}' {problem}", field=field)
-
-    def required(self, read: Callable[[], _T]) -> _T | None:
-        try:
-            return read()
-        except ContentError as exc:
-            self.errors.append(exc.problem)
-            return None
 
     def optional(self, read: Callable[[], _T], default: _T) -> _T:
         try:
@@ -371,38 +327,66 @@ class _FieldReader:
             raise self.fail("id", "must not be empty")
         return ident
 
-    def published(self) -> bool:
-        published = self.require(self.meta, "published")
-        if not isinstance(published, bool):
-            raise self.fail("published", f"must be true or false, not {_kind(published)}")
-        return published
+    def published(self, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail("published", f"must be true or false, not {_kind(value)}")
+        return value
+
+    def value(self, spec: FieldSpec, raw: Any) -> Any:
+        """One field's value, read as the schema says; raises `ContentError`."""
+        if spec.required:
+            raw = self.require(self.meta, spec.name)
+        return _READERS[spec.kind](self, spec, raw)
+
+    # One reader per kind of field in the schema.
+    def _text(self, spec: FieldSpec, raw: Any) -> str | None:
+        if spec.required:
+            return self.text(raw, spec.name, required=True)
+        return self.text(raw, spec.name) if spec.attribute == "excerpt" else self.opt_str(raw, spec.name)
+
+    def _datetime(self, spec: FieldSpec, raw: Any) -> datetime | None:
+        return self.moment(raw, spec.name) if spec.required else self.opt_moment(raw, spec.name)
+
+    def _url(self, spec: FieldSpec, raw: Any) -> str | None:
+        return self.url(raw, spec.name) if spec.required else self.opt_url(raw, spec.name)
+
+    def _images(self, spec: FieldSpec, raw: Any) -> tuple[Image, ...]:
+        return self.each(raw, spec.name, self.image)
+
+    def _related(self, spec: FieldSpec, raw: Any) -> tuple[Related, ...]:
+        return self.each(raw, spec.name, self.related_item)
 
     def article(self, body: str) -> Article:
-        m, req, opt = self.meta, self.required, self.optional
-        ident = req(self.identity)
-        title = req(lambda: self.text(self.require(m, "title"), "title", required=True))
-        published_at = req(lambda: self.moment(self.require(m, "publishedDateTime"), "publishedDateTime"))
-        original_url = req(lambda: self.url(self.require(m, "originalUrl"), "originalUrl"))
-        published = req(self.published)
-        topics = req(lambda: self.topics(m.get("topics")))
-        optional = {
-            "excerpt": opt(lambda: self.text(m.get("excerpt"), "excerpt"), ""),
-            "updated_at": opt(lambda: self.opt_moment(m.get("updatedDateTime"), "updatedDateTime"), None),
-            "web_url": opt(lambda: self.opt_url(m.get("webUrl"), "webUrl"), None),
-            "type": opt(lambda: self.opt_str(m.get("type"), "type"), None),
-            "category": opt(lambda: self.opt_str(m.get("category"), "category"), None),
-            "quality": opt(lambda: self.integer(m.get("quality"), "quality"), None),
-            "heat": opt(lambda: self.integer(m.get("heat"), "heat"), None),
-            "provider": opt(lambda: self.provider(m.get("provider"), "provider"), None),
-            "images": self.each(m.get("images"), "images", self.image),
-            "related": self.each(m.get("related"), "related", self.related_item),
-            "enclosure": opt(lambda: self.enclosure(m.get("enclosure")), None),
-            "episode_type": opt(lambda: self.episode_type(m.get("episodeType")), None),
-        }
+        """Every field the schema names: a wrong required or strict one is an
+        error (all of them reported), a wrong optional one a warning."""
+        values: dict[str, Any] = {}
+        for spec in FIELDS:
+            try:
+                values[spec.attribute] = self.value(spec, self.meta.get(spec.name))
+            except ContentError as exc:
+                if spec.strict:
+                    self.errors.append(exc.problem)
+                else:
+                    self.warnings.append(f"{exc.problem}; left out")
+                    values[spec.attribute] = _DEFAULTS[spec.attribute]
         if self.errors:
             raise ContentError(self.rel, "; ".join(self.errors))
-        assert ident is not None and title is not None and published_at is not None
-        assert original_url is not None and published is not None and topics is not None
-        return Article(id=ident, source=self.rel, title=title, published_at=published_at,
-                       original_url=original_url, published=published, topics=topics,
-                       body=xml_safe(body.strip()), **optional)
+        return Article(source=self.rel, body=xml_safe(body.strip()), **values)
+
+
+_READERS: dict[str, Callable[[_FieldReader, FieldSpec, Any], Any]] = {
+    "text": _FieldReader._text,
+    "datetime": _FieldReader._datetime,
+    "url": _FieldReader._url,
+    "bool": lambda r, spec, raw: r.published(raw),
+    "integer": lambda r, spec, raw: r.integer(raw, spec.name),
+    "provider": lambda r, spec, raw: r.provider(raw, spec.name),
+    "topics": lambda r, spec, raw: r.topics(raw),
+    "images": _FieldReader._images,
+    "related": _FieldReader._related,
+    "enclosure": lambda r, spec, raw: r.enclosure(raw),
+    "episode": lambda r, spec, raw: r.episode_type(raw),
+    "id": lambda r, spec, raw: r.identity(),
+}
+# What an optional field left out becomes.
+_DEFAULTS = {name: f.default for name, f in Article.__dataclass_fields__.items()}

@@ -1,8 +1,8 @@
 """Writing article files in the seed's format, and updating them later
 without undoing what an editor changed.
 
-The rule: feeder owns the fields it writes from the source (`SOURCE_FIELDS`
-and the body). On an update it replaces such a field only while the file
+The rule: feeder owns the fields it writes from the source (the schema's
+`SOURCE_FIELDS`, and the body). On an update it replaces such a field only while the file
 still holds exactly what feeder last wrote there; a field an editor changed
 stays as the editor left it. Every other field (`published`, `topics`, and
 anything an editor adds) is written once, when the file is created, and
@@ -15,33 +15,31 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from feeder.content import frontmatter
+from feeder.content.schema import BODY, SOURCE_FIELDS
 from feeder.output.atomic import atomic_write
 
-__all__ = ["SOURCE_FIELDS", "merge", "read_file", "render_file"]
-
-# Fields (and their order) that come from the source and follow its updates.
-SOURCE_FIELDS = ("title", "excerpt", "publishedDateTime", "updatedDateTime", "originalUrl", "webUrl", "provider",
-                 "images", "enclosure")
-BODY = "body"
+__all__ = ["BODY", "merge", "read_file", "source_fields", "write"]
 
 
-def render_file(fields: Mapping[str, Any], body: str) -> bytes:
-    """An article file: YAML front matter between `---` lines, then the body."""
-    front = yaml.safe_dump(dict(fields), sort_keys=False, allow_unicode=True, width=1_000_000, default_flow_style=False)
-    return f"---\n{front}---\n{body.strip()}\n".encode()
+def source_fields(**values: Any) -> dict[str, Any]:
+    """The source-owned fields of an entry, in the schema's order, leaving out those that are None or empty lists.
+
+    Raises KeyError for a name that is not a source field of the schema.
+    """
+    unknown = set(values) - set(SOURCE_FIELDS)
+    if unknown:
+        raise KeyError(f"not source fields of the article schema: {sorted(unknown)}")
+    return {name: values[name] for name in SOURCE_FIELDS if values.get(name) is not None and values[name] != []}
 
 
 def read_file(path: Path) -> tuple[dict[str, Any], str] | None:
     """The front matter and body of an existing file, or None if it is gone or unreadable."""
-    from feeder.content.reader import _HANDLER  # the same front-matter reader the content scan uses
-
     try:
         text = path.read_text(encoding="utf-8-sig").replace("\r\n", "\n")
-        front, body = _HANDLER.split(text)
-        meta = _HANDLER.load(front)
-    except (OSError, UnicodeDecodeError, ValueError):
+        front, body = frontmatter.split(text)
+        meta = frontmatter.load(front)
+    except (OSError, UnicodeDecodeError, *frontmatter.YAMLError, RecursionError):
         return None
     if not isinstance(meta, dict):
         return None
@@ -79,4 +77,4 @@ def merge(current: dict[str, Any], current_body: str, written: Mapping[str, Any]
 
 def write(path: Path, fields: Mapping[str, Any], body: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, render_file(fields, body))
+    atomic_write(path, frontmatter.dump(fields, body))

@@ -22,7 +22,7 @@ import hashlib
 import json
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -31,13 +31,14 @@ from urllib.parse import urlsplit
 from feeder import backoff
 from feeder.config import IngestSettings, Settings, SourceSettings
 from feeder.content import writer as articlefile
+from feeder.fingerprint import hash_of
 from feeder.ingest.fetch import Fetcher, FetchResult
 from feeder.ingest.parse import BadFeed, FeedItem, ParsedFeed, parse_feed
 from feeder.links.checker import NETWORK_FAILURES, network_is_down
 from feeder.net.guard import AddressGuard, Resolver
 from feeder.net.http import make_resolver
 from feeder.storage.lock import BuildLock
-from feeder.storage.state import State
+from feeder.storage.state import IngestedRow, SourceRow, State
 from feeder.urls import canonical_link, is_http_url
 
 __all__ = [
@@ -95,31 +96,25 @@ def keep_reason(item: FeedItem, source: SourceSettings, now: datetime) -> str | 
 
 def article_fields(item: FeedItem, source: SourceSettings, feed: ParsedFeed, first_seen: datetime
                    ) -> tuple[dict[str, Any], str]:
-    """The source-owned fields and the body of an entry's file."""
+    """The source-owned fields (as the article schema names and orders them) and the body of an entry's file."""
     published = item.published or item.updated or first_seen
-    fields: dict[str, Any] = {
-        "title": item.title or item.summary[:80] or item.link,
-        "excerpt": item.summary,
-        "publishedDateTime": published.astimezone(timezone.utc).isoformat(),
-        "originalUrl": item.link,
-        "webUrl": item.link,
-        "provider": {"name": source.name or feed.title or urlsplit(source.url).hostname,
-                     "domain": (urlsplit(item.link).hostname or "").removeprefix("www.")},
-    }
-    if item.updated and item.published and item.updated > item.published:
-        fields["updatedDateTime"] = item.updated.astimezone(timezone.utc).isoformat()
-    if item.images:
-        fields["images"] = [{k: v for k, v in (("url", i.url), ("width", i.width), ("height", i.height)) if v}
-                            for i in item.images]
-    if item.enclosure is not None:
-        e = item.enclosure
-        fields["enclosure"] = {k: v for k, v in (("url", e.url), ("type", e.type), ("length", e.length),
-                                                 ("duration", e.duration)) if v is not None}
+    updated = item.updated if item.updated and item.published and item.updated > item.published else None
+    e = item.enclosure
+    fields = articlefile.source_fields(
+        title=item.title or item.summary[:80] or item.link,
+        excerpt=item.summary,
+        publishedDateTime=published.astimezone(timezone.utc).isoformat(),
+        updatedDateTime=updated.astimezone(timezone.utc).isoformat() if updated else None,
+        originalUrl=item.link,
+        webUrl=item.link,
+        provider={"name": source.name or feed.title or urlsplit(source.url).hostname,
+                  "domain": (urlsplit(item.link).hostname or "").removeprefix("www.")},
+        images=[{k: v for k, v in (("url", i.url), ("width", i.width), ("height", i.height)) if v}
+                for i in item.images],
+        enclosure=None if e is None else {k: v for k, v in (("url", e.url), ("type", e.type), ("length", e.length),
+                                                             ("duration", e.duration)) if v is not None},
+    )
     return fields, item.content_html
-
-
-def _hash(fields: dict[str, Any], body: str) -> str:
-    return hashlib.sha256(json.dumps([fields, body], sort_keys=True, default=str).encode()).hexdigest()
 
 
 # -- reports -------------------------------------------------------------------
@@ -202,11 +197,11 @@ def ingest(settings: Settings, *, now: datetime | None = None, only: str | None 
         due = []
         for s in sources:
             row = rows[s.slug]
-            rep = SourceReport(s.name or s.url, str(row["url"]), next_fetch=_local(row["next_fetch"], settings))
+            rep = SourceReport(s.name or s.url, row.url, next_fetch=_local(row.next_fetch, settings))
             report.sources.append(rep)
-            if row["gone"]:
+            if row.gone:
                 rep.status = "gone"
-            elif force or not row["next_fetch"] or datetime.fromisoformat(str(row["next_fetch"])) <= now:
+            elif force or not row.next_fetch or datetime.fromisoformat(row.next_fetch) <= now:
                 due.append((s, rep))
         if due:
             report.network_down = asyncio.run(
@@ -224,17 +219,15 @@ def _local(when: str | datetime | None, settings: Settings) -> str | None:
     return moment.astimezone(settings.tzinfo).isoformat(timespec="seconds")
 
 
-def _source_row(state: State, source: SourceSettings) -> dict[str, Any]:
+def _source_row(state: State, source: SourceSettings) -> SourceRow:
     row = state.source(source.slug)
-    if row is None or row["configured"] != source.url:
+    if row is None or row.configured != source.url:
         # New, or the operator changed its address: start afresh.
-        row = {"key": source.slug, "configured": source.url, "url": source.url, "etag": None,
-               "last_modified": None, "next_fetch": None, "failures": 0, "gone": 0, "last_status": None,
-               "last_error": None, "last_fetch": None}
+        row = SourceRow(key=source.slug, configured=source.url, url=source.url)
     return row
 
 
-_Fetched = tuple[SourceSettings, SourceReport, dict[str, Any], FetchResult]
+_Fetched = tuple[SourceSettings, SourceReport, SourceRow, FetchResult]
 # Errors that may mean this machine is offline rather than the source broken:
 # decided once the whole round is back.
 _MAYBE_OFFLINE = NETWORK_FAILURES | {"nxdomain", "connection-error"}
@@ -257,7 +250,7 @@ async def _round(settings: Settings, state: State, due: list[tuple[SourceSetting
         async def fetch(source: SourceSettings, rep: SourceReport) -> _Fetched:
             row = _source_row(state, source)
             async with slots:
-                result = await fetcher.fetch(str(row["url"]), etag=row["etag"], last_modified=row["last_modified"],
+                result = await fetcher.fetch(row.url, etag=row.etag, last_modified=row.last_modified,
                                              now=now)
             return source, rep, row, result
 
@@ -295,27 +288,27 @@ async def _round(settings: Settings, state: State, due: list[tuple[SourceSetting
     return down
 
 
-def _process(settings: Settings, state: State, source: SourceSettings, rep: SourceReport, row: dict[str, Any],
+def _process(settings: Settings, state: State, source: SourceSettings, rep: SourceReport, row: SourceRow,
              result: FetchResult, now: datetime) -> None:
     ing = settings.ingest
-    row["last_fetch"], row["last_status"] = now.isoformat(), result.status
+    row.last_fetch, row.last_status = now.isoformat(), result.status
     ttl = None
-    if result.moved_to and result.moved_to != row["url"]:
-        rep.moved_to = row["url"] = result.moved_to
+    if result.moved_to and result.moved_to != row.url:
+        rep.moved_to = row.url = result.moved_to
         log.warning("ingest: %s moved permanently to %s", rep.name, result.moved_to)
     if result.status == 410:
-        rep.status, row["gone"] = "gone", 1
+        rep.status, row.gone = "gone", True
         log.warning("ingest: %s is gone (410); it will not be fetched again", rep.name)
     elif result.not_modified:
-        rep.status, row["failures"], row["last_error"] = "not-modified", 0, None
+        rep.status, row.failures, row.last_error = "not-modified", 0, None
     elif result.status == 200 and result.body is not None:
         try:
             feed = parse_feed(result.body, url=result.url, content_type=result.content_type)
         except BadFeed as exc:
             _failed(rep, row, f"bad-feed: {exc}")
         else:
-            rep.status, row["failures"], row["last_error"] = "fetched", 0, None
-            row["etag"], row["last_modified"] = result.etag, result.last_modified
+            rep.status, row.failures, row.last_error = "fetched", 0, None
+            row.etag, row.last_modified = result.etag, result.last_modified
             ttl = feed.ttl_minutes
             rep.problems.extend(feed.problems)
             for problem in feed.problems:
@@ -326,17 +319,17 @@ def _process(settings: Settings, state: State, source: SourceSettings, rep: Sour
         rep.status, rep.error = "error", "network-down"
     else:
         _failed(rep, row, result.error or f"http-{result.status}")
-    when = next_fetch(now, ing, result, ttl, int(row["failures"]))
-    row["next_fetch"] = when.isoformat()
+    when = next_fetch(now, ing, result, ttl, row.failures)
+    row.next_fetch = when.isoformat()
     rep.next_fetch = _local(when, settings)
-    rep.url = str(row["url"])
-    state.save_source(**row)
+    rep.url = row.url
+    state.save_source(row)
 
 
-def _failed(rep: SourceReport, row: dict[str, Any], error: str) -> None:
+def _failed(rep: SourceReport, row: SourceRow, error: str) -> None:
     rep.status, rep.error = "error", error
-    row["failures"] = int(row["failures"]) + 1
-    row["last_error"] = error
+    row.failures += 1
+    row.last_error = error
 
 
 def _write_entries(settings: Settings, state: State, source: SourceSettings, feed: ParsedFeed, rep: SourceReport,
@@ -356,9 +349,8 @@ def _write_entries(settings: Settings, state: State, source: SourceSettings, fee
                 article_id = f"{source.slug}-{hashlib.blake2b(key.encode(), digest_size=8).hexdigest()}"
                 other = state.ingested_by_link(canonical)
                 if other is not None:  # another source (or entry) already brought this story
-                    state.save_ingested(source=source.slug, entry=key, article_id=other, path=None,
-                                        canonical=canonical, hash=_hash(fields, body), written="{}",
-                                        first_seen=now.isoformat())
+                    state.save_ingested(IngestedRow(source.slug, key, other, None, canonical, hash_of(fields, body),
+                                                    "{}", now.isoformat()))
                     rep.skipped += 1
                     continue
                 rel = f"{source.slug}/{article_id}.md"
@@ -369,26 +361,25 @@ def _write_entries(settings: Settings, state: State, source: SourceSettings, fee
                                              "published": source.publish, "topics": list(source.topics)}, body)
                     rep.new += 1
                 written = {**fields, articlefile.BODY: body}
-                state.save_ingested(source=source.slug, entry=key, article_id=article_id, path=rel,
-                                    canonical=canonical, hash=_hash(fields, body), written=json.dumps(written),
-                                    first_seen=now.isoformat())
+                state.save_ingested(IngestedRow(source.slug, key, article_id, rel, canonical, hash_of(fields, body),
+                                                json.dumps(written), now.isoformat()))
                 continue
-            if record["path"] is None:
+            if record.path is None:
                 continue  # a duplicate of a story another source brought
-            first_seen = datetime.fromisoformat(str(record["first_seen"]))
+            first_seen = datetime.fromisoformat(record.first_seen)
             fields, body = article_fields(item, source, feed, first_seen)
-            digest = _hash(fields, body)
-            if digest == record["hash"]:
+            digest = hash_of(fields, body)
+            if digest == record.hash:
                 continue
-            path = Path(settings.content_dir) / str(record["path"])
+            path = Path(settings.content_dir) / record.path
             current = articlefile.read_file(path)
             if current is None:
                 # The editor deleted (or broke) the file: never bring it back.
-                state.save_ingested(**{**record, "hash": digest})
+                state.save_ingested(replace(record, hash=digest))
                 continue
             merged, merged_body, written = articlefile.merge(current[0], current[1],
-                                                             json.loads(str(record["written"])),
+                                                             json.loads(record.written),
                                                              {**fields, articlefile.BODY: body})
             articlefile.write(path, merged, merged_body)
-            state.save_ingested(**{**record, "hash": digest, "written": json.dumps(written)})
+            state.save_ingested(replace(record, hash=digest, written=json.dumps(written)))
             rep.updated += 1

@@ -12,33 +12,14 @@ from lingering:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import timedelta
 
 from feeder import backoff
 from feeder.config import LinkSettings
-from feeder.model import LinkResult, Verdict
+from feeder.model import LinkRecord, LinkResult, Verdict
 
-__all__ = ["LinkRecord", "due_order", "holds_back", "is_due", "record"]
-
-
-@dataclass(frozen=True, slots=True)
-class LinkRecord:
-    """Everything remembered about one URL."""
-
-    last: LinkResult
-    first_checked: datetime
-    next_due: datetime
-    dead_count: int = 0
-    first_dead_at: datetime | None = None
-    last_dead_at: datetime | None = None
-    unknown_count: int = 0
-    ever_alive: bool = False
-
-    @property
-    def url(self) -> str:
-        return self.last.url
-
+__all__ = ["LinkRecord", "holds_back", "record"]
 
 
 def _unknown_delay(count: int, links: LinkSettings) -> timedelta:
@@ -80,14 +61,3 @@ def holds_back(rec: LinkRecord | None, was_in_feed: bool, links: LinkSettings) -
     if rec.dead_count < links.dead_after or rec.first_dead_at is None or rec.last_dead_at is None:
         return False
     return rec.last_dead_at - rec.first_dead_at >= links.recheck_after
-
-
-def is_due(rec: LinkRecord | None, now: datetime) -> bool:
-    return rec is None or rec.next_due <= now
-
-
-def due_order(url: str, rec: LinkRecord | None) -> tuple[int, str, str]:
-    """Sort key: never-checked URLs first, then the longest overdue."""
-    if rec is None:
-        return (0, "", url)
-    return (1, rec.next_due.isoformat(), url)

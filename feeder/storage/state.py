@@ -13,13 +13,13 @@ import json
 import logging
 import sqlite3
 from collections.abc import Iterable, Iterator
+from dataclasses import astuple, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from feeder.errors import StateError, describe_os_error
-from feeder.links.policy import LinkRecord
-from feeder.model import LinkResult, Topic, Verdict
+from feeder.model import LinkRecord, LinkResult, Topic, Verdict
 
 __all__ = ["DB_NAME", "State"]
 
@@ -203,6 +203,46 @@ def _link_record(row: tuple) -> LinkRecord:  # type: ignore[type-arg]
                       unknown_count=unknown_count, ever_alive=bool(ever_alive))
 
 
+@dataclass
+class SourceRow:
+    """A followed source, as the last ingest left it."""
+
+    key: str  # the source's slug
+    configured: str  # the URL in the configuration
+    url: str  # where it is fetched now (moved by permanent redirects)
+    etag: str | None = None
+    last_modified: str | None = None
+    next_fetch: str | None = None  # ISO 8601, UTC
+    failures: int = 0
+    gone: bool = False
+    last_status: int | None = None
+    last_error: str | None = None
+    last_fetch: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestedRow:
+    """One entry of a source, as feeder wrote it (or skipped it as a duplicate)."""
+
+    source: str
+    entry: str  # the entry's own id, or its link
+    article_id: str
+    path: str | None  # relative to content_dir; None for a duplicate of another source's story
+    canonical: str  # the normalised link, to spot one story in two feeds
+    hash: str  # of the source's version of the entry
+    written: str  # JSON: the fields as feeder last wrote them
+    first_seen: str
+
+
+class Rendered(NamedTuple):
+    fingerprint: str  # of everything the feed was rendered from ('' to render it again)
+    updated: str  # the feed's newest item date, ISO 8601
+
+
+_SOURCE_COLUMNS = tuple(f.name for f in fields(SourceRow))
+_INGESTED_COLUMNS = tuple(f.name for f in fields(IngestedRow))
+
+
 class State:
     def __init__(self, conn: sqlite3.Connection, path: Path):
         self.conn = conn
@@ -263,31 +303,33 @@ class State:
 
     # -- followed sources ------------------------------------------------------
 
-    def source(self, key: str) -> dict[str, object] | None:
-        cur = self.conn.execute("SELECT * FROM sources WHERE key = ?", (key,))
-        row = cur.fetchone()
-        return None if row is None else dict(zip([c[0] for c in cur.description], row, strict=True))
+    def source(self, key: str) -> SourceRow | None:
+        row = self.conn.execute(f"SELECT {', '.join(_SOURCE_COLUMNS)} FROM sources WHERE key = ?",  # noqa: S608
+                                (key,)).fetchone()
+        if row is None:
+            return None
+        found = SourceRow(*row)
+        found.gone = bool(found.gone)
+        return found
 
-    def save_source(self, **row: object) -> None:
-        cols = ", ".join(row)
-        marks = ", ".join("?" * len(row))
-        self.conn.execute(f"INSERT OR REPLACE INTO sources ({cols}) VALUES ({marks})",  # noqa: S608 - our names
-                          list(row.values()))
+    def save_source(self, row: SourceRow) -> None:
+        values = astuple(row)
+        self.conn.execute(f"INSERT OR REPLACE INTO sources ({', '.join(_SOURCE_COLUMNS)}) "  # noqa: S608
+                          f"VALUES ({', '.join('?' * len(values))})", values)
 
-    def ingested(self, source: str, entry: str) -> dict[str, object] | None:
-        cur = self.conn.execute("SELECT * FROM ingested WHERE source = ? AND entry = ?", (source, entry))
-        row = cur.fetchone()
-        return None if row is None else dict(zip([c[0] for c in cur.description], row, strict=True))
+    def ingested(self, source: str, entry: str) -> IngestedRow | None:
+        row = self.conn.execute(f"SELECT {', '.join(_INGESTED_COLUMNS)} FROM ingested "  # noqa: S608
+                                "WHERE source = ? AND entry = ?", (source, entry)).fetchone()
+        return None if row is None else IngestedRow(*row)
 
     def ingested_by_link(self, canonical: str) -> str | None:
         row = self.conn.execute("SELECT article_id FROM ingested WHERE canonical = ? LIMIT 1", (canonical,)).fetchone()
         return None if row is None else str(row[0])
 
-    def save_ingested(self, **row: object) -> None:
-        cols = ", ".join(row)
-        marks = ", ".join("?" * len(row))
-        self.conn.execute(f"INSERT OR REPLACE INTO ingested ({cols}) VALUES ({marks})",  # noqa: S608 - our names
-                          list(row.values()))
+    def save_ingested(self, row: IngestedRow) -> None:
+        values = astuple(row)
+        self.conn.execute(f"INSERT OR REPLACE INTO ingested ({', '.join(_INGESTED_COLUMNS)}) "  # noqa: S608
+                          f"VALUES ({', '.join('?' * len(values))})", values)
 
     # -- small values ----------------------------------------------------------
 
@@ -347,8 +389,10 @@ class State:
 
     # -- rendered feeds --------------------------------------------------------
 
-    def rendered(self) -> dict[str, tuple[str, str]]:
-        return {feed: (fp, updated) for feed, fp, updated in self.conn.execute("SELECT * FROM rendered")}
+    def rendered(self) -> dict[str, Rendered]:
+        """By feed slug ('' for all topics): what each feed was last rendered from, and its date."""
+        return {feed: Rendered(fp, updated)
+                for feed, fp, updated in self.conn.execute("SELECT feed, fingerprint, updated FROM rendered")}
 
     def save_rendered(self, feed: str, fingerprint: str, updated: str) -> None:
         self.conn.execute("INSERT OR REPLACE INTO rendered (feed, fingerprint, updated) VALUES (?, ?, ?)",
