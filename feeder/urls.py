@@ -34,6 +34,8 @@ def _quote(part: str) -> str:
 
 def _idna_host(host: str) -> str:
     if host.isascii():
+        if _NOT_URI.search(host):
+            raise _NotAUrl(f"host {host!r} holds characters no host name may hold")
         return host
     import idna  # installed with httpx
 
@@ -46,7 +48,10 @@ def _idna_host(host: str) -> str:
             labels.append(idna.encode(label, uts46=True).decode("ascii"))
         except idna.IDNAError as exc:
             raise _NotAUrl(f"host {host!r} is not a valid international domain name ({exc})") from None
-    return ".".join(labels) + ("." if host.endswith(".") else "")
+    encoded = ".".join(labels) + ("." if host.endswith(".") else "")
+    if _NOT_URI.search(encoded):
+        raise _NotAUrl(f"host {host!r} holds characters no host name may hold")
+    return encoded
 
 
 def _authority(authority: str) -> str:
@@ -66,7 +71,7 @@ def to_uri(url: str) -> str:
     """
     url = url.strip()
     if url.isascii() and _NOT_URI.search(url) is None:
-        return url  # the common case: already a URI
+        return url  # the common case: already a URI (and no control character anywhere)
     m = _ABSOLUTE.match(url)
     if m is None or m.group(2) is None:
         return _quote(url)

@@ -35,7 +35,6 @@ class Publisher:
         self.root = root
         self.cancel = cancel
         self.written: list[str] = []
-        self.unchanged: list[str] = []
 
     def prepare(self) -> None:
         """Create the output folder and remove temporaries a killed run left behind."""
@@ -75,12 +74,6 @@ class Publisher:
     def exists(self, rel: str) -> bool:
         return self.target(rel).is_file()
 
-    def read(self, rel: str) -> bytes | None:
-        try:
-            return self.target(rel).read_bytes()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            return None
-
     def write(self, rel: str, data: bytes, *, gzipped: bool = True) -> bool:
         """Atomically replace `rel` with `data`; False when it already held exactly that.
 
@@ -94,7 +87,6 @@ class Publisher:
         gz_path = path.with_name(path.name + ".gz")
         same = self._same(path, data)
         if same and (not gzipped or gz_path.exists()):
-            self.unchanged.append(rel)
             return False
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -49,8 +49,9 @@ def _attr(text: str) -> str:
     return escape(text, quote=True)
 
 
-def render_landing(feeds: Sequence[LandingFeed], site: SiteSettings) -> bytes:
-    head_links = [
+def _head_links(feeds: Sequence[LandingFeed]) -> list[str]:
+    """Autodiscovery: one `<link rel="alternate">` per feed and format."""
+    return [
         f'<link rel="alternate" type="{MEDIA_TYPES[fmt]}" title="{_attr(f"{feed.title} ({FORMAT_NAMES[fmt]})")}" '
         f'href="{_attr(feed.files.urls[fmt])}">'
         for feed in feeds for fmt in FORMATS
@@ -60,34 +61,41 @@ def render_landing(feeds: Sequence[LandingFeed], site: SiteSettings) -> bytes:
         f'href="{_attr(feed.digest.urls[fmt])}">'
         for feed in feeds if feed.digest is not None for fmt in feed.digest.urls
     ]
-    sections = []
-    for i, feed in enumerate(feeds):
-        anchor = f"feed-{i}"
-        items = "\n".join(
-            f'<li><a href="{_attr(a.original_url)}">{escape(a.title)}</a> '
-            f'<span class="meta">{escape(a.provider.name) + ", " if a.provider else ""}'
-            f'<time datetime="{a.published_at.isoformat()}">{a.published_at.date().isoformat()}</time></span></li>'
-            for a in (i.article for i in feed.newest[:HEADLINES])
+
+
+def _section(i: int, feed: LandingFeed) -> str:
+    anchor = f"feed-{i}"
+    heading = feed.heading or feed.title
+    items = "\n".join(
+        f'<li><a href="{_attr(a.original_url)}">{escape(a.title)}</a> '
+        f'<span class="meta">{escape(a.provider.name) + ", " if a.provider else ""}'
+        f'<time datetime="{a.published_at.isoformat()}">{a.published_at.date().isoformat()}</time></span></li>'
+        for a in (item.article for item in feed.newest[:HEADLINES])
+    )
+    subscribe = " ".join(
+        f'<a href="{_attr(feed.files.urls[fmt])}" type="{MEDIA_TYPES[fmt]}">{FORMAT_NAMES[fmt]}</a>'
+        for fmt in FORMATS
+    )
+    if feed.digest is not None:
+        digest = " ".join(
+            f'<a href="{_attr(feed.digest.urls[fmt])}" type="{MEDIA_TYPES[fmt]}">{FORMAT_NAMES[fmt]}</a>'
+            for fmt in feed.digest.urls
         )
-        subscribe = " ".join(
-            f'<a href="{_attr(feed.files.urls[fmt])}" type="{MEDIA_TYPES[fmt]}">{FORMAT_NAMES[fmt]}</a>'
-            for fmt in FORMATS
-        )
-        if feed.digest is not None:
-            digest = " ".join(
-                f'<a href="{_attr(feed.digest.urls[fmt])}" type="{MEDIA_TYPES[fmt]}">{FORMAT_NAMES[fmt]}</a>'
-                for fmt in feed.digest.urls
-            )
-            subscribe += f'</p>\n<p class="subscribe">{escape(feed.digest_kind.capitalize())} digest: {digest}'
-        count = f"{feed.count} item{'s' if feed.count != 1 else ''}"
-        sections.append(
-            f'<section aria-labelledby="{anchor}">\n<h2 id="{anchor}">{escape(feed.heading or feed.title)}</h2>\n'
-            + (f'<p>{escape(feed.description)}</p>\n' if feed.description else "")
-            + f'<p class="count">{count}</p>\n'
-            f'<p class="subscribe">Subscribe: {subscribe}</p>\n'
-            + (f'<ol aria-label="Newest in {_attr(feed.heading or feed.title)}">\n{items}\n</ol>\n' if items else "")
-            + "</section>"
-        )
+        subscribe += f'</p>\n<p class="subscribe">{escape(feed.digest_kind.capitalize())} digest: {digest}'
+    count = f"{feed.count} item{'s' if feed.count != 1 else ''}"
+    return (
+        f'<section aria-labelledby="{anchor}">\n<h2 id="{anchor}">{escape(heading)}</h2>\n'
+        + (f'<p>{escape(feed.description)}</p>\n' if feed.description else "")
+        + f'<p class="count">{count}</p>\n'
+        f'<p class="subscribe">Subscribe: {subscribe}</p>\n'
+        + (f'<ol aria-label="Newest in {_attr(heading)}">\n{items}\n</ol>\n' if items else "")
+        + "</section>"
+    )
+
+
+def render_landing(feeds: Sequence[LandingFeed], site: SiteSettings) -> bytes:
+    head_links = _head_links(feeds)
+    sections = [_section(i, feed) for i, feed in enumerate(feeds)]
     opml = public_url(site.base_url, OPML_NAME)
     page = f"""<!doctype html>
 <html lang="{_attr(site.language)}">

@@ -139,7 +139,7 @@ def test_check_command_fails_when_it_cannot_run(site: Site):
 
 
 def test_sample_content_check_is_quick_and_unknown(tmp_path):
-    from test_cli import offline_sample
+    from test_app_cli import offline_sample
 
     offline_sample(tmp_path)
     proc = run_feeder("check", "--json", cwd=tmp_path, timeout=30)

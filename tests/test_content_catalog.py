@@ -1,0 +1,118 @@
+"""The catalog on its own: what a rescan reparses, what it remembers, and
+that the parallel path stores exactly what the serial one does."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from feeder.content import catalog as catalog_module
+from feeder.content.catalog import Catalog, open_catalog
+from feeder.errors import ConfigError
+from feeder.storage.state import State
+
+from conftest import Site, good_fields, write_corpus
+
+
+def opened(site: Site, state: State, **kw):
+    return open_catalog(state, site.content, max_size=kw.get("max_size", 1_000_000), timezone_name="UTC")
+
+
+@pytest.fixture
+def state(site: Site):
+    with State.open(site.state) as st:
+        yield st
+
+
+def test_a_rescan_reparses_only_what_changed(site: Site, state: State):
+    a = site.article("a.txt", **good_fields(1))
+    site.article("sub/b.md", **good_fields(2, topics=["AI", "Space"]))
+    catalog, rescan = opened(site, state)
+    assert (rescan.files, rescan.parsed, rescan.changed) == (2, 2, True)
+    _, again = opened(site, state)
+    assert (again.parsed, again.changed) == (0, False)
+    a.write_text(a.read_text().replace("Article number 1", "Edited"))
+    os.utime(a, ns=(a.stat().st_atime_ns, a.stat().st_mtime_ns + 1_000_000))
+    _, edited = opened(site, state)
+    assert (edited.parsed, edited.removed) == (1, 0)
+    (site.content / "sub" / "b.md").unlink()
+    catalog, removed = opened(site, state)
+    assert (removed.parsed, removed.removed) == (0, 1)
+    assert [e.source for e in catalog.entries()] == ["a.txt"]
+
+
+def test_entries_problems_warnings_and_duplicates(site: Site, state: State):
+    site.article("a.txt", **good_fields(1, topics=["AI", "Space"]))
+    site.article("draft.txt", **good_fields(2, published=False))
+    site.article("warn.txt", **good_fields(3, images=["ftp://x.example/i.png"]))
+    site.article("dup1.txt", **good_fields(4, id="same"))
+    site.article("dup2.txt", **good_fields(5, id="same"))
+    site.write("bad.txt", "---\ntitle: [\n---\n")
+    catalog, _ = opened(site, state)
+    entries = {e.source: e for e in catalog.entries(with_urls=True)}
+    assert sorted(entries) == ["a.txt", "dup1.txt", "warn.txt"]  # published, one per id
+    assert entries["a.txt"].topics == ("AI", "Space")
+    assert entries["a.txt"].original_url == "https://news.example.org/1"
+    assert [(d.article_id, d.kept, d.dropped) for d in catalog.duplicates()] == [("same", "dup1.txt", "dup2.txt")]
+    [(path, problem)] = catalog.problems()
+    assert path == "bad.txt" and problem.startswith("invalid YAML")
+    assert catalog.warnings() == [("warn.txt", "field 'images[0]' must be an absolute http or https URL, "
+                                               "not the string 'ftp://x.example/i.png'; left out")]
+    assert catalog.article_count() == 4  # distinct ids of the files that parsed (the two "same" count once)
+
+
+def test_articles_are_read_again_and_a_vanished_file_is_left_out(site: Site, state: State):
+    site.article("a.txt", "Body **text**\n", **good_fields(1))
+    site.article("b.txt", **good_fields(2))
+    catalog, _ = opened(site, state)
+    (site.content / "b.txt").unlink()
+    found = catalog.articles(["a.txt", "b.txt", "a.txt"])
+    assert list(found) == ["a.txt"] and found["a.txt"].body == "Body **text**"
+    hashes = catalog.file_hashes(["a.txt"])
+    assert list(hashes) == ["a.txt"] and len(hashes["a.txt"]) == 24
+
+
+def test_next_publication(site: Site, state: State):
+    site.article("a.txt", **good_fields(1))
+    site.article("later.txt", **good_fields(2, publishedDateTime=datetime(2030, 1, 1, tzinfo=timezone.utc)))
+    catalog, _ = opened(site, state)
+    assert catalog.next_publication(after=datetime(2025, 1, 1, tzinfo=timezone.utc)) == \
+        datetime(2030, 1, 1, tzinfo=timezone.utc)
+    assert catalog.next_publication(after=datetime(2030, 1, 1, tzinfo=timezone.utc)) is None
+
+
+def test_changed_parse_settings_reparse_everything(site: Site, state: State):
+    site.article("a.txt", **good_fields(1))
+    opened(site, state)
+    _, rescan = opened(site, state, max_size=10)
+    assert rescan.parsed == 1
+    catalog = Catalog(state, site.content, max_size=10, timezone_name="UTC")
+    assert "over the limit" in dict(catalog.problems())["a.txt"]
+
+
+def test_a_missing_content_folder_is_a_configuration_error(site: Site, state: State):
+    with pytest.raises(ConfigError, match="does not exist"):
+        open_catalog(state, site.content / "nope", max_size=1000, timezone_name="UTC")
+
+
+def test_parallel_parsing_stores_what_serial_parsing_does(tmp_path: Path, monkeypatch):
+    results = []
+    count = catalog_module.PARALLEL_THRESHOLD + 51
+    assert catalog_module._use_processes(count)  # this machine has more than one core
+    for mode in ("parallel", "serial"):
+        site = Site(tmp_path / mode)
+        write_corpus(site.content, catalog_module.PARALLEL_THRESHOLD + 50)
+        site.write("batch00/broken.txt", "---\npublished: perhaps\n---\n")
+        if mode == "serial":
+            monkeypatch.setattr(catalog_module, "PARALLEL_THRESHOLD", 10**9)
+        with State.open(site.state) as state:
+            catalog, rescan = opened(site, state)
+            assert rescan.parsed == count
+            rows = sorted(state.conn.execute(
+                "SELECT path, size, article_id, published, published_at, topics, original_url, digest, error "
+                "FROM files"))
+            results.append((rows, sorted(catalog.entries(with_urls=True))))
+    assert results[0] == results[1]
