@@ -110,18 +110,19 @@ class FileRow(NamedTuple):
         return SnapRow(*self[:7])
 
 
-def _parse_one(f: ContentFile, max_size: int, tz: tzinfo) -> FileRow:
+def _parse_one(f: ContentFile, max_size: int, tz: tzinfo) -> tuple[FileRow, Article | None]:
     from feeder.content.reader import parse_file  # the parsing stack is loaded only when a file changed
 
     try:
         a, data, warnings = parse_file(f, max_size=max_size, tz=tz)
     except ContentError as exc:
-        return FileRow(f.rel, f.size, f.mtime_ns, None, None, None, None, None, None, exc.problem, None, None)
+        return FileRow(f.rel, f.size, f.mtime_ns, None, None, None, None, None, None, exc.problem, None, None), None
     digest = hashlib.blake2b(data, digest_size=12).hexdigest()
     enc = a.enclosure
     media_url = enc.url if enc is not None and (enc.length is None or not enc.type) else None
-    return FileRow(f.rel, f.size, f.mtime_ns, a.id, int(a.published), a.published_at.timestamp(),
-                   _SEP.join(a.topics), a.original_url, digest, None, media_url, "\n".join(warnings) or None)
+    row = FileRow(f.rel, f.size, f.mtime_ns, a.id, int(a.published), a.published_at.timestamp(),
+                  _SEP.join(a.topics), a.original_url, digest, None, media_url, "\n".join(warnings) or None)
+    return row, a
 
 
 # The columns of `files` every selecting build reads, in this order.
@@ -147,7 +148,7 @@ def _store(conn: sqlite3.Connection, rows: list[FileRow], *, deltas: bool = Fals
     conn.execute("COMMIT")
 
 
-def _parse_chunk(args: tuple[list[ContentFile], int, str]) -> list[FileRow]:
+def _parse_chunk(args: tuple[list[ContentFile], int, str]) -> list[tuple[FileRow, Article | None]]:
     files, max_size, tz_name = args
     tz = ZoneInfo(tz_name)
     return [_parse_one(f, max_size, tz) for f in files]
@@ -161,7 +162,9 @@ def _parse_and_store(args: tuple[list[ContentFile], int, str, str]) -> int:
     if _worker_db is None:
         _worker_db = sqlite3.connect(db_path, timeout=60, isolation_level=None)
         _worker_db.execute("PRAGMA synchronous=NORMAL")
-    _store(_worker_db, _parse_chunk((files, max_size, tz_name)))
+    # Only the rows go to the database; the articles stay here (a cold build
+    # re-reads just the few it renders, see Catalog.articles).
+    _store(_worker_db, [row for row, _ in _parse_chunk((files, max_size, tz_name))])
     return len(files)
 
 
@@ -245,8 +248,13 @@ def _stop_pool(pool: ProcessPoolExecutor, grace: float = 3.0) -> None:
 
 
 def _parse_into(conn: sqlite3.Connection, db_path: str, files: Sequence[ContentFile], max_size: int, tz_name: str,
-                cancel: threading.Event | None, *, parallel: bool) -> list[FileRow] | None:
-    """Parse and store `files`; returns the rows, or None when worker processes stored them."""
+                cancel: threading.Event | None, *, parallel: bool,
+                articles: dict[str, Article]) -> list[FileRow] | None:
+    """Parse and store `files`; returns the rows, or None when worker processes stored them.
+
+    Parsed here, each file's article is kept in `articles`, so that rendering
+    it later in the same build does not parse it again.
+    """
     chunks = [list(files[i:i + _CHUNK]) for i in range(0, len(files), _CHUNK)]
     if parallel:
         try:
@@ -260,8 +268,9 @@ def _parse_into(conn: sqlite3.Connection, db_path: str, files: Sequence[ContentF
     for chunk in chunks:
         check_cancel(cancel)
         parsed = _parse_chunk((chunk, max_size, tz_name))
-        _store(conn, parsed, deltas=True)
-        rows.extend(parsed)
+        _store(conn, [row for row, _ in parsed], deltas=True)
+        rows.extend(row for row, _ in parsed)
+        articles.update((row.path, a) for row, a in parsed if a is not None)
     return rows
 
 
@@ -293,6 +302,7 @@ class Catalog:
         self.max_size = max_size
         self.tz_name = timezone_name
         self._snap: dict[str, SnapRow] | None = None
+        self._parsed: dict[str, Article] = {}  # articles this build has parsed already, by path
         self._dupes: list[Duplicate] | None = None
 
     # The `files` table is the truth. Reading 100,000 rows from it costs a
@@ -373,7 +383,7 @@ class Catalog:
             with self.state.transaction():
                 conn.execute("DELETE FROM snapshot")  # the workers write `files` alone
         stored = _parse_into(conn, str(self.state.path), todo, self.max_size, self.tz_name, cancel,
-                             parallel=parallel)
+                             parallel=parallel, articles=self._parsed)
         if stored is None:
             self._snap = None
             snap = self._snapshot()  # read back what the workers stored, and save it
@@ -441,7 +451,8 @@ class Catalog:
         return None if row[0] is None else datetime.fromtimestamp(row[0], timezone.utc)
 
     def articles(self, sources: Iterable[str]) -> dict[str, Article]:
-        """Full articles by source path, read again from the content folder.
+        """Full articles by source path: those this build parsed already, the
+        others read again from the content folder.
 
         The database keeps what selection needs, not each article's text:
         writing ~2 KB per file cost a third of a cold build, while a build
@@ -454,6 +465,9 @@ class Catalog:
         tz = ZoneInfo(self.tz_name)
         found: dict[str, Article] = {}
         for rel in dict.fromkeys(sources):
+            if rel in self._parsed:
+                found[rel] = self._parsed[rel]
+                continue
             f = ContentFile(os.path.join(self.root, rel), rel, 0, 0)
             try:
                 found[rel] = parse_file(f, max_size=self.max_size, tz=tz).article
