@@ -20,6 +20,9 @@ _NOT_URI = re.compile(r"[^\x21-\x7e]|[\"<>\\^`{|}]|%(?![0-9A-Fa-f]{2})")
 # scheme://authority[/?#rest]
 _ABSOLUTE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):(//([^/?#]*))?(.*)\Z", re.DOTALL)
 _HTTP = re.compile(r"(?i:https?)://[^/?#\s]+(?:[/?#]\S*)?\Z")
+# The common case, decided without urlsplit (a cold build checks every URL of every file):
+# a plain host name, an optional port, then anything a URI may hold.
+_PLAIN_HTTP = re.compile(r"(?i:https?)://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::(\d{1,5}))?(?:[/?#][\x21-\x7e]*)?\Z")
 
 
 class _NotAUrl(ValueError):
@@ -85,6 +88,9 @@ def http_uri(url: str) -> str | None:
         uri = to_uri(url)
     except ValueError:
         return None
+    plain = _PLAIN_HTTP.match(uri)
+    if plain is not None:
+        return uri if plain.group(1) is None or int(plain.group(1)) <= 65535 else None
     if _HTTP.match(uri) is None:
         return None
     try:
