@@ -27,6 +27,7 @@ __all__ = [
     "Every",
     "IngestSettings",
     "LinkSettings",
+    "LogSettings",
     "PodcastSettings",
     "ScheduleSettings",
     "ServeSettings",
@@ -36,6 +37,7 @@ __all__ = [
     "TopicSettings",
     "WebSubSettings",
     "find_config",
+    "host_port",
     "load_config",
     "parse_duration",
 ]
@@ -158,6 +160,13 @@ class ServeSettings:
     host: str = "127.0.0.1"
     port: int = 8080
     max_age: int = 300  # Cache-Control max-age, seconds
+    metrics: bool = True  # `daemon --serve` answers /healthz and /metrics
+    admin_listen: tuple[str, int] | None = None  # answer them there instead of beside the feeds
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    format: str = "text"  # or "json": one object per line, for log collectors
 
 
 @dataclass(frozen=True)
@@ -199,6 +208,7 @@ class Settings:
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     websub: WebSubSettings = field(default_factory=WebSubSettings)
     serve: ServeSettings = field(default_factory=ServeSettings)
+    log: LogSettings = field(default_factory=LogSettings)
     sources: tuple[SourceSettings, ...] = ()
     ingest: IngestSettings = field(default_factory=IngestSettings)
     source: Path | None = None  # the file these settings came from
@@ -452,15 +462,41 @@ def _websub(r: _Reader) -> WebSubSettings:
 
 
 def _serve(r: _Reader) -> ServeSettings:
+    admin = r.opt_text("admin_listen")
     sv = ServeSettings(
         host=r.text("host", ServeSettings.host),
         port=r.integer("port", ServeSettings.port, minimum=0),
         max_age=int(r.seconds("max_age", ServeSettings.max_age)),
+        metrics=r.flag("metrics", ServeSettings.metrics),
+        admin_listen=None if not admin else _listen_address(r, "admin_listen", admin),
     )
     if sv.port > 65535:
         raise r.fail("port", "must be at most 65535")
     r.finish()
     return sv
+
+
+def host_port(value: str) -> tuple[str, int]:
+    """`HOST:PORT` (`[::1]:9100` for IPv6) as (host, port); ValueError when it is not one."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected HOST:PORT, such as 127.0.0.1:8080, not {value!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _listen_address(r: _Reader, name: str, value: str) -> tuple[str, int]:
+    try:
+        return host_port(value)
+    except ValueError as exc:
+        raise r.fail(name, str(exc)) from None
+
+
+def _log(r: _Reader) -> LogSettings:
+    fmt = r.text("format", LogSettings.format)
+    if fmt not in ("text", "json"):
+        raise r.fail("format", "must be text or json")
+    r.finish()
+    return LogSettings(format=fmt)
 
 
 def _check_url(reader: _Reader, name: str, value: str) -> str:
@@ -579,6 +615,7 @@ def parse_config(data: Any, *, base: Path, source: Path | None = None) -> Settin
         schedule=_schedule(r.section("schedule")),
         websub=_websub(r.section("websub")),
         serve=_serve(r.section("serve")),
+        log=_log(r.section("log")),
         sources=_sources(r),
         ingest=_ingest(r.section("ingest")),
         source=source,

@@ -209,3 +209,74 @@ def write_corpus(folder: Path, n: int, *, seed: int = 7) -> None:
         path = folder / f"batch{i // 500:02d}" / f"{i:06d}.txt"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(article_text("Body **text** of the story.\n", **fields), encoding="utf-8")
+
+
+def get_url(url: str, method: str = "GET", timeout: float = 5) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body) of a request to a server of the tests, errors included."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+class DaemonProcess:
+    """`feeder daemon` as a real process, its log in a file."""
+
+    def __init__(self, config: Path, log: Path, *extra: str, env: dict[str, str] | None = None):
+        import os
+
+        self.log = log
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "feeder", "daemon", "--config", str(config), *extra],
+            stdout=subprocess.DEVNULL, stderr=open(log, "wb"), env={**os.environ, **(env or {})},
+        )
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout: float = 10.0) -> int:
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+
+def wait_until(predicate, timeout: float = 10.0, what: str = "condition"):
+    """Poll `predicate` until it returns something true; that value is returned."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except (OSError, AssertionError, ValueError, KeyError):
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture
+def daemons():
+    started: list[DaemonProcess] = []
+
+    def start(config: Path, log: Path, *extra: str, env: dict[str, str] | None = None) -> DaemonProcess:
+        d = DaemonProcess(config, log, *extra, env=env)
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait()

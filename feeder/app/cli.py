@@ -30,7 +30,8 @@ from feeder.app.exitstatus import (
     EXIT_OUTPUT,
     EXIT_SOURCES,
 )
-from feeder.config import Settings, find_config, load_config
+from feeder.app.logs import setup_logging
+from feeder.config import Settings, find_config, host_port, load_config
 from feeder.errors import Cancelled, ConfigError, FeederError, LockTimeout, OutputError, StateError
 
 if TYPE_CHECKING:
@@ -38,28 +39,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("feeder")
 
-def _setup_logging(verbosity: int, *, timestamps: bool = False) -> None:
-    # -q (verbosity -1) hides progress and summaries, never problems: a cron
-    # job run with -q mails exactly the warnings and errors.
-    level = {-1: logging.WARNING, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
-    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s" if timestamps else "feeder: %(levelname)s: %(message)s"
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(fmt))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    if verbosity < 2:
-        # Keep third-party chatter (httpx logs every request at INFO) out of -v.
-        for name in ("httpx", "httpcore", "apscheduler"):
-            logging.getLogger(name).setLevel(max(level, logging.WARNING))
-
-
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", "-c", metavar="PATH",
                         help="configuration file (default: $FEEDER_CONFIG or config/feeder.yaml)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more output (repeat for debug)")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no progress or summary; problems are still reported on stderr")
+    parser.add_argument("--log-format", choices=("text", "json"),
+                        help="log lines as readable text or one JSON object each (default: log.format, text)")
 
 
 def _seconds(value: str) -> float:
@@ -144,17 +131,33 @@ def make_parser() -> argparse.ArgumentParser:
     p_check.add_argument("--budget", type=_seconds, metavar="SECONDS",
                          help="stop checking after this long (default: links.budget; 0 with --all: no limit)")
     p_check.set_defaults(func=cmd_check)
+
+    p_status = sub.add_parser("status", help="what the last build and the state database say, without scanning",
+                              description="Print the last build, the next scheduled rounds, counts of files and "
+                                          "articles, dead and unknown URLs, failing sources and every feed, from "
+                                          "the state database alone (safe while a daemon runs).")
+    _common(p_status)
+    p_status.add_argument("--json", action="store_true", help="print it as JSON")
+    p_status.set_defaults(func=cmd_status)
     return parser
 
 
-def _print_report(report: BuildReport, quiet: bool) -> None:
-    if not quiet:
+def _print_report(report: BuildReport, args: argparse.Namespace) -> None:
+    if not args.quiet:
         print(f"feeder: {report.summary()}")
-    # Problems go to stderr whatever the verbosity: cron mails them.
-    for problem in report.skipped:
-        print(f"feeder: skipped {problem}", file=sys.stderr)
-    for problem in report.warnings:
-        print(f"feeder: warning {problem}", file=sys.stderr)
+    # Problems go to stderr whatever the verbosity: cron mails them. With JSON
+    # logs they are log records like every other line of stderr.
+    for kind, problems in (("skipped", report.skipped), ("warning", report.warnings)):
+        for problem in problems:
+            _problem(args, f"{kind} {problem}", path=problem.path)
+
+
+def _problem(args: argparse.Namespace, text: str, **fields: str) -> None:
+    """A problem on stderr: a plain line, or with JSON logs a log record like every other line."""
+    if str(getattr(args, "log_format_in_use", None) or args.log_format or "text") == "json":
+        log.warning("%s", text, extra=fields)
+    else:
+        print(f"feeder: {text}", file=sys.stderr)
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
@@ -177,7 +180,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             print(f"feeder: ingest: {report.summary()}")
         for s in report.sources:
             if s.status == "error" or s.problems:
-                print(f"feeder: {s.line()}", file=sys.stderr)
+                _problem(args, s.line(), source=s.url)
             elif not args.quiet:
                 print(f"  {s.line()}")
         if report.network_down:
@@ -197,12 +200,12 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
             print(f"feeder: ingest: {ingested.summary()}")
         for s in ingested.sources:
             if s.status == "error" or s.problems:
-                print(f"feeder: {s.line()}", file=sys.stderr)
+                _problem(args, s.line(), source=s.url)
     report = build(settings, lock_timeout=args.wait, cancel=args.cancel)
     if report.files == 0:
         log.warning("no article files found in %s (feeder reads *.txt and *.md files, in subfolders too); "
                     "the feeds were written empty", settings.content_dir)
-    _print_report(report, args.quiet)
+    _print_report(report, args)
     if args.strict and (report.skipped or report.warnings):
         return EXIT_CONTENT
     return EXIT_OK
@@ -274,10 +277,10 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _host_port(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, such as 127.0.0.1:8080, not {value!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
+    try:
+        return host_port(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def cmd_daemon(args: argparse.Namespace, settings: Settings) -> int:
@@ -285,6 +288,18 @@ def cmd_daemon(args: argparse.Namespace, settings: Settings) -> int:
 
     path = find_config(args.config).absolute()
     return Daemon(settings, path, serve=args.serve).run()
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from feeder.app.status import read_status
+
+    status = read_status(settings)
+    if args.json:
+        print(json.dumps(status.to_json(), indent=2))
+    else:
+        for line in status.lines():
+            print(line)
+    return EXIT_OK
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -335,13 +350,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # The daemon and server log for journald/systemd: timestamps, and INFO by default.
     daemon = args.command in ("daemon", "serve")
-    _setup_logging(-1 if args.quiet else args.verbose + (1 if daemon else 0), timestamps=daemon)
+    verbosity = -1 if args.quiet else args.verbose + (1 if daemon else 0)
+    setup_logging(verbosity, timestamps=daemon, fmt=args.log_format or "text")
     stop = _StopSignals()
     try:
+        settings = load_config(args.config)
+        args.log_format_in_use = args.log_format or settings.log.format
+        if args.log_format is None and settings.log.format != "text":
+            setup_logging(verbosity, timestamps=daemon, fmt=settings.log.format)
         if daemon:  # they handle their own signals
-            return int(args.func(args, load_config(args.config)))
+            return int(args.func(args, settings))
         with stop.installed() as args.cancel:
-            return int(args.func(args, load_config(args.config)))
+            return int(args.func(args, settings))
     except Cancelled:
         name = signal.Signals(stop.signum or signal.SIGINT).name
         log.warning("stopped by %s before finishing; every file written is whole, the next run completes "

@@ -5,18 +5,20 @@ Jobs never overlap themselves (`max_instances=1`, coalescing, a misfire
 grace time) and share the build lock with cron runs. SIGTERM and SIGINT ask
 the running job to stop at its next safe point (between two files, never in
 the middle of one) and exit 0; SIGHUP reloads the configuration, keeping the
-old one when the new one is bad.
+old one when the new one is bad. Each round's outcome goes to the health
+check, the metrics and, under systemd, the notify socket.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -28,6 +30,9 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from feeder.app.exitstatus import EXIT_LISTEN
+from feeder.app.health import Health
+from feeder.app.metrics import Metrics
+from feeder.app.notify import Notifier
 from feeder.app.pipeline import build
 from feeder.config import Every, Settings, load_config
 from feeder.errors import Cancelled, ConfigError, FeederError, LockTimeout
@@ -47,11 +52,22 @@ def make_trigger(every: Every) -> BaseTrigger:
     return IntervalTrigger(seconds=every.seconds, timezone=timezone.utc)
 
 
+def interval_of(every: Every, now: datetime | None = None) -> float:
+    """Seconds between two runs (for a crontab line, between its next two)."""
+    if every.seconds is not None:
+        return every.seconds
+    trigger = make_trigger(every)
+    now = now or datetime.now(timezone.utc)
+    first = trigger.get_next_fire_time(None, now)
+    second = trigger.get_next_fire_time(first, first + timedelta(seconds=1)) if first else None
+    return (second - first).total_seconds() if first and second else 86400.0
+
+
 @dataclass
 class _Job:
     name: str
     spec: Callable[[Settings], Every]
-    run: Callable[[Settings, threading.Event], None]
+    run: Callable[[Settings, threading.Event], str]  # returns a one-line summary of the round
     first_run_now: bool = False
 
 
@@ -66,6 +82,11 @@ class Daemon:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
+        self.metrics = Metrics()
+        self.notifier = Notifier()
+        self.health = Health(self.settings.output_dir, self.settings.state_dir,
+                             interval_of(self.settings.schedule.rescan))
+        self._ready = False
         self.scheduler = BlockingScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=4)},
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},
@@ -80,51 +101,95 @@ class Daemon:
 
     # -- jobs ------------------------------------------------------------------
 
-    def _rescan(self, settings: Settings, stop: threading.Event) -> None:
+    def _rescan(self, settings: Settings, stop: threading.Event) -> str:
         report = build(settings, cancel=stop)
+        self.metrics.build(report)
+        summary = report.summary()
         if report.unchanged:
-            log.info("rescan: nothing changed (%s)", report.summary())
+            log.info("rescan: nothing changed (%s)", summary, extra={"round": "rescan"})
         else:
-            log.info("rescan: %s", report.summary())
+            log.info("rescan: %s", summary, extra={"round": "rescan"})
         for problem in report.skipped:
-            log.debug("skipped %s", problem)
+            log.debug("skipped %s", problem, extra={"round": "rescan", "path": problem.path})
+        return f"rescan: {summary}"
 
-    def _link_check(self, settings: Settings, stop: threading.Event) -> None:
+    def _link_check(self, settings: Settings, stop: threading.Event) -> str:
         if not settings.links.enabled:
-            return
+            return "link-check: link checks are off"
         outcome = check_content_links(settings, everything=False, budget=settings.schedule.link_budget, cancel=stop)
-        log.info("link check: %s", outcome.report.summary())
+        self.metrics.links(outcome.report)
+        log.info("link check: %s", outcome.report.summary(), extra={"round": "link-check"})
         if outcome.report.holds_changed:
             self._rescan(settings, stop)  # publish what the new verdicts decide now, not at the next rescan
+        return f"link-check: {outcome.report.summary()}"
 
-    def _ingest(self, settings: Settings, stop: threading.Event) -> None:
+    def _ingest(self, settings: Settings, stop: threading.Event) -> str:
         if not settings.sources:
-            return
+            return "ingest: no sources"
         from feeder.ingest.run import ingest
 
         report = ingest(settings, cancel=stop)
-        log.info("ingest: %s", report.summary())
+        self.metrics.ingest(report)
+        log.info("ingest: %s", report.summary(), extra={"round": "ingest"})
         if report.changed:
             self._rescan(settings, stop)  # new articles are published (or held for review) at once
+        return f"ingest: {report.summary()}"
 
     def _wrap(self, job: _Job) -> Callable[[], None]:
         def run() -> None:
             with self._lock:
                 self.running += 1
+            started = time.perf_counter()
+            outcome, summary = "ok", ""
             try:
-                job.run(self.settings, self.stop)
+                summary = job.run(self.settings, self.stop)
             except Cancelled:
-                log.info("%s: stopped for shutdown", job.name)
+                outcome, summary = "stopped", f"{job.name}: stopped for shutdown"
+                log.info("%s: stopped for shutdown", job.name, extra={"round": job.name})
             except LockTimeout as exc:
-                log.warning("%s: skipped: %s", job.name, exc)
+                outcome, summary = "skipped", f"{job.name}: skipped: {exc}"
+                log.warning("%s: skipped: %s", job.name, exc, extra={"round": job.name})
             except FeederError as exc:
-                log.error("%s failed: %s", job.name, exc)
-            except Exception:
-                log.exception("%s failed", job.name)
+                outcome, summary = "failed", f"{job.name} failed: {exc}"
+                log.error("%s failed: %s", job.name, exc, extra={"round": job.name})
+            except Exception as exc:
+                outcome, summary = "failed", f"{job.name} failed: {type(exc).__name__}: {exc}"
+                log.exception("%s failed", job.name, extra={"round": job.name})
             finally:
                 with self._lock:
                     self.running -= 1
+            self._round_done(job.name, outcome, summary, time.perf_counter() - started)
         return run
+
+    def _round_done(self, job: str, outcome: str, summary: str, seconds: float) -> None:
+        now = datetime.now(timezone.utc)
+        self.metrics.round(job, outcome, seconds, now.timestamp())
+        if outcome == "ok":
+            self.health.succeeded(job, now)
+        elif outcome == "failed":
+            self.health.failed(job, now, summary)
+        self._note_next_runs()
+        if job == "rescan" and not self._ready:
+            self._ready = True
+            self.notifier.ready(summary)
+        else:
+            self.notifier.status(summary)
+
+    def _note_next_runs(self) -> None:
+        """Tell the health check and `feeder status` when each job runs next."""
+        runs = {}
+        for job in self.jobs:
+            scheduled = self.scheduler.get_job(job.name)
+            when = scheduled.next_run_time if scheduled is not None else None
+            self.health.scheduled(job.name, when)
+            runs[job.name] = when.isoformat(timespec="seconds") if when else None
+        try:
+            from feeder.storage.state import State
+
+            with State.open(self.settings.state_dir) as state:
+                state.set_meta("next_rounds", json.dumps(runs))
+        except FeederError as exc:
+            log.debug("next rounds not recorded: %s", exc)
 
     def _schedule(self, *, initial: bool) -> None:
         for job in self.jobs:
@@ -134,11 +199,18 @@ class Daemon:
                 self.scheduler.add_job(self._wrap(job), trigger, id=job.name, name=job.name, **kwargs)
             else:
                 self.scheduler.reschedule_job(job.name, trigger=trigger)
+        self.health.rescan_interval = interval_of(self.settings.schedule.rescan)
+        if initial and self.notifier.watchdog:
+            # Pinged from the scheduler's own pool: a daemon whose scheduler or
+            # workers hang stops pinging, and systemd restarts it.
+            self.scheduler.add_job(self.notifier.ping, IntervalTrigger(seconds=self.notifier.watchdog / 2),
+                                   id="watchdog", name="watchdog", next_run_time=datetime.now(timezone.utc))
 
     # -- signals ---------------------------------------------------------------
 
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
         log.info("received %s: stopping", signal.Signals(signum).name)
+        self.notifier.stopping()
         self.stop.set()
         self.scheduler.shutdown(wait=False)
 
@@ -155,9 +227,10 @@ class Daemon:
     def run(self) -> int:
         server = None
         if self.serve is not None:
-            from feeder.app.serve import ServerThread
+            from feeder.app.serve import Admin, ServerThread
 
-            server = ServerThread(self.settings, *self.serve)
+            admin = Admin(self.health, self.metrics) if self.settings.serve.metrics else None
+            server = ServerThread(self.settings, *self.serve, admin=admin)
             try:
                 server.start()
             except OSError as exc:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from feeder.config import Settings
 from feeder.content.catalog import Catalog, Entry
 from feeder.content.catalog import open_catalog as content_catalog
-from feeder.errors import check_cancel
+from feeder.errors import Cancelled, check_cancel
 from feeder.output.layout import OPML_NAME, feed_files, public_url
 from feeder.output.writer import Publisher
 from feeder.storage.lock import BuildLock
@@ -36,10 +36,11 @@ from feeder.storage.state import State
 if TYPE_CHECKING:
     from feeder.links.rounds import RoundReport
     from feeder.net.guard import Resolver
+    from feeder.output.websub import Ping
     from feeder.selection.feeds import Selection
 
 
-__all__ = ["BuildReport", "BuildStats", "Problem", "build", "open_catalog"]
+__all__ = ["BuildReport", "BuildStats", "FeedSummary", "LastBuild", "Problem", "build", "open_catalog"]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class BuildReport:
     rendered: int = 0  # feeds rendered (the others were unchanged)
     unchanged: bool = False  # nothing selection depends on changed: nothing was rendered
     links: RoundReport | None = None
+    pings: list[Ping] = field(default_factory=list)  # WebSub pings sent after this build
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, for -vv
 
     @contextlib.contextmanager
@@ -90,6 +92,26 @@ class BuildReport:
         if self.links is not None:
             text += f"; links: {self.links.summary()}"
         return text
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSummary:
+    """One feed as the last selecting build left it (for `feeder status`)."""
+
+    slug: str  # '' for all topics
+    topic: str  # its display name, '' for all topics
+    items: int
+    newest: str | None  # the newest item's publication date, ISO 8601
+
+
+@dataclass(frozen=True, slots=True)
+class LastBuild:
+    """When the last build ran, how long it took and how it ended (for `feeder status`)."""
+
+    started: str  # ISO 8601, UTC
+    seconds: float
+    outcome: str  # "published", "unchanged", "failed" or "stopped"
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,9 +166,28 @@ def build(
     now = now or datetime.now(timezone.utc)
     with BuildLock(settings.state_dir, timeout=settings.lock_timeout if lock_timeout is None else lock_timeout,
                    cancel=cancel):
-        report = _build(settings, now, resolver, cancel)
+        started, clock = datetime.now(timezone.utc), time.perf_counter()
+        try:
+            report = _build(settings, now, resolver, cancel)
+        except Exception as exc:
+            outcome = "stopped" if isinstance(exc, Cancelled) else "failed"
+            _record_last_build(settings, LastBuild(started.isoformat(timespec="seconds"),
+                                                   round(time.perf_counter() - clock, 3), outcome, str(exc)))
+            raise
+        outcome = "unchanged" if report.unchanged else "published"
+        _record_last_build(settings, LastBuild(started.isoformat(timespec="seconds"),
+                                               round(time.perf_counter() - clock, 3), outcome))
     log.debug("timings: %s", ", ".join(f"{k} {v:.3f} s" for k, v in report.timings.items()))
     return report
+
+
+def _record_last_build(settings: Settings, last: LastBuild) -> None:
+    """Best effort: a state database that cannot be opened is the failure being recorded."""
+    try:
+        with State.open(settings.state_dir) as state:
+            state.set_meta("last_build", json.dumps(asdict(last)))
+    except Exception as exc:
+        log.debug("last build not recorded: %s", exc)
 
 
 def _build(settings: Settings, now: datetime, resolver: Resolver | None,
@@ -172,14 +213,17 @@ def _build(settings: Settings, now: datetime, resolver: Resolver | None,
         state.set_meta("complete", "0")
         with report.timed("select"):
             selection, entries, held = _select(settings, state, catalog, report, now)
-        with report.timed("render and write"):
+        with report.timed("render"):
             from feeder.render.site import media_warnings, render_site
 
             report.rendered = render_site(selection, settings, state, catalog, publisher, now)
             report.warnings = report.file_warnings + [Problem(*w) for w in media_warnings(state)]
+        # Rendering and writing interleave; the writer keeps its own clock.
+        report.timings["render"] -= publisher.seconds
+        report.timings["write"] = publisher.seconds
         _remember(state, catalog, selection, entries, held, report, now, fingerprint)
     report.written = list(publisher.written)
-    _ping_hubs(settings, report.written)
+    report.pings = _ping_hubs(settings, report.written)
     return report
 
 
@@ -237,26 +281,31 @@ def _remember(state: State, catalog: Catalog, selection: Selection[Entry], entri
     report.feeds = len(selection.plans)
     stats = BuildStats(report.articles, report.published, report.held_back, report.feeds,
                        tuple(report.skipped), tuple(report.warnings))
+    feeds = [FeedSummary(p.slug, p.topic.name if p.topic else "", len(p.items),
+                         datetime.fromtimestamp(p.items[0].timestamp, timezone.utc).isoformat() if p.items else None)
+             for p in selection.plans]
     with state.transaction():
         state.set_meta("stats", stats.to_json())
+        state.set_meta("feeds", json.dumps([asdict(f) for f in feeds]))
         state.set_meta("selection_fingerprint", fingerprint)
         state.set_meta("last_now", now.isoformat())
         state.set_meta("holds_changed", "0")
         state.set_meta("complete", "1")
 
 
-def _ping_hubs(settings: Settings, written: list[str]) -> None:
+def _ping_hubs(settings: Settings, written: list[str]) -> list[Ping]:
     """Tell the WebSub hubs about the feeds this build changed."""
     if not settings.websub.hubs:
-        return
+        return []
     from feeder.render.site import FEED_FILE_NAMES
 
     changed = [public_url(settings.site.base_url, rel) for rel in written
                if rel.rsplit("/", 1)[-1] in FEED_FILE_NAMES]
-    if changed:
-        from feeder.output.websub import ping_hubs
+    if not changed:
+        return []
+    from feeder.output.websub import ping_hubs
 
-        ping_hubs(settings.websub, changed, settings.links)
+    return ping_hubs(settings.websub, changed, settings.links)
 
 
 def _still_current(state: State, catalog: Catalog, publisher: Publisher, fingerprint: str, now: datetime,

@@ -23,13 +23,18 @@ import threading
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from feeder.config import Settings
 from feeder.output.layout import FILE_NAMES, INDEX_NAME, content_type, public_url
 
-__all__ = ["OutputFiles", "ServerThread", "make_app", "serve_forever"]
+if TYPE_CHECKING:
+    from feeder.app.health import Health
+    from feeder.app.metrics import Metrics
+
+__all__ = ["Admin", "OutputFiles", "ServerThread", "make_app", "serve_forever"]
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +168,39 @@ def _not_modified(request: web.Request, etag: str, mtime: int) -> bool:
 NOT_FOUND = b"Not Found\n"
 
 
-def make_app(settings: Settings, *, output_dir: Path | None = None) -> web.Application:
+@dataclass(frozen=True, slots=True)
+class Admin:
+    """What the daemon's server answers besides the feeds: `/healthz` and `/metrics`."""
+
+    health: Health
+    metrics: Metrics
+
+
+def _add_admin_routes(app: web.Application, admin: Admin) -> None:
+    async def healthz(request: web.Request) -> web.Response:
+        report = admin.health.check()
+        return web.json_response(report.body, status=report.status,
+                                 headers={"Cache-Control": "no-store"}, dumps=_json_dumps)
+
+    async def metrics(request: web.Request) -> web.Response:
+        from feeder.app.metrics import CONTENT_TYPE
+
+        return web.Response(body=admin.metrics.render(),
+                            headers={"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"})
+
+    app.router.add_get("/healthz", healthz)  # and HEAD
+    app.router.add_get("/metrics", metrics)
+
+
+def _json_dumps(value: object) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True)
+
+
+def make_app(settings: Settings, *, output_dir: Path | None = None, admin: Admin | None = None,
+             files_too: bool = True) -> web.Application:
+    """The feeds (with `files_too`) and, with `admin`, `/healthz` and `/metrics`."""
     files = OutputFiles(output_dir or settings.output_dir, base_url=settings.site.base_url,
                         hubs=settings.websub.hubs)
     cache_control = f"max-age={settings.serve.max_age}"
@@ -186,17 +223,35 @@ def make_app(settings: Settings, *, output_dir: Path | None = None) -> web.Appli
             headers["Content-Encoding"] = "gzip"
         return web.Response(body=f.gz if use_gz else f.body, headers=headers)
 
-    app = web.Application()
-    app.router.add_get("/{path:.*}", handle)  # and HEAD, with the same headers and no body
+    middlewares = []
+    if admin is not None:
+        counter = admin.metrics
+
+        @web.middleware
+        async def count(request: web.Request, handler: Any) -> web.StreamResponse:
+            response: web.StreamResponse = await handler(request)
+            counter.request(response.status)
+            return response
+
+        middlewares.append(count)
+    app = web.Application(middlewares=middlewares)
+    if admin is not None:
+        _add_admin_routes(app, admin)
+    if files_too:
+        app.router.add_get("/{path:.*}", handle)  # and HEAD, with the same headers and no body
     return app
 
 
-async def _start(settings: Settings, host: str, port: int) -> web.AppRunner:
-    runner = web.AppRunner(make_app(settings), access_log=None)
+async def _start(app: web.Application, host: str, port: int, what: str) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024)
-    await site.start()
-    log.info("serving %s on http://%s:%d/", settings.output_dir, host, port)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    log.info("serving %s on http://%s:%d/", what, host, port)
     return runner
 
 
@@ -205,7 +260,7 @@ def serve_forever(settings: Settings, host: str, port: int) -> int:
     import signal
 
     async def main() -> None:
-        runner = await _start(settings, host, port)
+        runner = await _start(make_app(settings), host, port, str(settings.output_dir))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -218,27 +273,40 @@ def serve_forever(settings: Settings, host: str, port: int) -> int:
 
 
 class ServerThread:
-    """The server on its own event loop in a thread, for `feeder daemon --serve`."""
+    """The server on its own event loop in a thread, for `feeder daemon --serve`:
+    the feeds on `host:port`, and `/healthz` and `/metrics` there too or on
+    `serve.admin_listen` (or nowhere, with `serve.metrics: false`)."""
 
-    def __init__(self, settings: Settings, host: str, port: int):
-        self.settings, self.host, self.port = settings, host, port
+    def __init__(self, settings: Settings, host: str, port: int, admin: Admin | None = None):
+        self.settings, self.host, self.port, self.admin = settings, host, port, admin
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="feeder-serve", daemon=True)
-        self._runner: web.AppRunner | None = None
+        self._runners: list[web.AppRunner] = []
+
+    async def _start_all(self) -> None:
+        admin_at = self.settings.serve.admin_listen if self.admin is not None else None
+        app = make_app(self.settings, admin=self.admin if admin_at is None else None)
+        self._runners.append(await _start(app, self.host, self.port, str(self.settings.output_dir)))
+        if admin_at is not None and self.admin is not None:
+            admin_app = make_app(self.settings, admin=self.admin, files_too=False)
+            self._runners.append(await _start(admin_app, *admin_at, "/healthz and /metrics"))
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
         try:
-            self._runner = self.loop.run_until_complete(_start(self.settings, self.host, self.port))
+            self.loop.run_until_complete(self._start_all())
         except BaseException as exc:
             self.error = exc
+            for runner in self._runners:
+                self.loop.run_until_complete(runner.cleanup())
             self.ready.set()
             return
         self.ready.set()
         self.loop.run_forever()
-        self.loop.run_until_complete(self._runner.cleanup())
+        for runner in self._runners:
+            self.loop.run_until_complete(runner.cleanup())
         self.loop.close()
 
     def start(self) -> None:

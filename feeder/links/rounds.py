@@ -43,6 +43,7 @@ class RoundReport:
     holds_changed: bool = False  # some result changed what the policy holds back
     counts: Counter[str] = field(default_factory=Counter)  # verdicts over all `urls`
     checked_urls: frozenset[str] = frozenset()  # the URLs this round checked
+    reasons: Counter[tuple[str, str]] = field(default_factory=Counter)  # (verdict, reason) of this round's checks
 
 
     def summary(self) -> str:
@@ -79,6 +80,7 @@ def check_links(
         state.save_hosts_needing_get(result.needs_get)
         report.checked = len(updated)
         report.checked_urls = frozenset(r.url for r in updated)
+        report.reasons = Counter((r.last.verdict.value, r.last.reason) for r in updated)
         report.unfinished = len(result.unfinished)
         report.network_down = result.network_down
         report.holds_changed = any(

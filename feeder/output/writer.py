@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import threading
+import time
 from pathlib import Path, PurePosixPath
 
 from feeder.errors import OutputError, check_cancel, describe_os_error
@@ -35,6 +36,7 @@ class Publisher:
         self.root = root
         self.cancel = cancel
         self.written: list[str] = []
+        self.seconds = 0.0  # spent writing (and comparing with what is on disk)
 
     def prepare(self) -> None:
         """Create the output folder and remove temporaries a killed run left behind."""
@@ -83,6 +85,13 @@ class Publisher:
         """
         # Stopping between files, never inside one: no temporary file is left.
         check_cancel(self.cancel)
+        started = time.perf_counter()
+        try:
+            return self._write(rel, data, gzipped=gzipped)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    def _write(self, rel: str, data: bytes, *, gzipped: bool) -> bool:
         path = self.target(rel)
         gz_path = path.with_name(path.name + ".gz")
         same = self._same(path, data)

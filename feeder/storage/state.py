@@ -266,6 +266,24 @@ class State:
             raise StateError(path, f"cannot open the state database: {exc}") from None
         return state
 
+    @classmethod
+    def open_readonly(cls, state_dir: Path) -> State | None:
+        """The database for reading only (`feeder status`, beside a running daemon), or None when
+        there is none yet. Nothing is created or migrated; no lock is taken."""
+        path = state_dir / DB_NAME
+        if not path.is_file():
+            return None
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30, check_same_thread=False)
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise StateError(path, f"cannot open the state database: {exc}") from None
+        if version != len(MIGRATIONS):
+            conn.close()
+            raise StateError(path, f"the state database has schema version {version}, this feeder "
+                                   f"{len(MIGRATIONS)}: run a build (or upgrade feeder) first")
+        return cls(conn, path)
+
     def close(self) -> None:
         self.conn.close()
 

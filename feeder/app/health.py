@@ -1,0 +1,109 @@
+"""Is the daemon doing its job? What `/healthz` answers.
+
+The daemon records each round's outcome here; a check then costs no disk
+scan: the outcome of the last rescan rounds, and one look each at the output
+folder and the state database.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from feeder import __version__
+from feeder.storage.state import DB_NAME
+
+__all__ = ["Health", "HealthReport"]
+
+
+@dataclass
+class _Job:
+    last_ok: datetime | None = None
+    last_failure: datetime | None = None
+    error: str | None = None
+    failures: int = 0  # in a row
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    ok: bool
+    body: dict[str, object]
+
+    @property
+    def status(self) -> int:
+        return 200 if self.ok else 503
+
+
+@dataclass
+class Health:
+    """Thread-safe: jobs report from the scheduler's threads, the server reads from its own."""
+
+    output_dir: Path
+    state_dir: Path
+    rescan_interval: float  # seconds between rescan rounds: the last success may be at most twice that old
+    jobs: dict[str, _Job] = field(default_factory=dict)
+    next_runs: dict[str, datetime | None] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def succeeded(self, job: str, when: datetime) -> None:
+        with self._lock:
+            state = self.jobs.setdefault(job, _Job())
+            state.last_ok, state.failures, state.error = when, 0, None
+
+    def failed(self, job: str, when: datetime, error: str) -> None:
+        with self._lock:
+            state = self.jobs.setdefault(job, _Job())
+            state.last_failure, state.error = when, error
+            state.failures += 1
+
+    def scheduled(self, job: str, when: datetime | None) -> None:
+        with self._lock:
+            self.next_runs[job] = when
+
+    def check(self, now: datetime | None = None) -> HealthReport:
+        now = now or datetime.now(timezone.utc)
+        with self._lock:
+            rescan = self.jobs.get("rescan", _Job())
+            next_runs = dict(self.next_runs)
+            last_ok, failures, error = rescan.last_ok, rescan.failures, rescan.error
+        reasons = []
+        if last_ok is None:
+            reasons.append(f"the last rescan failed: {error}" if failures else "no rescan has succeeded yet")
+        elif failures:
+            reasons.append(f"the last {failures} rescan round(s) failed: {error}")
+        elif (now - last_ok).total_seconds() > 2 * self.rescan_interval:
+            reasons.append(f"no successful rescan since {last_ok.isoformat(timespec='seconds')}, "
+                           f"more than twice the interval ({self.rescan_interval:g} s)")
+        if not self.output_dir.is_dir() or not os.access(self.output_dir, os.W_OK | os.X_OK):
+            reasons.append(f"the output folder {self.output_dir} is not a writable folder")
+        problem = _database_problem(self.state_dir / DB_NAME)
+        if problem:
+            reasons.append(f"the state database is unreachable: {problem}")
+        body: dict[str, object] = {
+            "status": "ok" if not reasons else "failing",
+            "version": __version__,
+            "last_success": last_ok.isoformat(timespec="seconds") if last_ok else None,
+            "next_round": {job: when.isoformat(timespec="seconds") if when else None
+                           for job, when in sorted(next_runs.items())},
+        }
+        if reasons:
+            body["reasons"] = reasons
+        return HealthReport(not reasons, body)
+
+
+def _database_problem(path: Path) -> str | None:
+    if not path.is_file():
+        return f"{path} does not exist"
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
+        try:
+            conn.execute("SELECT 1 FROM meta LIMIT 1").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return str(exc)
+    return None

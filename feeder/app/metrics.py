@@ -1,0 +1,98 @@
+"""Prometheus metrics of the daemon, with the official client library.
+
+Names follow Prometheus's conventions: a `feeder_` prefix, base units
+(seconds), `_total` for counters. Every label takes few values (jobs,
+outcomes, stages, verdicts and reasons, HTTP statuses): no per-URL or
+per-article label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+if TYPE_CHECKING:
+    from feeder.app.pipeline import BuildReport
+    from feeder.ingest.run import IngestReport
+    from feeder.links.rounds import RoundReport
+
+__all__ = ["CONTENT_TYPE", "Metrics"]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# Build stages as timed by the pipeline, and their label.
+_STAGES = {"scan and parse": "scan", "link checks": "link_checks", "select": "select", "render": "render",
+           "write": "write"}
+_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.rounds = Counter("feeder_rounds", "Rounds run by the daemon, by job and outcome",
+                              ["job", "outcome"], registry=r)
+        self.round_seconds = Histogram("feeder_round_duration_seconds", "How long a round took, by job",
+                                       ["job"], buckets=_BUCKETS, registry=r)
+        self.stage_seconds = Histogram("feeder_build_stage_duration_seconds",
+                                       "How long each stage of a build took", ["stage"], buckets=_BUCKETS,
+                                       registry=r)
+        self.last_success = Gauge("feeder_last_success_timestamp_seconds",
+                                  "When a round of the job last succeeded (Unix time)", ["job"], registry=r)
+        self.articles = Gauge("feeder_articles", "Articles by state after the last build", ["state"], registry=r)
+        self.files_written = Counter("feeder_files_written", "Output files written (feeds, OPML, landing page)",
+                                     registry=r)
+        self.link_checks = Counter("feeder_link_checks", "Link checks by verdict and reason",
+                                   ["verdict", "reason"], registry=r)
+        self.links_due = Gauge("feeder_links_due", "Due URLs the last link-check round did not reach", registry=r)
+        self.ingest_fetches = Counter("feeder_ingest_fetches", "Source fetches by outcome", ["outcome"], registry=r)
+        self.ingest_entries = Counter("feeder_ingest_entries", "Entries written from sources, new or updated",
+                                      ["change"], registry=r)
+        self.websub_pings = Counter("feeder_websub_pings", "WebSub publish pings by outcome", ["outcome"],
+                                    registry=r)
+        self.http_requests = Counter("feeder_http_requests", "HTTP requests served, by status", ["status"],
+                                     registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def round(self, job: str, outcome: str, seconds: float, finished: float | None = None) -> None:
+        self.rounds.labels(job, outcome).inc()
+        self.round_seconds.labels(job).observe(seconds)
+        if outcome == "ok" and finished is not None:
+            self.last_success.labels(job).set(finished)
+
+    def build(self, report: BuildReport) -> None:
+        for stage, seconds in report.timings.items():
+            if stage in _STAGES:
+                self.stage_seconds.labels(_STAGES[stage]).observe(seconds)
+        self.articles.labels("published").set(report.published)
+        self.articles.labels("held_back").set(report.held_back)
+        self.articles.labels("skipped").set(len(report.skipped))
+        self.files_written.inc(len(report.written))
+        if report.links is not None:
+            self.links(report.links)
+        self.pings(p.ok for p in report.pings)
+
+    def links(self, report: RoundReport) -> None:
+        for (verdict, reason), count in report.reasons.items():
+            self.link_checks.labels(verdict, reason).inc(count)
+        self.links_due.set(report.unfinished)
+
+    def ingest(self, report: IngestReport) -> None:
+        for source in report.sources:
+            if source.status != "not-due":
+                self.ingest_fetches.labels(source.status.replace("-", "_")).inc()
+            if source.new:
+                self.ingest_entries.labels("new").inc(source.new)
+            if source.updated:
+                self.ingest_entries.labels("updated").inc(source.updated)
+
+    def pings(self, outcomes: Iterable[bool]) -> None:
+        for ok in outcomes:
+            self.websub_pings.labels("accepted" if ok else "failed").inc()
+
+    def request(self, status: int) -> None:
+        self.http_requests.labels(str(status)).inc()
