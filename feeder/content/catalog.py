@@ -27,7 +27,7 @@ from datetime import datetime, timezone, tzinfo
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from feeder.content.scan import ContentFile, listing_digest, scan_folder
+from feeder.content.scan import ContentFile, listing_hash, scan_folder
 from feeder.errors import ConfigError, ContentError, check_cancel
 from feeder.model import Article
 from feeder.storage.state import State
@@ -101,7 +101,7 @@ class FileRow(NamedTuple):
     published_at: float | None
     topics: str | None
     original_url: str | None
-    digest: str | None  # a hash of the file's bytes
+    file_hash: str | None  # of the file's bytes (the `digest` column): changes whenever its rendering may
     error: str | None  # why the file is not an article
     media_url: str | None  # an enclosure whose type or length must be asked for
     warnings: str | None  # optional fields left out, one per line
@@ -117,11 +117,11 @@ def _parse_one(f: ContentFile, max_size: int, tz: tzinfo) -> tuple[FileRow, Arti
         a, data, warnings = parse_file(f, max_size=max_size, tz=tz)
     except ContentError as exc:
         return FileRow(f.rel, f.size, f.mtime_ns, None, None, None, None, None, None, exc.problem, None, None), None
-    digest = hashlib.blake2b(data, digest_size=12).hexdigest()
+    file_hash = hashlib.blake2b(data, digest_size=12).hexdigest()
     enc = a.enclosure
     media_url = enc.url if enc is not None and (enc.length is None or not enc.type) else None
     row = FileRow(f.rel, f.size, f.mtime_ns, a.id, int(a.published), a.published_at.timestamp(),
-                  _SEP.join(a.topics), a.original_url, digest, None, media_url, "\n".join(warnings) or None)
+                  _SEP.join(a.topics), a.original_url, file_hash, None, media_url, "\n".join(warnings) or None)
     return row, a
 
 
@@ -361,7 +361,7 @@ class Catalog:
                 self.state.set_meta("parse_fingerprint", fingerprint)
                 self.state.set_meta("listing", "")
             self._snap = None
-        listing = listing_digest(files)
+        listing = listing_hash(files)
         if self.state.get_meta("listing") == listing:
             return Rescan(files=len(files))  # not one file added, removed or touched
         snap = self._snapshot()

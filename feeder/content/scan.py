@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-__all__ = ["ARTICLE_SUFFIXES", "ContentFile", "listing_digest", "scan_folder"]
+__all__ = ["ARTICLE_SUFFIXES", "ContentFile", "listing_hash", "scan_folder"]
 
 ARTICLE_SUFFIXES = (".txt", ".md")
 _REL = operator.itemgetter(1)
@@ -64,7 +64,7 @@ def scan_folder(root: Path | str) -> list[ContentFile]:
     return found
 
 
-def listing_digest(files: Sequence[ContentFile]) -> str:
+def listing_hash(files: Sequence[ContentFile]) -> str:
     """A fingerprint of a scan: equal digests mean no file was added, removed or touched."""
     h = hashlib.blake2b(digest_size=16)
     for f in files:
