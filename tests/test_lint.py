@@ -1,4 +1,4 @@
-"""The code stays clean: ruff's checks (configured in pyproject.toml)."""
+"""The code stays clean: ruff's checks and mypy (both configured in pyproject.toml)."""
 
 import subprocess
 import sys
@@ -9,4 +9,11 @@ from conftest import ROOT
 def test_ruff_finds_nothing():
     proc = subprocess.run([sys.executable, "-m", "ruff", "check", "--quiet", str(ROOT)],
                           capture_output=True, text=True, check=False, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_mypy_finds_nothing():
+    """The package type-checks (configured in pyproject.toml)."""
+    proc = subprocess.run([sys.executable, "-m", "mypy", "--no-error-summary", str(ROOT / "feeder")],
+                          capture_output=True, text=True, check=False, cwd=ROOT, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -337,8 +337,8 @@ class _StopSignals:
         try:
             yield self.event
         finally:
-            for sig, old in self._old.items():
-                signal.signal(sig, old)
+            for signum, old in self._old.items():
+                signal.signal(signum, old)
 
     @property
     def status(self) -> int:

@@ -221,6 +221,7 @@ class Daemon:
             log.error("SIGHUP: the new configuration is not usable, keeping the old one: %s", exc)
             return
         self.settings = new
+        self.health.output_dir, self.health.state_dir = new.output_dir, new.state_dir
         self._schedule(initial=False)
         log.info("SIGHUP: configuration reloaded from %s", self.config_path or "the default location")
 

@@ -480,7 +480,7 @@ def open_catalog(state: State, content_dir: str | os.PathLike[str], *, max_size:
                  cancel: threading.Event | None = None) -> tuple[Catalog, Rescan]:
     """Scan the content folder and bring the catalog in line with it."""
     try:
-        files = scan_folder(content_dir)
+        files = scan_folder(os.fspath(content_dir))
     except FileNotFoundError:
         raise ConfigError(f"the content folder {content_dir} does not exist", key="content_dir") from None
     except NotADirectoryError:

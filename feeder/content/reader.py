@@ -246,12 +246,14 @@ class _FieldReader:
 
     def each(self, value: Any, field: str, read: Callable[[Any, str], _T]) -> tuple[_T, ...]:
         """The usable items of an optional list; each unusable one is a warning."""
-        items = self.optional(lambda: self.seq(value, field), [])
-        found = []
+        items: list[Any] = self.optional(lambda: self.seq(value, field), [])
+        found: list[_T] = []
         for i, item in enumerate(items):
-            where = f"{field}[{i}]"
-            found.append(self.optional(lambda item=item, where=where: read(item, where), None))
-        return tuple(x for x in found if x is not None)
+            try:
+                found.append(read(item, f"{field}[{i}]"))
+            except ContentError as exc:
+                self.warnings.append(f"{exc.problem}; left out")
+        return tuple(found)
 
     def image(self, item: Any, where: str) -> Image:
         if isinstance(item, str):
