@@ -146,6 +146,8 @@ class ScheduleSettings:
     link_check: Every = Every("1h", seconds=3600)
     ingest: Every = Every("15m", seconds=900)
     link_budget: float = 600.0  # seconds of checking per link-check job
+    watch: bool = True  # publish each change to the content folder as filesystem events report it
+    sweep: Every = Every("1d", seconds=86400)  # with watch: a full scan, for what events cannot see
 
 
 @dataclass(frozen=True)
@@ -392,7 +394,7 @@ def _links(r: _Reader) -> LinkSettings:
 def _schedule(r: _Reader) -> ScheduleSettings:
     d = ScheduleSettings()
     values = {}
-    for name in ("rescan", "link_check", "ingest"):
+    for name in ("rescan", "link_check", "ingest", "sweep"):
         value = r.raw(name)
         try:
             values[name] = getattr(d, name) if value is None else Every.parse(value)
@@ -401,6 +403,7 @@ def _schedule(r: _Reader) -> ScheduleSettings:
     schedule = ScheduleSettings(
         rescan=values["rescan"], link_check=values["link_check"], ingest=values["ingest"],
         link_budget=r.seconds("link_budget", d.link_budget, minimum=1),
+        watch=r.flag("watch", d.watch), sweep=values["sweep"],
     )
     r.finish()
     return schedule

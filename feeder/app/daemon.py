@@ -35,6 +35,7 @@ from feeder.app.metrics import Metrics
 from feeder.app.notify import Notifier
 from feeder.app.pipeline import build
 from feeder.config import Every, Settings, load_config
+from feeder.content.watch import Changes, Watcher, WatchUnavailable
 from feeder.errors import Cancelled, ConfigError, FeederError, LockTimeout
 from feeder.links.check import check_content_links
 
@@ -87,6 +88,10 @@ class Daemon:
         self.health = Health(self.settings.output_dir, self.settings.state_dir,
                              interval_of(self.settings.schedule.rescan))
         self._ready = False
+        self.watcher: Watcher | None = None  # None: changes are found by rescans
+        self._swept = False  # with a watcher: a full scan has run since it started
+        self._watch_thread: threading.Thread | None = None
+        self._pending = Changes()  # what the watch round at hand publishes
         self.scheduler = BlockingScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=4)},
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},
@@ -94,6 +99,7 @@ class Daemon:
         )
         self.jobs = [
             _Job("rescan", lambda s: s.schedule.rescan, self._rescan, first_run_now=True),
+            _Job("sweep", lambda s: s.schedule.sweep, self._sweep),
             _Job("link-check", lambda s: s.schedule.link_check, self._link_check),
             _Job("ingest", lambda s: s.schedule.ingest, self._ingest),
             *self.extra_jobs,
@@ -102,16 +108,76 @@ class Daemon:
     # -- jobs ------------------------------------------------------------------
 
     def _rescan(self, settings: Settings, stop: threading.Event) -> str:
-        report = build(settings, cancel=stop)
+        # With a watcher, events name what changed: a rescan only publishes what
+        # became due, without looking at the folder, once a first sweep has run.
+        changes = Changes() if self.watcher is not None and self._swept else None
+        summary = self._publish("rescan", settings, stop, changes)
+        if changes is None and self.watcher is not None:
+            self._swept = True
+        return summary
+
+    def _sweep(self, settings: Settings, stop: threading.Event) -> str:
+        if self.watcher is None:
+            return "sweep: not watching (every rescan scans the folder)"
+        summary = self._publish("sweep", settings, stop, None)
+        self._swept = True
+        return summary
+
+    def _publish(self, name: str, settings: Settings, stop: threading.Event, changes: Changes | None) -> str:
+        report = build(settings, cancel=stop, changes=changes)
         self.metrics.build(report)
         summary = report.summary()
         if report.unchanged:
-            log.info("rescan: nothing changed (%s)", summary, extra={"round": "rescan"})
+            log.info("%s: nothing changed (%s)", name, summary, extra={"round": name})
         else:
-            log.info("rescan: %s", summary, extra={"round": "rescan"})
+            log.info("%s: %s", name, summary, extra={"round": name})
         for problem in report.skipped:
-            log.debug("skipped %s", problem, extra={"round": "rescan", "path": problem.path})
-        return f"rescan: {summary}"
+            log.debug("skipped %s", problem, extra={"round": name, "path": problem.path})
+        return f"{name}: {summary}"
+
+    # -- filesystem events -------------------------------------------------------
+
+    def _start_watching(self) -> None:
+        if not self.settings.schedule.watch:
+            return
+        try:
+            self.watcher = Watcher(self.settings.content_dir)
+        except WatchUnavailable as exc:
+            log.warning("not watching %s for changes: %s; %s. Publishing by rescans every %s instead",
+                        self.settings.content_dir, exc.problem, exc.fix, self.settings.schedule.rescan)
+            return
+        log.info("watching %d folders of %s for changes", self.watcher.folders, self.settings.content_dir)
+        self._watch_thread = threading.Thread(target=self._watch_loop, name="feeder-watch", daemon=True)
+        self._watch_thread.start()
+
+    def _watch_loop(self) -> None:
+        """Read events and publish each batch at once, in this thread: a
+        burst of saves becomes a few rounds, and rounds never overlap."""
+        watcher = self.watcher
+        assert watcher is not None
+        job = _Job("watch", lambda s: s.schedule.rescan, self._watch_round)
+        run = self._wrap(job)
+        while not self.stop.is_set() and self.watcher is watcher:
+            try:
+                changes = watcher.read(timeout=0.5)
+            except OSError as exc:
+                log.error("reading filesystem events failed (%s): publishing by rescans from now on", exc)
+                self.watcher = None
+                break
+            if changes:
+                self._pending = changes
+                run()
+        watcher.close()
+
+    def _watch_round(self, settings: Settings, stop: threading.Event) -> str:
+        changes = self._pending
+        if changes.lost:
+            log.warning("filesystem events were lost (the kernel's event queue overflowed, see "
+                        "fs.inotify.max_queued_events): sweeping the whole content folder", extra={"round": "watch"})
+            summary = self._publish("watch", settings, stop, None)
+            self._swept = True
+            return summary
+        return self._publish("watch", settings, stop, changes)
 
     def _link_check(self, settings: Settings, stop: threading.Event) -> str:
         if not settings.links.enabled:
@@ -220,6 +286,11 @@ class Daemon:
         except ConfigError as exc:
             log.error("SIGHUP: the new configuration is not usable, keeping the old one: %s", exc)
             return
+        if self.watcher is not None and (new.content_dir != self.settings.content_dir or not new.schedule.watch):
+            # The watch thread notices and stops; every rescan scans the folder from now on.
+            log.warning("SIGHUP: content_dir or schedule.watch changed: no longer watching; restart the daemon "
+                        "to watch again (until then every rescan scans the folder)")
+            self.watcher = None
         self.settings = new
         self.health.output_dir, self.health.state_dir = new.output_dir, new.state_dir
         self._schedule(initial=False)
@@ -244,6 +315,8 @@ class Daemon:
                 server.stop()
 
     def _run_scheduler(self) -> int:
+        # Watch first, sweep next (the first rescan): no change falls between the two.
+        self._start_watching()
         self._schedule(initial=True)
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
@@ -255,5 +328,7 @@ class Daemon:
             time.sleep(0.05)
         if self.running:
             log.warning("a job was still running after %g s; exiting anyway", STOP_GRACE)
+        if self._watch_thread is not None:
+            self._watch_thread.join(5)
         log.info("feeder daemon stopped")
         return 0

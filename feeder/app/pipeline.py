@@ -34,6 +34,7 @@ from feeder.storage.state import State
 # Markdown...) are imported where they are used: a rescan that finds nothing
 # to do never loads them, which is most of its time.
 if TYPE_CHECKING:
+    from feeder.content.watch import Changes
     from feeder.links.rounds import RoundReport
     from feeder.net.guard import Resolver
     from feeder.output.websub import Ping
@@ -140,10 +141,10 @@ class BuildStats:
 
 
 def open_catalog(settings: Settings, state: State, report: BuildReport,
-                 cancel: threading.Event | None = None) -> tuple[Catalog, bool]:
-    """Scan the content folder and bring the catalog up to date; True when a file changed."""
+                 cancel: threading.Event | None = None, changes: Changes | None = None) -> tuple[Catalog, bool]:
+    """Bring the catalog up to date (a full scan, or only what `changes` names); True when a file changed."""
     catalog, rescan = content_catalog(state, settings.content_dir, max_size=settings.max_file_size,
-                                      timezone_name=settings.timezone, cancel=cancel)
+                                      timezone_name=settings.timezone, cancel=cancel, changes=changes)
     report.files, report.parsed = rescan.files, rescan.parsed
     report.skipped = [Problem(path, problem) for path, problem in catalog.problems()]
     report.file_warnings = [Problem(path, warning) for path, warning in catalog.warnings()]
@@ -157,18 +158,21 @@ def build(
     resolver: Resolver | None = None,
     lock_timeout: float | None = None,
     cancel: threading.Event | None = None,
+    changes: Changes | None = None,
 ) -> BuildReport:
     """Build every feed once. Raises `FeederError` only when the operator must act.
 
     `now` and `resolver` exist for tests: the clock and name resolution.
     Setting `cancel` stops the build at the next safe point with `Cancelled`.
+    With `changes` (what filesystem events named; empty for none), the
+    catalog looks at those files alone instead of scanning the folder.
     """
     now = now or datetime.now(timezone.utc)
     with BuildLock(settings.state_dir, timeout=settings.lock_timeout if lock_timeout is None else lock_timeout,
                    cancel=cancel):
         started, clock = datetime.now(timezone.utc), time.perf_counter()
         try:
-            report = _build(settings, now, resolver, cancel)
+            report = _build(settings, now, resolver, cancel, changes)
         except Exception as exc:
             outcome = "stopped" if isinstance(exc, Cancelled) else "failed"
             _record_last_build(settings, LastBuild(started.isoformat(timespec="seconds"),
@@ -191,7 +195,7 @@ def _record_last_build(settings: Settings, last: LastBuild) -> None:
 
 
 def _build(settings: Settings, now: datetime, resolver: Resolver | None,
-           cancel: threading.Event | None) -> BuildReport:
+           cancel: threading.Event | None, changes: Changes | None) -> BuildReport:
     from feeder.render.site import selection_fingerprint
 
     report = BuildReport()
@@ -199,7 +203,7 @@ def _build(settings: Settings, now: datetime, resolver: Resolver | None,
     publisher.prepare()
     with State.open(settings.state_dir) as state:
         with report.timed("scan and parse"):
-            catalog, files_changed = open_catalog(settings, state, report, cancel)
+            catalog, files_changed = open_catalog(settings, state, report, cancel, changes)
         with report.timed("link checks"):
             holds_changed = _check_links(settings, state, report, now, resolver, cancel)
         check_cancel(cancel)

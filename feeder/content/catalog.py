@@ -17,6 +17,7 @@ import marshal
 import multiprocessing
 import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -24,13 +25,16 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 from zoneinfo import ZoneInfo
 
-from feeder.content.scan import ContentFile, listing_hash, scan_folder
+from feeder.content.scan import ARTICLE_SUFFIXES, ContentFile, hidden_name, listing_hash, scan_folder
 from feeder.errors import ConfigError, ContentError, check_cancel
 from feeder.model import Article
 from feeder.storage.state import State
+
+if TYPE_CHECKING:
+    from feeder.content.watch import Changes
 
 __all__ = ["PARSER_VERSION", "Catalog", "Entry", "Rescan", "open_catalog"]
 
@@ -177,6 +181,10 @@ def _cpus() -> int:
 
 def _use_processes(count: int) -> bool:
     return count >= PARALLEL_THRESHOLD and _cpus() > 1
+
+
+def _differs(row: SnapRow | None, f: ContentFile) -> bool:
+    return row is None or row.size != f.size or row.mtime_ns != f.mtime_ns
 
 
 def _worker_init(parent: int) -> None:
@@ -349,30 +357,74 @@ class Catalog:
         conn.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
         conn.executemany("INSERT OR REPLACE INTO snapshot_delta (path, data) VALUES (?, NULL)", [(p,) for p in paths])
 
-    def rescan(self, files: Sequence[ContentFile], cancel: threading.Event | None = None) -> Rescan:
-        """Bring the `files` table in line with the folder; returns what changed."""
-        conn = self.state.conn
-        self._dupes = None
+    def _check_parse_settings(self) -> None:
+        """Forget every parsed file when what parsing depends on changed."""
         fingerprint = f"{PARSER_VERSION}|{self.max_size}|{self.tz_name}"
         if self.state.get_meta("parse_fingerprint") != fingerprint:
-            with self.state.transaction():
+            with self.state.transaction() as conn:
                 for table in ("files", "snapshot", "snapshot_delta"):
                     conn.execute(f"DELETE FROM {table}")  # noqa: S608 - constant names
                 self.state.set_meta("parse_fingerprint", fingerprint)
                 self.state.set_meta("listing", "")
             self._snap = None
+
+    def rescan(self, files: Sequence[ContentFile], cancel: threading.Event | None = None) -> Rescan:
+        """Bring the `files` table in line with the folder (a full scan of it); returns what changed."""
+        self._dupes = None
+        self._check_parse_settings()
         listing = listing_hash(files)
         if self.state.get_meta("listing") == listing:
             return Rescan(files=len(files))  # not one file added, removed or touched
         snap = self._snapshot()
-        todo = []
-        for f in files:
-            row = snap.get(f.rel)
-            if row is None or row.size != f.size or row.mtime_ns != f.mtime_ns:
-                todo.append(f)
+        todo = [f for f in files if _differs(snap.get(f.rel), f)]
         present = {f.rel for f in files}
-        removed = [p for p in snap if p not in present]
-        report = Rescan(files=len(files), parsed=len(todo), removed=len(removed))
+        report = self._apply(todo, [p for p in snap if p not in present], cancel)
+        report.files = len(files)
+        self.state.set_meta("listing", listing)
+        return report
+
+    def update(self, changes: Changes, cancel: threading.Event | None = None) -> Rescan:
+        """Bring the catalog in line with what filesystem events named, looking
+        at nothing else: the files named, and the folders that appeared."""
+        self._dupes = None
+        self._check_parse_settings()
+        snap = self._snapshot()
+        found: dict[str, ContentFile | None] = {}
+        for folder in changes.gone_folders | changes.folders:
+            prefix = folder + "/"
+            found.update((path, None) for path in snap if path.startswith(prefix))
+        for folder in changes.folders:
+            try:
+                listed = scan_folder(os.path.join(self.root, folder))
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # gone again before we looked
+            found.update((f"{folder}/{f.rel}", f._replace(rel=f"{folder}/{f.rel}")) for f in listed)
+        for rel in changes.files:
+            found[rel] = self._stat(rel)
+        todo = [f for f in found.values() if f is not None and _differs(snap.get(f.rel), f)]
+        removed = [rel for rel, f in found.items() if f is None and rel in snap]
+        report = self._apply(todo, removed, cancel)
+        report.files = len(self._snapshot())
+        if report.changed:
+            self.state.set_meta("listing", "")  # the next full scan compares every file again
+        return report
+
+    def _stat(self, rel: str) -> ContentFile | None:
+        """The file at `rel` when it is an article file now, else None (gone, a folder, hidden)."""
+        if any(hidden_name(part) for part in rel.split("/")) or not rel.lower().endswith(ARTICLE_SUFFIXES):
+            return None
+        path = os.path.join(self.root, rel)
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return ContentFile(path, rel, st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
+
+    def _apply(self, todo: list[ContentFile], removed: list[str], cancel: threading.Event | None) -> Rescan:
+        """Reparse `todo` and forget `removed`, in the database and the snapshot."""
+        conn = self.state.conn
+        snap = self._snapshot()
+        report = Rescan(parsed=len(todo), removed=len(removed))
         if removed:
             with self.state.transaction():
                 self._forget(conn, removed)
@@ -386,12 +438,11 @@ class Catalog:
                              parallel=parallel, articles=self._parsed)
         if stored is None:
             self._snap = None
-            snap = self._snapshot()  # read back what the workers stored, and save it
+            self._snapshot()  # read back what the workers stored, and save it
         else:
             snap.update((r.path, r.snap()) for r in stored)
             if len(snap) and self.state.conn.execute("SELECT COUNT(*) FROM snapshot_delta").fetchone()[0] > 2000:
                 self._save_base()
-        self.state.set_meta("listing", listing)
         return report
 
     def entries(self, *, with_urls: bool = False) -> list[Entry]:
@@ -477,8 +528,14 @@ class Catalog:
 
 
 def open_catalog(state: State, content_dir: str | os.PathLike[str], *, max_size: int, timezone_name: str,
-                 cancel: threading.Event | None = None) -> tuple[Catalog, Rescan]:
-    """Scan the content folder and bring the catalog in line with it."""
+                 cancel: threading.Event | None = None, changes: Changes | None = None) -> tuple[Catalog, Rescan]:
+    """Bring the catalog in line with the content folder: by a full scan, or,
+    given the `changes` filesystem events named, by looking at those alone."""
+    if changes is not None and not changes.lost:
+        if not os.path.isdir(content_dir):
+            raise ConfigError(f"the content folder {content_dir} does not exist", key="content_dir")
+        catalog = Catalog(state, content_dir, max_size=max_size, timezone_name=timezone_name)
+        return catalog, catalog.update(changes, cancel)
     try:
         files = scan_folder(os.fspath(content_dir))
     except FileNotFoundError:

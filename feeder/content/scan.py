@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-__all__ = ["ARTICLE_SUFFIXES", "ContentFile", "listing_hash", "scan_folder"]
+__all__ = ["ARTICLE_SUFFIXES", "ContentFile", "hidden_name", "listing_hash", "scan_folder"]
 
 ARTICLE_SUFFIXES = (".txt", ".md")
 _REL = operator.itemgetter(1)
@@ -26,6 +26,11 @@ class ContentFile(NamedTuple):
     rel: str  # POSIX path relative to the content folder
     size: int
     mtime_ns: int
+
+
+def hidden_name(name: str) -> bool:
+    """Dot-files and folders, editor locks (`.#x`, `#x#`) and backups (`x~`) are never articles."""
+    return not name or name[0] in ".#" or name[-1] == "~"
 
 
 def scan_folder(root: Path | str) -> list[ContentFile]:
