@@ -1,14 +1,21 @@
-"""Build and rescan times on a generated corpus, link checks off.
+"""Build and rescan times on a generated corpus, link checks off, against
+the floor of what the machine allows, and the daemon's edit-to-feed latency.
 
     python benchmarks/rescan_bench.py                 # N = 10,000 and 100,000
     python benchmarks/rescan_bench.py --n 10000
+    python benchmarks/rescan_bench.py --n 1000000 --dir /var/tmp   # by hand: ~3 GB, minutes to generate
 
 For each N it generates realistic articles in the seed's format (~3 KB each,
 ~40 topics with a skewed distribution, ~60% published), then times, each as
 its own `feeder build` process: a cold build (empty state), a rescan with
 nothing changed, a rescan after changing one file, and one after adding 100
-files. Prints wall time and the build process's peak memory. Nothing is
-asserted: the figures are for reading.
+files. Beside them, in the same run: the floors, `find CONTENT -type f
+-printf '%s %T@\n'` (what a no-change rescan must at least do) and one
+Python thread that stats and reads every file (what a cold build must at
+least do). Then a `feeder daemon` watching the folder: the time from each of
+20 changes (10 new articles, 10 edits of the newest) to the all-topics feed
+showing it, median and 95th percentile. Prints wall time and peak memory.
+Nothing is asserted: the figures are for reading.
 """
 
 from __future__ import annotations
@@ -78,7 +85,69 @@ def run_build(config: Path) -> tuple[float, float]:
     return elapsed, usage.ru_maxrss / 1024
 
 
-def bench(n: int, root: Path) -> None:
+def floor_find(content: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run(["find", str(content), "-type", "f", "-printf", "%s %T@\n"], stdout=subprocess.DEVNULL,
+                   check=True)
+    return time.perf_counter() - started
+
+
+def floor_read(content: Path) -> float:
+    """Stat and read every file, one Python thread: the least a cold build does."""
+    started = time.perf_counter()
+    stack = [str(content)]
+    while stack:
+        with os.scandir(stack.pop()) as it:
+            for entry in it:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                else:
+                    entry.stat()
+                    with open(entry.path, "rb") as fh:
+                        fh.read()
+    return time.perf_counter() - started
+
+
+def watch_latency(config: Path, content: Path, feed: Path, n: int, edits: int = 20) -> list[float]:
+    """Seconds from a change to the all-topics feed showing it, for `edits` changes."""
+    import datetime as dt
+
+    log = config.parent / "daemon.log"
+    proc = subprocess.Popen([sys.executable, "-m", "feeder", "daemon", "--config", str(config)],
+                            stderr=open(log, "wb"))
+    try:
+        deadline = time.monotonic() + 3600
+        while "feeder.app.daemon: rescan:" not in log.read_text(errors="replace"):  # the first sweep is done
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit(f"the daemon did not start watching: {log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        if "watching" not in log.read_text(errors="replace"):
+            raise SystemExit(f"the daemon is not watching: {log.read_text()[-2000:]}")
+        latencies = []
+        newest: Path | None = None
+        for i in range(edits):
+            marker = f"Latency probe {i} {time.time_ns()}"
+            when = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=60)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            if i % 2 == 0 or newest is None:
+                newest = content / "probes" / f"probe-{i:03d}.txt"
+                newest.parent.mkdir(exist_ok=True)
+            text = (f'---\ntitle: "{marker}"\npublishedDateTime: {when}\n'
+                    f'originalUrl: "https://www.example.org/probe/{i}"\npublished: true\ntopics: [Topic 00]\n---\n')
+            started = time.perf_counter()
+            newest.write_text(text, encoding="utf-8")
+            probe = marker.encode()
+            while probe not in feed.read_bytes():
+                if time.perf_counter() - started > 60:
+                    raise SystemExit(f"change {i} not published within 60 s")
+                time.sleep(0.005)
+            latencies.append(time.perf_counter() - started)
+        return latencies
+    finally:
+        proc.terminate()
+        proc.wait(60)
+
+
+def bench(n: int, root: Path, *, watch: bool = True) -> None:
     content = root / "content"
     t = time.perf_counter()
     generate(content, n)
@@ -92,28 +161,48 @@ def bench(n: int, root: Path) -> None:
         "links": {"enabled": False},
     }))
     phases = []
+    reads = floor_read(content)  # also warms the page cache, as for the cold build below
+    phases.append(("floor: stat+read all, 1 thread", (floor_read(content), 0.0)))
     phases.append(("cold build", run_build(config)))
+    phases.append(("floor: find -printf", (min(floor_find(content) for _ in range(3)), 0.0)))
     phases.append(("rescan, nothing changed", run_build(config)))
     victim = next(content.rglob("*.txt"))
     victim.write_text(victim.read_text().replace('title: "', 'title: "Updated: ', 1))
     phases.append(("rescan, one file changed", run_build(config)))
     generate(content, 100, start=n, seed=7)
     phases.append(("rescan, 100 files added", run_build(config)))
+    del reads
+    times = dict(phases)
     for name, (elapsed, peak) in phases:
-        print(f"  {name:<28} {elapsed:7.2f} s   peak RSS {peak:6.0f} MB")
+        print(f"  {name:<32} {elapsed:7.2f} s" + (f"   peak RSS {peak:6.0f} MB" if peak else ""))
+    floor, stat_floor = times["floor: stat+read all, 1 thread"][0], times["floor: find -printf"][0]
+    print(f"  cold build / read floor: {times['cold build'][0] / floor:.1f}x; no-change rescan / find: "
+          f"{times['rescan, nothing changed'][0] / stat_floor:.1f}x; one edit adds "
+          f"{times['rescan, one file changed'][0] - times['rescan, nothing changed'][0]:+.2f} s; "
+          f"100 new files add {times['rescan, 100 files added'][0] - times['rescan, nothing changed'][0]:+.2f} s")
+    for name, (elapsed, _) in phases:
+        print(f"  per 1,000 files: {name:<32} {elapsed / n * 1000 * 1000:8.1f} ms")
     db = root / "state" / "feeder.sqlite3"
     print(f"  state database {db.stat().st_size / 1e6:,.0f} MB; {os.cpu_count()} CPUs")
+    if watch:
+        import statistics
+
+        lat = sorted(watch_latency(config, content, root / "feeds" / "rss.xml", n))
+        p95 = lat[min(len(lat) - 1, round(0.95 * (len(lat) - 1)))]
+        print(f"  daemon, change to feed: median {statistics.median(lat):.2f} s, p95 {p95:.2f} s, "
+              f"max {lat[-1]:.2f} s over {len(lat)} changes")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, action="append", help="corpus size (repeatable; default 10000 and 100000)")
     ap.add_argument("--dir", type=Path, help="work folder (default: a temporary folder, removed afterwards)")
+    ap.add_argument("--no-watch", action="store_true", help="skip the daemon's edit-to-feed latency")
     a = ap.parse_args()
     for n in a.n or [10_000, 100_000]:
         root = Path(tempfile.mkdtemp(prefix=f"feeder-bench-{n}-", dir=a.dir))
         try:
-            bench(n, root)
+            bench(n, root, watch=not a.no_watch)
         finally:
             shutil.rmtree(root, ignore_errors=True)
 
