@@ -69,12 +69,16 @@ def test_a_daemon_answers_healthz_and_turns_503_while_the_output_folder_is_unusa
     # The output folder becomes a file: every round fails, and health says why.
     shutil.rmtree(site.output)
     site.output.write_text("not a folder")
-    _, _, body = wait_until(lambda: (r := get_url(url))[0] == 503 and r, 20, "a failing daemon")
-    reasons = json.loads(body)["reasons"]
+
+    def failing():
+        status, _, body = get_url(url)
+        reasons = json.loads(body).get("reasons", [])
+        return status == 503 and any("rescan round(s) failed" in r for r in reasons) and reasons
+
+    reasons = wait_until(failing, 20, "a failing round")
     assert any("output folder" in r for r in reasons), reasons
     site.output.unlink()  # recovery: the next round recreates it
-    wait_until(lambda: get_url(url)[0] == 200, 20, "recovery")
-    assert (site.output / "rss.xml").exists()
+    wait_until(lambda: get_url(url)[0] == 200 and (site.output / "rss.xml").exists(), 20, "recovery")
     assert d.stop() == 0
 
 

@@ -57,7 +57,7 @@ def test_every_kind_of_change_is_published_from_events(site: Site, tmp_path: Pat
     os.rename(site.content / "batch", tmp_path / "batch-out")  # and out
     wait_until(lambda: not {item_id("10"), item_id("11")} & set(feed_ids(site)), 10, "a folder moved out")
     assert d.text().count("feeder.app.daemon: rescan:") == 1  # the first, a sweep: every other round was events
-    assert d.text().count("feeder.app.daemon: watch:") >= 7
+    assert d.text().count("feeder.app.daemon: watch:") >= 4  # seven changes; some may share a round
 
     assert d.stop() == 0
     cold = Site(tmp_path / "cold")

@@ -122,3 +122,21 @@ def test_parallel_parsing_stores_what_serial_parsing_does(tmp_path: Path, monkey
                 "FROM files"))
             results.append((rows, sorted(catalog.entries(with_urls=True))))
     assert results[0] == results[1]
+
+
+def test_a_long_lived_process_reuses_its_catalog_until_another_process_writes(site: Site, state: State):
+    from conftest import run_feeder
+
+    site.article("a.txt", **good_fields(1))
+    catalog, _ = opened(site, state)
+    catalog.entries()
+    kept = catalog_module._IN_MEMORY[str(state.path)][1]
+    again, _ = opened(site, state)
+    again.entries()
+    assert again._snapshot() is kept  # the same process, nothing written since: reused
+    # Another process (a cron build) changes the catalog: this one must read it again.
+    site.article("b.txt", **good_fields(2))
+    assert run_feeder("build", "-q", "--config", str(site.config_file())).returncode == 0
+    later = Catalog(state, site.content, max_size=1_000_000, timezone_name="UTC")
+    assert later._snapshot() is not kept
+    assert sorted(e.source for e in later.entries()) == ["a.txt", "b.txt"]

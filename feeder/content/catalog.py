@@ -20,6 +20,7 @@ import sqlite3
 import stat
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -135,6 +136,8 @@ _SNAP_COLUMNS = "path, size, mtime_ns, article_id, published, published_at, topi
 _INSERT = ("INSERT OR REPLACE INTO files (path, size, mtime_ns, article_id, published, published_at, topics, "
            "original_url, digest, error, media_url, warnings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _worker_db: sqlite3.Connection | None = None
+# db path → (generation, snapshot): the catalog a long-lived process last saw.
+_IN_MEMORY: dict[str, tuple[str, dict[str, SnapRow]]] = {}
 
 
 def _store(conn: sqlite3.Connection, rows: list[FileRow], *, deltas: bool = False) -> None:
@@ -322,27 +325,48 @@ class Catalog:
 
     def _snapshot(self) -> dict[str, SnapRow]:
         if self._snap is None:
-            conn = self.state.conn
-            rows: list[tuple[object, ...]] | None = None
-            found = conn.execute("SELECT data FROM snapshot WHERE id = 1").fetchone()
-            if found is not None:
-                try:
-                    rows = marshal.loads(found[0])  # noqa: S302 - our own database
-                except (EOFError, ValueError, TypeError):
-                    rows = None
-            if rows is None:
-                self._snap = {r[0]: SnapRow._make(r)
-                              for r in conn.execute(f"SELECT {_SNAP_COLUMNS} FROM files")}  # noqa: S608
-                self._save_base()
+            generation = self.state.get_meta("catalog_generation")
+            kept = _IN_MEMORY.get(str(self.state.path))
+            if kept is not None and generation and kept[0] == generation:
+                self._snap = kept[1]  # nobody wrote the catalog since this process last did
+                return self._snap
+            self._snap = self._load_snapshot()
+            self._keep()
+        return self._snap
+
+    def _keep(self) -> None:
+        """Remember the snapshot in this process under a new generation: a
+        long-lived process (the daemon) reuses it for its next build, and the
+        new generation tells every other process that theirs is stale."""
+        assert self._snap is not None
+        generation = uuid.uuid4().hex
+        self.state.set_meta("catalog_generation", generation)
+        _IN_MEMORY[str(self.state.path)] = (generation, self._snap)
+
+    def _forget_kept(self) -> None:
+        _IN_MEMORY.pop(str(self.state.path), None)
+
+    def _load_snapshot(self) -> dict[str, SnapRow]:
+        conn = self.state.conn
+        rows: list[tuple[object, ...]] | None = None
+        found = conn.execute("SELECT data FROM snapshot WHERE id = 1").fetchone()
+        if found is not None:
+            try:
+                rows = marshal.loads(found[0])  # noqa: S302 - our own database
+            except (EOFError, ValueError, TypeError):
+                rows = None
+        if rows is None:
+            self._snap = {r[0]: SnapRow._make(r)
+                          for r in conn.execute(f"SELECT {_SNAP_COLUMNS} FROM files")}  # noqa: S608
+            self._save_base()
+            return self._snap
+        snap = {row.path: row for row in map(SnapRow._make, rows)}
+        for path, data in conn.execute("SELECT path, data FROM snapshot_delta"):
+            if data is None:
+                snap.pop(path, None)
             else:
-                snap = {r[0]: SnapRow._make(r) for r in rows}
-                for path, data in conn.execute("SELECT path, data FROM snapshot_delta"):
-                    if data is None:
-                        snap.pop(path, None)
-                    else:
-                        snap[path] = SnapRow._make(marshal.loads(data))  # noqa: S302
-                self._snap = snap  # type: ignore[assignment]
-        return self._snap  # type: ignore[return-value]
+                snap[path] = SnapRow._make(marshal.loads(data))  # noqa: S302
+        return snap
 
     def _save_base(self) -> None:
         assert self._snap is not None
@@ -361,6 +385,7 @@ class Catalog:
         """Forget every parsed file when what parsing depends on changed."""
         fingerprint = f"{PARSER_VERSION}|{self.max_size}|{self.tz_name}"
         if self.state.get_meta("parse_fingerprint") != fingerprint:
+            self._forget_kept()
             with self.state.transaction() as conn:
                 for table in ("files", "snapshot", "snapshot_delta"):
                     conn.execute(f"DELETE FROM {table}")  # noqa: S608 - constant names
@@ -425,6 +450,11 @@ class Catalog:
         conn = self.state.conn
         snap = self._snapshot()
         report = Rescan(parsed=len(todo), removed=len(removed))
+        if not todo and not removed:
+            return report
+        # Kept in memory again only once database and snapshot agree: a build
+        # stopped half-way makes the next one read the database.
+        self._forget_kept()
         if removed:
             with self.state.transaction():
                 self._forget(conn, removed)
@@ -437,12 +467,12 @@ class Catalog:
         stored = _parse_into(conn, str(self.state.path), todo, self.max_size, self.tz_name, cancel,
                              parallel=parallel, articles=self._parsed)
         if stored is None:
-            self._snap = None
-            self._snapshot()  # read back what the workers stored, and save it
+            self._snap = self._load_snapshot()  # read back what the workers stored, and save it
         else:
             snap.update((r.path, r.snap()) for r in stored)
             if len(snap) and self.state.conn.execute("SELECT COUNT(*) FROM snapshot_delta").fetchone()[0] > 2000:
                 self._save_base()
+        self._keep()
         return report
 
     def entries(self, *, with_urls: bool = False) -> list[Entry]:
