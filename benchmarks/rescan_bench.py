@@ -75,9 +75,13 @@ def generate(folder: Path, n: int, start: int = 0, seed: int = 1) -> None:
         (sub / f"{i:06d}_{rng.getrandbits(40):010x}.txt").write_text(article(rng, i), encoding="utf-8")
 
 
+# As users run it: with bytecode cached (an environment may turn that off for its own tools).
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def run_build(config: Path) -> tuple[float, float]:
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "feeder", "build", "-q", "--config", str(config)])
+    proc = subprocess.Popen([sys.executable, "-m", "feeder", "build", "-q", "--config", str(config)], env=CHILD_ENV)
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
@@ -114,7 +118,7 @@ def watch_latency(config: Path, content: Path, feed: Path, n: int, edits: int = 
 
     log = config.parent / "daemon.log"
     proc = subprocess.Popen([sys.executable, "-m", "feeder", "daemon", "--config", str(config)],
-                            stderr=open(log, "wb"))
+                            stderr=open(log, "wb"), env=CHILD_ENV)
     try:
         deadline = time.monotonic() + 3600
         while "feeder.app.daemon: rescan:" not in log.read_text(errors="replace"):  # the first sweep is done

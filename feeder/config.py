@@ -410,13 +410,13 @@ def _schedule(r: _Reader) -> ScheduleSettings:
 
 
 def _sources(parent: _Reader) -> tuple[SourceSettings, ...]:
-    from slugify import slugify
-
     raw = parent.raw("sources")
     if raw is None:
         return ()
     if not isinstance(raw, list):
         raise parent.fail("sources", "must be a list of feeds, each with at least a url")
+    from slugify import slugify  # imported only when there are sources
+
     sources: list[SourceSettings] = []
     for i, item in enumerate(raw):
         r = _Reader(item, f"sources[{i}]", parent.path)

@@ -196,7 +196,7 @@ def _record_last_build(settings: Settings, last: LastBuild) -> None:
 
 def _build(settings: Settings, now: datetime, resolver: Resolver | None,
            cancel: threading.Event | None, changes: Changes | None) -> BuildReport:
-    from feeder.render.site import selection_fingerprint
+    from feeder.render.fingerprints import selection_fingerprint
 
     report = BuildReport()
     publisher = Publisher(settings.output_dir, cancel)

@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import logging
 import marshal
-import multiprocessing
 import os
 import sqlite3
 import stat
@@ -22,19 +21,29 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
 from typing import TYPE_CHECKING, NamedTuple
 from zoneinfo import ZoneInfo
 
-from feeder.content.scan import ARTICLE_SUFFIXES, ContentFile, hidden_name, listing_hash, scan_folder
+from feeder.content.scan import (
+    ARTICLE_SUFFIXES,
+    ContentFile,
+    Listing,
+    hidden_name,
+    listing_hash,
+    scan_folder,
+    scan_listing,
+)
 from feeder.errors import ConfigError, ContentError, check_cancel
 from feeder.model import Article
 from feeder.storage.state import State
 
+# The process pool (multiprocessing, concurrent.futures) is imported where a
+# build first parses in parallel: a rescan that finds nothing to do never does.
 if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
     from feeder.content.watch import Changes
 
 __all__ = ["PARSER_VERSION", "Catalog", "Entry", "Rescan", "open_catalog"]
@@ -268,6 +277,8 @@ def _parse_into(conn: sqlite3.Connection, db_path: str, files: Sequence[ContentF
     """
     chunks = [list(files[i:i + _CHUNK]) for i in range(0, len(files), _CHUNK)]
     if parallel:
+        from concurrent.futures.process import BrokenProcessPool
+
         try:
             _parse_in_workers(chunks, max_size, tz_name, db_path, cancel)
             return None
@@ -287,6 +298,9 @@ def _parse_into(conn: sqlite3.Connection, db_path: str, files: Sequence[ContentF
 
 def _parse_in_workers(chunks: list[list[ContentFile]], max_size: int, tz_name: str, db_path: str,
                       cancel: threading.Event | None) -> None:
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
     # forkserver: the daemon has threads, and forking a threaded process can deadlock.
     ctx = multiprocessing.get_context("forkserver")
     pool = ProcessPoolExecutor(max_workers=_cpus(), mp_context=ctx, initializer=_worker_init,
@@ -393,19 +407,27 @@ class Catalog:
                 self.state.set_meta("listing", "")
             self._snap = None
 
-    def rescan(self, files: Sequence[ContentFile], cancel: threading.Event | None = None) -> Rescan:
+    def rescan(self, scan: Sequence[ContentFile] | Listing, cancel: threading.Event | None = None) -> Rescan:
         """Bring the `files` table in line with the folder (a full scan of it); returns what changed."""
         self._dupes = None
         self._check_parse_settings()
-        listing = listing_hash(files)
-        if self.state.get_meta("listing") == listing:
-            return Rescan(files=len(files))  # not one file added, removed or touched
+        if isinstance(scan, Listing):
+            listing = scan.fingerprint
+            count = self.state.get_meta("listing_count")
+            if self.state.get_meta("listing") == listing and count is not None:
+                return Rescan(files=int(count))  # not one file added, removed or touched: as many as last time
+            files: Sequence[ContentFile] = scan.files
+        else:
+            files, listing = scan, listing_hash(scan)
+            if self.state.get_meta("listing") == listing:
+                return Rescan(files=len(files))
         snap = self._snapshot()
         todo = [f for f in files if _differs(snap.get(f.rel), f)]
         present = {f.rel for f in files}
         report = self._apply(todo, [p for p in snap if p not in present], cancel)
         report.files = len(files)
         self.state.set_meta("listing", listing)
+        self.state.set_meta("listing_count", str(len(files)))
         return report
 
     def update(self, changes: Changes, cancel: threading.Event | None = None) -> Rescan:
@@ -567,10 +589,10 @@ def open_catalog(state: State, content_dir: str | os.PathLike[str], *, max_size:
         catalog = Catalog(state, content_dir, max_size=max_size, timezone_name=timezone_name)
         return catalog, catalog.update(changes, cancel)
     try:
-        files = scan_folder(os.fspath(content_dir))
+        listing = scan_listing(os.fspath(content_dir))
     except FileNotFoundError:
         raise ConfigError(f"the content folder {content_dir} does not exist", key="content_dir") from None
     except NotADirectoryError:
         raise ConfigError(f"{content_dir} is not a folder", key="content_dir") from None
     catalog = Catalog(state, content_dir, max_size=max_size, timezone_name=timezone_name)
-    return catalog, catalog.rescan(files, cancel)
+    return catalog, catalog.rescan(listing, cancel)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import hashlib
 import operator
 import os
+import shutil
+import stat
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-__all__ = ["ARTICLE_SUFFIXES", "ContentFile", "hidden_name", "listing_hash", "scan_folder"]
+__all__ = ["ARTICLE_SUFFIXES", "ContentFile", "Listing", "hidden_name", "listing_hash", "scan_folder", "scan_listing"]
 
 ARTICLE_SUFFIXES = (".txt", ".md")
 _REL = operator.itemgetter(1)
@@ -75,3 +78,97 @@ def listing_hash(files: Sequence[ContentFile]) -> str:
     for f in files:
         h.update(f"{f.rel}\0{f.size}\0{f.mtime_ns}\n".encode())
     return h.hexdigest()
+
+
+class Listing:
+    """A scan of the content folder, with a fingerprint that costs no Python
+    work per file when GNU find made the listing: find stats every file at
+    C speed and its raw output is hashed as it comes. Equal fingerprints mean
+    nothing was added, removed or touched (other files, hidden ones included,
+    may make two listings of the same articles differ: that only costs a
+    comparison), so a rescan that finds nothing to do never builds one object
+    per file. The files themselves are made only when asked for."""
+
+    def __init__(self, root: str, fingerprint: str, raw: bytes | None, files: list[ContentFile] | None):
+        self.root = root
+        self.fingerprint = fingerprint
+        self._raw = raw
+        self._files = files
+
+    @property
+    def files(self) -> list[ContentFile]:
+        if self._files is None:
+            assert self._raw is not None
+            self._files = _parse_find(self.root, self._raw)
+        return self._files
+
+
+# Print every file and link below the root but in dot-folders: size,
+# modification time (seconds, 10 decimals: the nanoseconds exactly) and path.
+# Which of them are articles is decided in Python, and only when the
+# fingerprint changed: every test find makes per file costs it time.
+_FIND_EXPRESSION = ["-mindepth", "1", "-name", ".*", "-prune", "-o",
+                    "(", "-type", "f", "-printf", "F%s %T@ %P\\0", "-o", "-type", "l", "-printf", "L%P\\0", ")"]
+
+
+def scan_listing(root: Path | str) -> Listing:
+    """The article files under `root`, as `scan_folder` finds them, with a cheap fingerprint."""
+    root = os.fspath(root)
+    st = os.stat(root)  # FileNotFoundError, as the scan raises
+    if not stat.S_ISDIR(st.st_mode):
+        raise NotADirectoryError(root)
+    find = _gnu_find()
+    if find is not None:
+        proc = subprocess.run([find, root, *_FIND_EXPRESSION], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, check=False)
+        if proc.returncode in (0, 1):  # 1: a folder vanished or was unreadable, as scandir skips it
+            raw = proc.stdout
+            return Listing(root, "find:" + hashlib.blake2b(raw, digest_size=16).hexdigest(), raw, None)
+    files = scan_folder(root)
+    return Listing(root, listing_hash(files), None, files)
+
+
+_FIND: list[str | None] = []
+
+
+def _gnu_find() -> str | None:
+    """GNU find, whose -printf the listing needs; None elsewhere (then the scan is Python's)."""
+    if not _FIND:
+        path = shutil.which("find")
+        ok = False
+        if path is not None:
+            try:
+                out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=5, check=False)
+                ok = out.returncode == 0 and "GNU findutils" in out.stdout
+            except (OSError, subprocess.SubprocessError):
+                ok = False
+        _FIND.append(path if ok else None)
+    return _FIND[0]
+
+
+def _parse_find(root: str, raw: bytes) -> list[ContentFile]:
+    found: list[ContentFile] = []
+    for record in raw.split(b"\0"):
+        if not record:
+            continue
+        text = os.fsdecode(record[1:])
+        if record[:1] == b"F":
+            size, mtime, rel = text.split(" ", 2)
+        else:
+            size, mtime, rel = "", "", text
+        parts = rel.split("/")
+        if not parts[-1].lower().endswith(ARTICLE_SUFFIXES) or any(hidden_name(part) for part in parts):
+            continue  # not an article, or in an editor's lock or backup file or folder
+        path = os.path.join(root, rel)
+        if record[:1] == b"L":
+            try:
+                target = os.stat(path)
+            except OSError:
+                continue
+            if stat.S_ISREG(target.st_mode):
+                found.append(ContentFile(path, rel, target.st_size, target.st_mtime_ns))
+            continue
+        seconds, _, fraction = mtime.partition(".")
+        found.append(ContentFile(path, rel, int(size), int(seconds) * 1_000_000_000 + int(fraction[:9].ljust(9, "0"))))
+    found.sort(key=_REL)
+    return found

@@ -74,7 +74,9 @@ class Publisher:
         return path
 
     def exists(self, rel: str) -> bool:
-        return self.target(rel).is_file()
+        """Whether `rel` is a file of the output folder (no write follows, so
+        the path needs no containment check: every rescan asks this of every feed)."""
+        return os.path.isfile(os.path.join(self.root, rel))
 
     def write(self, rel: str, data: bytes, *, gzipped: bool = True) -> bool:
         """Atomically replace `rel` with `data`; False when it already held exactly that.

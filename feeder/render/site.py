@@ -10,38 +10,21 @@ A feed is rendered again only when its items or what it is rendered from
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from feeder import __version__
 from feeder.config import Settings
 from feeder.content.catalog import Catalog, Entry
 from feeder.fingerprint import hash_of
 from feeder.model import EMPTY_FEED_DATE, FeedPlan, Item
 from feeder.output.layout import FILE_NAMES, HEADLINES, INDEX_NAME, OPML_NAME, feed_files
 from feeder.output.writer import Publisher
+from feeder.render.fingerprints import render_fingerprint
 from feeder.render.items import MediaFacts, prepare
 from feeder.selection.feeds import Selection
 from feeder.storage.state import State
 
-__all__ = ["RENDER_VERSION", "quiet_date", "render_fingerprint", "render_site", "selection_fingerprint"]
-
-# Bump when a change to feeder alters the bytes of rendered feeds.
-RENDER_VERSION = "2"
-
-
-def render_fingerprint(settings: Settings) -> str:
-    """Everything outside the articles that rendering depends on."""
-    topics = {k: asdict(v) for k, v in sorted(settings.topics.items())}
-    return hash_of(RENDER_VERSION, __version__, asdict(settings.site), topics, settings.max_items,
-                   settings.timezone, settings.max_file_size, list(settings.websub.hubs), settings.digest)
-
-
-def selection_fingerprint(settings: Settings) -> str:
-    """Everything outside the articles that selecting and rendering depend on."""
-    lk = settings.links
-    return hash_of(render_fingerprint(settings), lk.enabled, lk.dead_after, str(lk.recheck_after), lk.require_alive)
-
+__all__ = ["quiet_date", "render_site"]
 
 def quiet_date(selection: Selection[Entry]) -> datetime:
     """The date of a feed without items: the site's newest publication, so an
