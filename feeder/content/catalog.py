@@ -422,7 +422,8 @@ class Catalog:
             if self.state.get_meta("listing") == listing:
                 return Rescan(files=len(files))
         snap = self._snapshot()
-        todo = [f for f in files if _differs(snap.get(f.rel), f)]
+        get = snap.get
+        todo = [f for f in files if (row := get(f.rel)) is None or row.size != f.size or row.mtime_ns != f.mtime_ns]
         present = {f.rel for f in files}
         report = self._apply(todo, [p for p in snap if p not in present], cancel)
         report.files = len(files)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import operator
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -146,29 +147,35 @@ def _gnu_find() -> str | None:
     return _FIND[0]
 
 
+# One regular file: size, seconds, the nine digits of nanoseconds (find prints
+# ten), the path below the root; matched in C over the whole listing.
+_FILE_RECORD = re.compile(r"F(\d+) (\d+)\.(\d{9})\d* ([^\0]*)\0")
+_SUSPECT = re.compile(r"[#~]")  # a name an editor's lock or backup may have: look closer
+
+
 def _parse_find(root: str, raw: bytes) -> list[ContentFile]:
+    text = os.fsdecode(raw)
     found: list[ContentFile] = []
-    for record in raw.split(b"\0"):
-        if not record:
+    join, suffixes, make = os.path.join, ARTICLE_SUFFIXES, ContentFile
+    for size, seconds, nanos, rel in _FILE_RECORD.findall(text):
+        if not rel.lower().endswith(suffixes):
             continue
-        text = os.fsdecode(record[1:])
-        if record[:1] == b"F":
-            size, mtime, rel = text.split(" ", 2)
-        else:
-            size, mtime, rel = "", "", text
-        parts = rel.split("/")
-        if not parts[-1].lower().endswith(ARTICLE_SUFFIXES) or any(hidden_name(part) for part in parts):
-            continue  # not an article, or in an editor's lock or backup file or folder
-        path = os.path.join(root, rel)
-        if record[:1] == b"L":
+        if _SUSPECT.search(rel) and any(hidden_name(part) for part in rel.split("/")):
+            continue
+        found.append(make(join(root, rel), rel, int(size), int(seconds) * 1_000_000_000 + int(nanos)))
+    if "\0L" in text or text.startswith("L"):
+        for record in text.split("\0"):
+            if record[:1] != "L":
+                continue
+            rel = record[1:]
+            if not rel.lower().endswith(suffixes) or any(hidden_name(part) for part in rel.split("/")):
+                continue
+            path = join(root, rel)
             try:
                 target = os.stat(path)
             except OSError:
                 continue
             if stat.S_ISREG(target.st_mode):
-                found.append(ContentFile(path, rel, target.st_size, target.st_mtime_ns))
-            continue
-        seconds, _, fraction = mtime.partition(".")
-        found.append(ContentFile(path, rel, int(size), int(seconds) * 1_000_000_000 + int(fraction[:9].ljust(9, "0"))))
+                found.append(make(path, rel, target.st_size, target.st_mtime_ns))
     found.sort(key=_REL)
     return found
