@@ -140,3 +140,27 @@ def test_a_long_lived_process_reuses_its_catalog_until_another_process_writes(si
     later = Catalog(state, site.content, max_size=1_000_000, timezone_name="UTC")
     assert later._snapshot() is not kept
     assert sorted(e.source for e in later.entries()) == ["a.txt", "b.txt"]
+
+
+def test_a_rescan_looks_only_at_what_changed_since_the_last_listing(site: Site, state: State):
+    a = site.article("a/one.txt", **good_fields(1))
+    site.article("a/two.txt", **good_fields(2))
+    catalog, first = opened(site, state)
+    assert first.parsed == 2 and (site.state / "content-listing").exists()
+    a.write_text(a.read_text().replace("Article number 1", "Edited"))
+    os.utime(a, ns=(a.stat().st_atime_ns, a.stat().st_mtime_ns + 1_000_000))
+    (site.content / "a" / "two.txt").unlink()
+    site.article("b/three.md", **good_fields(3))
+    (site.content / ".hidden").mkdir()
+    (site.content / ".hidden" / "x.txt").write_text("never an article")
+    catalog, rescan = opened(site, state)
+    assert (rescan.parsed, rescan.removed, rescan.files) == (2, 1, 2)
+    assert sorted(e.source for e in catalog.entries()) == ["a/one.txt", "b/three.md"]
+    # Without the kept listing (or with a damaged one), every file is compared: the same result.
+    (site.state / "content-listing").write_bytes(b"damaged")
+    site.article("b/four.md", **good_fields(4))
+    catalog, rescan = opened(site, state)
+    assert (rescan.parsed, rescan.files) == (1, 3)
+    assert sorted(e.source for e in catalog.entries()) == ["a/one.txt", "b/four.md", "b/three.md"]
+    _, unchanged = opened(site, state)
+    assert (unchanged.parsed, unchanged.files, unchanged.changed) == (0, 3, False)

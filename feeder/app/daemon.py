@@ -278,7 +278,8 @@ class Daemon:
         log.info("received %s: stopping", signal.Signals(signum).name)
         self.notifier.stopping()
         self.stop.set()
-        self.scheduler.shutdown(wait=False)
+        if self.scheduler.running:  # a signal before the scheduler started: it will not start
+            self.scheduler.shutdown(wait=False)
 
     def _on_reload(self, signum: int, frame: FrameType | None) -> None:
         try:
@@ -293,10 +294,15 @@ class Daemon:
             self.watcher = None
         self.settings = new
         self.health.output_dir, self.health.state_dir = new.output_dir, new.state_dir
-        self._schedule(initial=False)
+        if self.scheduler.get_job("rescan") is not None:  # else the jobs are scheduled from `new` at start
+            self._schedule(initial=False)
         log.info("SIGHUP: configuration reloaded from %s", self.config_path or "the default location")
 
     def run(self) -> int:
+        # Handlers first: a SIGTERM while the server starts stops the daemon cleanly too.
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_reload)
         server = None
         if self.serve is not None:
             from feeder.app.serve import Admin, ServerThread
@@ -318,11 +324,9 @@ class Daemon:
         # Watch first, sweep next (the first rescan): no change falls between the two.
         self._start_watching()
         self._schedule(initial=True)
-        signal.signal(signal.SIGTERM, self._on_stop)
-        signal.signal(signal.SIGINT, self._on_stop)
-        signal.signal(signal.SIGHUP, self._on_reload)
         log.info("feeder daemon started: %s", ", ".join(f"{j.name} every {j.spec(self.settings)}" for j in self.jobs))
-        self.scheduler.start()  # returns after shutdown
+        if not self.stop.is_set():
+            self.scheduler.start()  # returns after shutdown
         deadline = time.monotonic() + STOP_GRACE
         while self.running and time.monotonic() < deadline:
             time.sleep(0.05)

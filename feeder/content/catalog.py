@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
+from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -30,6 +31,8 @@ from feeder.content.scan import (
     ARTICLE_SUFFIXES,
     ContentFile,
     Listing,
+    changed_paths,
+    find_fingerprint,
     hidden_name,
     listing_hash,
     scan_folder,
@@ -411,16 +414,32 @@ class Catalog:
         """Bring the `files` table in line with the folder (a full scan of it); returns what changed."""
         self._dupes = None
         self._check_parse_settings()
-        if isinstance(scan, Listing):
-            listing = scan.fingerprint
-            count = self.state.get_meta("listing_count")
-            if self.state.get_meta("listing") == listing and count is not None:
-                return Rescan(files=int(count))  # not one file added, removed or touched: as many as last time
-            files: Sequence[ContentFile] = scan.files
-        else:
+        if not isinstance(scan, Listing):
             files, listing = scan, listing_hash(scan)
             if self.state.get_meta("listing") == listing:
                 return Rescan(files=len(files))
+            return self._compare(files, listing, cancel)
+        listing = scan.fingerprint
+        known = self.state.get_meta("listing")
+        count = self.state.get_meta("listing_count")
+        if known == listing and count is not None:
+            return Rescan(files=int(count))  # not one file added, removed or touched: as many as last time
+        before = self._last_listing(known)
+        if before is not None and scan.raw is not None:
+            # Only the records that differ from the last listing name files to look at.
+            from feeder.content.watch import Changes
+
+            report = self.update(Changes(files=changed_paths(before, scan.raw)), cancel)
+        else:
+            report = self._compare(scan.files, listing, cancel)
+        report.files = len(self._snapshot())
+        self.state.set_meta("listing", listing)
+        self.state.set_meta("listing_count", str(report.files))
+        self._keep_listing(scan)
+        return report
+
+    def _compare(self, files: Sequence[ContentFile], listing: str, cancel: threading.Event | None) -> Rescan:
+        """Compare every file of a full listing with the catalog."""
         snap = self._snapshot()
         get = snap.get
         todo = [f for f in files if (row := get(f.rel)) is None or row.size != f.size or row.mtime_ns != f.mtime_ns]
@@ -430,6 +449,31 @@ class Catalog:
         self.state.set_meta("listing", listing)
         self.state.set_meta("listing_count", str(len(files)))
         return report
+
+    @property
+    def _listing_file(self) -> Path:
+        return self.state.path.with_name("content-listing")
+
+    def _last_listing(self, fingerprint: str | None) -> bytes | None:
+        """find's listing that the catalog was last brought in line with, if it is kept and intact."""
+        if not fingerprint or not fingerprint.startswith("find:"):
+            return None
+        try:
+            raw = self._listing_file.read_bytes()
+        except OSError:
+            return None
+        return raw if find_fingerprint(raw) == fingerprint else None
+
+    def _keep_listing(self, scan: Listing) -> None:
+        if scan.raw is None:
+            return
+        tmp = self._listing_file.with_name(f".content-listing.{os.getpid()}.tmp")
+        try:
+            tmp.write_bytes(scan.raw)
+            os.replace(tmp, self._listing_file)
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
     def update(self, changes: Changes, cancel: threading.Event | None = None) -> Rescan:
         """Bring the catalog in line with what filesystem events named, looking

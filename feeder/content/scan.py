@@ -13,7 +13,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-__all__ = ["ARTICLE_SUFFIXES", "ContentFile", "Listing", "hidden_name", "listing_hash", "scan_folder", "scan_listing"]
+__all__ = [
+    "ARTICLE_SUFFIXES",
+    "ContentFile",
+    "Listing",
+    "changed_paths",
+    "find_fingerprint",
+    "hidden_name",
+    "listing_hash",
+    "scan_folder",
+    "scan_listing",
+]
 
 ARTICLE_SUFFIXES = (".txt", ".md")
 _REL = operator.itemgetter(1)
@@ -97,6 +107,11 @@ class Listing:
         self._files = files
 
     @property
+    def raw(self) -> bytes | None:
+        """find's output, NUL-separated records, or None when the Python walk made the listing."""
+        return self._raw
+
+    @property
     def files(self) -> list[ContentFile]:
         if self._files is None:
             assert self._raw is not None
@@ -124,7 +139,7 @@ def scan_listing(root: Path | str) -> Listing:
                               stderr=subprocess.DEVNULL, check=False)
         if proc.returncode in (0, 1):  # 1: a folder vanished or was unreadable, as scandir skips it
             raw = proc.stdout
-            return Listing(root, "find:" + hashlib.blake2b(raw, digest_size=16).hexdigest(), raw, None)
+            return Listing(root, find_fingerprint(raw), raw, None)
     files = scan_folder(root)
     return Listing(root, listing_hash(files), None, files)
 
@@ -151,6 +166,23 @@ def _gnu_find() -> str | None:
 # ten), the path below the root; matched in C over the whole listing.
 _FILE_RECORD = re.compile(r"F(\d+) (\d+)\.(\d{9})\d* ([^\0]*)\0")
 _SUSPECT = re.compile(r"[#~]")  # a name an editor's lock or backup may have: look closer
+
+
+def find_fingerprint(raw: bytes) -> str:
+    return "find:" + hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+
+def changed_paths(before: bytes, now: bytes) -> set[str]:
+    """The paths whose record differs between two of find's listings: added,
+    removed, or with another size or time. Compared as whole records, in C."""
+    old, new = set(before.split(b"\0")), set(now.split(b"\0"))
+    paths = set()
+    for record in old ^ new:
+        if not record:
+            continue
+        text = os.fsdecode(record[1:])
+        paths.add(text.split(" ", 2)[2] if record[:1] == b"F" else text)
+    return paths
 
 
 def _parse_find(root: str, raw: bytes) -> list[ContentFile]:
