@@ -19,57 +19,21 @@ from feeder.config import Every
 from feeder.model import item_id
 from feeder.storage.lock import BuildLock
 
-from conftest import Site, article_text, good_fields, run_feeder
+from conftest import DaemonProcess, Site, article_text, good_fields, run_feeder, wait_until
 from feeds import ids, parse_feed
 
 
-def wait_until(predicate, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return
-        except (OSError, AssertionError, ValueError):
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-class DaemonProcess:
-    def __init__(self, config: Path, log: Path):
-        self.log = log
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "feeder", "daemon", "--config", str(config)],
-            stdout=subprocess.DEVNULL, stderr=open(log, "wb"),
-        )
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def signal(self, sig: int) -> None:
-        self.proc.send_signal(sig)
-
-    def stop(self, timeout: float = 10.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
-
-
 @pytest.fixture
-def daemon(site: Site, tmp_path: Path):
-    started: list[DaemonProcess] = []
+def daemon(site: Site, tmp_path: Path, daemons):
+    """Starts a daemon on the test site, rescanning every second (with any extra configuration)."""
+    count = [0]
 
     def start(**extra) -> DaemonProcess:
         cfg = site.config_file({"schedule": {"rescan": "1s", "link_check": "1h"}, **extra})
-        d = DaemonProcess(cfg, tmp_path / f"daemon{len(started)}.log")
-        started.append(d)
-        return d
+        count[0] += 1
+        return daemons(cfg, tmp_path / f"daemon{count[0]}.log")
 
-    yield start
-    for d in started:
-        if d.proc.poll() is None:
-            d.proc.kill()
-            d.proc.wait()
+    return start
 
 
 def temporaries(folder: Path) -> list[Path]:

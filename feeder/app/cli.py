@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from feeder import __version__
 from feeder.app.exitstatus import (
@@ -70,8 +70,17 @@ DESCRIPTION = (
     "Publish RSS 2.0, Atom 1.0 and JSON Feed 1.1 feeds from a folder of articles: one set per topic and one "
     "for all topics, with an OPML list and a landing page. feeder checks each article's original URL, "
     "follows other sites' feeds into the content folder, and runs from cron (build) or as a daemon that "
-    "rescans, checks links and ingests on a schedule."
+    "publishes each change as it happens, checks links and ingests on a schedule."
 )
+
+
+def _command(sub: Any, name: str, func: Callable[[argparse.Namespace, Settings], int], summary: str,
+             description: str) -> argparse.ArgumentParser:
+    """One subcommand, with the options every command has."""
+    command: argparse.ArgumentParser = sub.add_parser(name, help=summary, description=description)
+    _common(command)
+    command.set_defaults(func=func)
+    return command
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -84,61 +93,47 @@ def make_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    p_build = sub.add_parser("build", help="scan the content folder and write every feed once",
-                             description="Scan the content folder and write every feed once (the cron job).")
-    _common(p_build)
-    p_build.add_argument("--strict", action="store_true",
-                         help="exit with status 1 when a content file is skipped or has a warning")
-    p_build.add_argument("--wait", type=_seconds, metavar="SECONDS",
-                         help="how long to wait for another build to finish (default: lock_timeout)")
-    p_build.add_argument("--ingest", action="store_true", help="fetch the due sources first (as feeder ingest)")
-    p_build.set_defaults(func=cmd_build)
+    build = _command(sub, "build", cmd_build, "scan the content folder and write every feed once",
+                     "Scan the content folder and write every feed once (the cron job).")
+    build.add_argument("--strict", action="store_true",
+                       help="exit with status 1 when a content file is skipped or has a warning")
+    build.add_argument("--wait", type=_seconds, metavar="SECONDS",
+                       help="how long to wait for another build to finish (default: lock_timeout)")
+    build.add_argument("--ingest", action="store_true", help="fetch the due sources first (as feeder ingest)")
 
-    p_ingest = sub.add_parser("ingest", help="fetch the followed feeds and write their new entries",
-                              description="Fetch every due source once and write new and updated entries into "
-                                          "the content folder.")
-    _common(p_ingest)
-    p_ingest.add_argument("--source", metavar="NAME", help="only this source (its name or folder)")
-    p_ingest.add_argument("--force", action="store_true", help="fetch even sources that are not due yet")
-    p_ingest.add_argument("--json", action="store_true", help="print the report as JSON")
-    p_ingest.set_defaults(func=cmd_ingest)
+    ingest = _command(sub, "ingest", cmd_ingest, "fetch the followed feeds and write their new entries",
+                      "Fetch every due source once and write new and updated entries into the content folder.")
+    ingest.add_argument("--source", metavar="NAME", help="only this source (its name or folder)")
+    ingest.add_argument("--force", action="store_true", help="fetch even sources that are not due yet")
+    ingest.add_argument("--json", action="store_true", help="print the report as JSON")
 
-    p_daemon = sub.add_parser("daemon", help="run in the foreground: rescan, check links and ingest on a schedule",
-                              description="Run in the foreground (for systemd): a rescan-and-publish every "
-                                          "schedule.rescan, a link check every schedule.link_check and, with "
-                                          "sources configured, an ingest of the followed feeds every "
-                                          "schedule.ingest. SIGTERM/SIGINT stop it, SIGHUP reloads the "
-                                          "configuration.")
-    _common(p_daemon)
-    p_daemon.add_argument("--serve", metavar="HOST:PORT", type=_host_port,
-                          help="also serve the output folder over HTTP (as feeder serve)")
-    p_daemon.set_defaults(func=cmd_daemon)
+    daemon = _command(sub, "daemon", cmd_daemon, "run in the foreground: publish changes, check links, ingest",
+                      "Run in the foreground (for systemd): publish each change to the content folder as "
+                      "filesystem events report it (or rescan every schedule.rescan), check links every "
+                      "schedule.link_check and, with sources configured, ingest the followed feeds every "
+                      "schedule.ingest. SIGTERM/SIGINT stop it, SIGHUP reloads the configuration.")
+    daemon.add_argument("--serve", metavar="HOST:PORT", type=_host_port,
+                        help="also serve the output folder, /healthz and /metrics over HTTP")
 
-    p_serve = sub.add_parser("serve", help="serve the output folder over HTTP",
-                             description="Serve the output folder over HTTP with ETag, Last-Modified, 304s, "
-                                         "gzip and Cache-Control (for production, nginx: config/nginx.conf).")
-    _common(p_serve)
-    p_serve.add_argument("--host", help="address to listen on (default: serve.host, 127.0.0.1)")
-    p_serve.add_argument("--port", type=_port, help="port to listen on (default: serve.port, 8080)")
-    p_serve.set_defaults(func=cmd_serve)
+    serve = _command(sub, "serve", cmd_serve, "serve the output folder over HTTP",
+                     "Serve the output folder over HTTP with ETag, Last-Modified, 304s, gzip and Cache-Control "
+                     "(for production, nginx: config/nginx.conf).")
+    serve.add_argument("--host", help="address to listen on (default: serve.host, 127.0.0.1)")
+    serve.add_argument("--port", type=_port, help="port to listen on (default: serve.port, 8080)")
 
-    p_check = sub.add_parser("check", help="check the original URLs of published articles and report",
-                             description="Check the original URLs of published articles that are due "
-                                         "(or all with --all), store the results and print a report.")
-    _common(p_check)
-    p_check.add_argument("--all", action="store_true", help="check every URL, not only those due")
-    p_check.add_argument("--json", action="store_true", help="print the report as JSON")
-    p_check.add_argument("--budget", type=_seconds, metavar="SECONDS",
-                         help="stop checking after this long (default: links.budget; 0 with --all: no limit)")
-    p_check.set_defaults(func=cmd_check)
+    check = _command(sub, "check", cmd_check, "check the original URLs of published articles and report",
+                     "Check the original URLs of published articles that are due (or all with --all), store "
+                     "the results and print a report.")
+    check.add_argument("--all", action="store_true", help="check every URL, not only those due")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument("--budget", type=_seconds, metavar="SECONDS",
+                       help="stop checking after this long (default: links.budget; 0 with --all: no limit)")
 
-    p_status = sub.add_parser("status", help="what the last build and the state database say, without scanning",
-                              description="Print the last build, the next scheduled rounds, counts of files and "
-                                          "articles, dead and unknown URLs, failing sources and every feed, from "
-                                          "the state database alone (safe while a daemon runs).")
-    _common(p_status)
-    p_status.add_argument("--json", action="store_true", help="print it as JSON")
-    p_status.set_defaults(func=cmd_status)
+    status = _command(sub, "status", cmd_status, "what the last build and the state database say, without scanning",
+                      "Print the last build, the next scheduled rounds, counts of files and articles, dead and "
+                      "unknown URLs, failing sources and every feed, from the state database alone (safe while "
+                      "a daemon runs).")
+    status.add_argument("--json", action="store_true", help="print it as JSON")
     return parser
 
 
