@@ -38,6 +38,15 @@ def test_find_lists_what_the_walk_lists(tree: Path):
     assert (one.size, one.mtime_ns) == (st.st_size, st.st_mtime_ns)  # to the nanosecond
 
 
+def test_a_file_dated_before_1970_is_listed_too(tree: Path):
+    old = tree / "a" / "old.txt"
+    old.write_text("x")
+    os.utime(old, ns=(0, -1_500_000_000))  # find prints a time its usual pattern does not take
+    listing = scan_listing(tree)
+    assert listing.files == scan_folder(tree)
+    assert "a/old.txt" in [f.rel for f in listing.files]
+
+
 def test_the_fingerprint_changes_with_any_file(tree: Path):
     first = scan_listing(tree).fingerprint
     assert scan_listing(tree).fingerprint == first

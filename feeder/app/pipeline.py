@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from feeder.config import Settings
 from feeder.content.catalog import Catalog, Entry
 from feeder.content.catalog import open_catalog as content_catalog
 from feeder.errors import Cancelled, check_cancel
-from feeder.output.layout import OPML_NAME, feed_files, public_url
+from feeder.output.layout import FILE_NAMES, OPML_NAME, feed_files, public_url
 from feeder.output.writer import Publisher
 from feeder.storage.lock import BuildLock
 from feeder.storage.state import State
@@ -169,63 +170,61 @@ def build(
     """
     now = now or datetime.now(timezone.utc)
     with BuildLock(settings.state_dir, timeout=settings.lock_timeout if lock_timeout is None else lock_timeout,
-                   cancel=cancel):
+                   cancel=cancel), State.open(settings.state_dir) as state:
         started, clock = datetime.now(timezone.utc), time.perf_counter()
         try:
-            report = _build(settings, now, resolver, cancel, changes)
+            report = _build(settings, state, now, resolver, cancel, changes)
         except Exception as exc:
             outcome = "stopped" if isinstance(exc, Cancelled) else "failed"
-            _record_last_build(settings, LastBuild(started.isoformat(timespec="seconds"),
-                                                   round(time.perf_counter() - clock, 3), outcome, str(exc)))
+            _record_last_build(state, LastBuild(started.isoformat(timespec="seconds"),
+                                                round(time.perf_counter() - clock, 3), outcome, str(exc)))
             raise
         outcome = "unchanged" if report.unchanged else "published"
-        _record_last_build(settings, LastBuild(started.isoformat(timespec="seconds"),
-                                               round(time.perf_counter() - clock, 3), outcome))
+        _record_last_build(state, LastBuild(started.isoformat(timespec="seconds"),
+                                            round(time.perf_counter() - clock, 3), outcome))
     log.debug("timings: %s", ", ".join(f"{k} {v:.3f} s" for k, v in report.timings.items()))
     return report
 
 
-def _record_last_build(settings: Settings, last: LastBuild) -> None:
-    """Best effort: a state database that cannot be opened is the failure being recorded."""
+def _record_last_build(state: State, last: LastBuild) -> None:
+    """Best effort: a state database that cannot be written may be the failure being recorded."""
     try:
-        with State.open(settings.state_dir) as state:
-            state.set_meta("last_build", json.dumps(asdict(last)))
-    except Exception as exc:
+        state.set_meta("last_build", json.dumps(asdict(last)))
+    except sqlite3.Error as exc:
         log.debug("last build not recorded: %s", exc)
 
 
-def _build(settings: Settings, now: datetime, resolver: Resolver | None,
+def _build(settings: Settings, state: State, now: datetime, resolver: Resolver | None,
            cancel: threading.Event | None, changes: Changes | None) -> BuildReport:
     from feeder.render.fingerprints import selection_fingerprint
 
     report = BuildReport()
     publisher = Publisher(settings.output_dir, cancel)
     publisher.prepare()
-    with State.open(settings.state_dir) as state:
-        with report.timed("scan and parse"):
-            catalog, files_changed = open_catalog(settings, state, report, cancel, changes)
-        with report.timed("link checks"):
-            holds_changed = _check_links(settings, state, report, now, resolver, cancel)
-        check_cancel(cancel)
-        fingerprint = selection_fingerprint(settings)
-        if not (files_changed or holds_changed) and _still_current(state, catalog, publisher, fingerprint, now,
-                                                                   settings):
-            _report_from_state(state, report)
-            state.set_meta("last_now", now.isoformat())
-            report.unchanged = True
-            return report
-        state.set_meta("complete", "0")
-        with report.timed("select"):
-            selection, entries, held = _select(settings, state, catalog, report, now)
-        with report.timed("render"):
-            from feeder.render.site import media_warnings, render_site
+    with report.timed("scan and parse"):
+        catalog, files_changed = open_catalog(settings, state, report, cancel, changes)
+    with report.timed("link checks"):
+        holds_changed = _check_links(settings, state, report, now, resolver, cancel)
+    check_cancel(cancel)
+    fingerprint = selection_fingerprint(settings)
+    if not (files_changed or holds_changed) and _still_current(state, catalog, publisher, fingerprint, now,
+                                                               settings):
+        _report_from_state(state, report)
+        state.set_meta("last_now", now.isoformat())
+        report.unchanged = True
+        return report
+    state.set_meta("complete", "0")
+    with report.timed("select"):
+        selection, entries, held = _select(settings, state, catalog, report, now)
+    with report.timed("render"):
+        from feeder.render.site import media_warnings, render_site
 
-            report.rendered = render_site(selection, settings, state, catalog, publisher, now)
-            report.warnings = report.file_warnings + [Problem(*w) for w in media_warnings(state)]
-        # Rendering and writing interleave; the writer keeps its own clock.
-        report.timings["render"] -= publisher.seconds
-        report.timings["write"] = publisher.seconds
-        _remember(state, catalog, selection, entries, held, report, now, fingerprint)
+        report.rendered = render_site(selection, settings, state, catalog, publisher, now)
+        report.warnings = report.file_warnings + [Problem(*w) for w in media_warnings(state)]
+    # Rendering and writing interleave; the writer keeps its own clock.
+    report.timings["render"] -= publisher.seconds
+    report.timings["write"] = publisher.seconds
+    _remember(state, catalog, selection, entries, held, report, now, fingerprint)
     report.written = list(publisher.written)
     report.pings = _ping_hubs(settings, report.written)
     return report
@@ -247,7 +246,7 @@ def _check_links(settings: Settings, state: State, report: BuildReport, now: dat
 
 def _select(settings: Settings, state: State, catalog: Catalog, report: BuildReport,
             now: datetime) -> tuple[Selection[Entry], list[Entry], set[str]]:
-    from feeder.render.site import digest_window
+    from feeder.selection.digests import digest_window
     from feeder.selection.feeds import select_feeds
     from feeder.selection.topics import TopicIndex
 
@@ -268,7 +267,7 @@ def _select(settings: Settings, state: State, catalog: Catalog, report: BuildRep
         max_items=settings.max_items,
         held_back=held,
         retained=state.known_topics(),
-        keep_since=digest_window(settings, now),
+        keep_since=digest_window(settings.digest, now, settings.tzinfo, settings.max_items),
     )
     return selection, entries, held
 
@@ -301,10 +300,9 @@ def _ping_hubs(settings: Settings, written: list[str]) -> list[Ping]:
     """Tell the WebSub hubs about the feeds this build changed."""
     if not settings.websub.hubs:
         return []
-    from feeder.render.site import FEED_FILE_NAMES
-
-    changed = [public_url(settings.site.base_url, rel) for rel in written
-               if rel.rsplit("/", 1)[-1] in FEED_FILE_NAMES]
+    # The feeds, not the OPML list or the landing page.
+    feeds = set(FILE_NAMES.values())
+    changed = [public_url(settings.site.base_url, rel) for rel in written if rel.rsplit("/", 1)[-1] in feeds]
     if not changed:
         return []
     from feeder.output.websub import ping_hubs

@@ -1,8 +1,9 @@
 """The content folder as the state database remembers it.
 
 Every content file's path, size, modification time and parsed article (or
-the problem that kept it out) is kept in the `files` table. A rescan stats
-the folder, reparses only new and changed files (in parallel across the
+the problem that kept it out) is kept in the `files` table. A rescan lists
+the folder (`feeder.content.scan`), or takes what filesystem events named
+(`update`), reparses only new and changed files (in parallel across the
 machine's cores when there are many), and forgets deleted ones. Selection
 works on light `Entry` rows; full articles are decoded only for the items
 that end up in a feed.
@@ -442,6 +443,7 @@ class Catalog:
         """Compare every file of a full listing with the catalog."""
         snap = self._snapshot()
         get = snap.get
+        # `_differs`, inlined: this loop runs once per file of a full listing.
         todo = [f for f in files if (row := get(f.rel)) is None or row.size != f.size or row.mtime_ns != f.mtime_ns]
         present = {f.rel for f in files}
         report = self._apply(todo, [p for p in snap if p not in present], cancel)

@@ -1,5 +1,5 @@
-"""Reading the content folder: finding article files and parsing each into an
-`Article`, or a `ContentError` that names the file and the exact problem.
+"""Parsing one article file into an `Article`, or a `ContentError` that
+names the file and the exact problem.
 
 The format is the seed's: a YAML front-matter block between `---` lines, then
 an optional Markdown body. Unknown fields are ignored; `secured` is never read
@@ -31,7 +31,6 @@ from feeder.urls import http_uri
 __all__ = ["ParsedFile", "parse_article", "parse_file", "read_article"]
 
 _T = TypeVar("_T")
-
 
 
 class ParsedFile(NamedTuple):
@@ -344,7 +343,8 @@ class _FieldReader:
     def _text(self, spec: FieldSpec, raw: Any) -> str | None:
         if spec.required:
             return self.text(raw, spec.name, required=True)
-        return self.text(raw, spec.name) if spec.attribute == "excerpt" else self.opt_str(raw, spec.name)
+        # An optional text is "" where the Article's default is "" (the excerpt), else None.
+        return self.text(raw, spec.name) if _DEFAULTS[spec.attribute] == "" else self.opt_str(raw, spec.name)
 
     def _datetime(self, spec: FieldSpec, raw: Any) -> datetime | None:
         return self.moment(raw, spec.name) if spec.required else self.opt_moment(raw, spec.name)

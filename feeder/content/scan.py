@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import operator
 import os
@@ -144,22 +145,17 @@ def scan_listing(root: Path | str) -> Listing:
     return Listing(root, listing_hash(files), None, files)
 
 
-_FIND: list[str | None] = []
-
-
+@functools.cache
 def _gnu_find() -> str | None:
     """GNU find, whose -printf the listing needs; None elsewhere (then the scan is Python's)."""
-    if not _FIND:
-        path = shutil.which("find")
-        ok = False
-        if path is not None:
-            try:
-                out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=5, check=False)
-                ok = out.returncode == 0 and "GNU findutils" in out.stdout
-            except (OSError, subprocess.SubprocessError):
-                ok = False
-        _FIND.append(path if ok else None)
-    return _FIND[0]
+    path = shutil.which("find")
+    if path is None:
+        return None
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return path if out.returncode == 0 and "GNU findutils" in out.stdout else None
 
 
 # One regular file: size, seconds, the nine digits of nanoseconds (find prints
@@ -189,25 +185,34 @@ def _parse_find(root: str, raw: bytes) -> list[ContentFile]:
     text = os.fsdecode(raw)
     found: list[ContentFile] = []
     join, suffixes, make = os.path.join, ARTICLE_SUFFIXES, ContentFile
+    matched = 0
     for size, seconds, nanos, rel in _FILE_RECORD.findall(text):
+        matched += 1
         if not rel.lower().endswith(suffixes):
             continue
         if _SUSPECT.search(rel) and any(hidden_name(part) for part in rel.split("/")):
             continue
         found.append(make(join(root, rel), rel, int(size), int(seconds) * 1_000_000_000 + int(nanos)))
-    if "\0L" in text or text.startswith("L"):
+    files = text.count("\0F") + text.startswith("F")
+    if matched < files or "\0L" in text or text.startswith("L"):
+        # Symbolic links, and any file the pattern did not take (a time before
+        # 1970): Python stats them, following links as the walk does.
         for record in text.split("\0"):
-            if record[:1] != "L":
+            kind, rest = record[:1], record[1:]
+            if kind == "F":
+                if matched == files or _FILE_RECORD.fullmatch(record + "\0"):
+                    continue
+                rest = rest.split(" ", 2)[2]
+            elif kind != "L":
                 continue
-            rel = record[1:]
-            if not rel.lower().endswith(suffixes) or any(hidden_name(part) for part in rel.split("/")):
+            if not rest.lower().endswith(suffixes) or any(hidden_name(part) for part in rest.split("/")):
                 continue
-            path = join(root, rel)
+            path = join(root, rest)
             try:
                 target = os.stat(path)
             except OSError:
                 continue
             if stat.S_ISREG(target.st_mode):
-                found.append(make(path, rel, target.st_size, target.st_mtime_ns))
+                found.append(make(path, rest, target.st_size, target.st_mtime_ns))
     found.sort(key=_REL)
     return found

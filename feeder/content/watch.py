@@ -56,10 +56,6 @@ class Changes:
         self.gone_folders |= other.gone_folders
         self.lost = self.lost or other.lost
 
-    @property
-    def count(self) -> int:
-        return len(self.files) + len(self.folders) + len(self.gone_folders)
-
 
 def network_filesystem(folder: Path) -> str | None:
     """The type of a network filesystem holding `folder`, or None for a local one."""

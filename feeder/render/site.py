@@ -17,7 +17,7 @@ from feeder.config import Settings
 from feeder.content.catalog import Catalog, Entry
 from feeder.fingerprint import hash_of
 from feeder.model import EMPTY_FEED_DATE, FeedPlan, Item
-from feeder.output.layout import FILE_NAMES, HEADLINES, INDEX_NAME, OPML_NAME, feed_files
+from feeder.output.layout import HEADLINES, INDEX_NAME, OPML_NAME, feed_files
 from feeder.output.writer import Publisher
 from feeder.render.fingerprints import render_fingerprint
 from feeder.render.items import MediaFacts, prepare
@@ -123,15 +123,6 @@ def _write_feed(site: _Site, plan: FeedPlan[Entry], fingerprint: str) -> None:
                              feed_updated(full.items, site.quiet).isoformat())
 
 
-def digest_window(settings: Settings, now: datetime) -> datetime | None:
-    """Start of the oldest period a digest feed shows, or None without digests."""
-    if settings.digest == "off":
-        return None
-    from feeder.selection.digests import closed_periods
-
-    return closed_periods(settings.digest, now, settings.tzinfo, settings.max_items)[-1][0]
-
-
 def _write_digests(site: _Site) -> dict[str, datetime]:
     """Write every digest feed; returns each one's newest item date by feed slug."""
     from feeder.render.digestfeed import render_digest_feeds
@@ -228,7 +219,3 @@ def media_warnings(state: State) -> list[tuple[str, str]]:
         warnings.append((path, f"enclosure {url}: length or type unknown ({why}); "
                                "the RSS item is published without it"))
     return warnings
-
-
-# Feed file names the hubs are told about: the feeds, not the OPML list or the page.
-FEED_FILE_NAMES = frozenset(FILE_NAMES.values())

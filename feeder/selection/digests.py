@@ -16,7 +16,7 @@ from html import escape
 
 from feeder.model import Item, item_id
 
-__all__ = ["DigestItem", "closed_periods", "make_item", "period_label", "period_start"]
+__all__ = ["DigestItem", "closed_periods", "digest_window", "make_item", "period_label", "period_start"]
 
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
            "November", "December")
@@ -43,6 +43,13 @@ def closed_periods(kind: str, now: datetime, tz: tzinfo, count: int) -> list[tup
         periods.append((datetime.combine(start_day, time(0), tzinfo=tz), datetime.combine(end_day, time(0), tzinfo=tz)))
         end_day = start_day
     return periods
+
+
+def digest_window(kind: str, now: datetime, tz: tzinfo, count: int) -> datetime | None:
+    """Start of the oldest period a digest feed shows (`count` periods), or None without digests."""
+    if kind == "off":
+        return None
+    return closed_periods(kind, now, tz, count)[-1][0]
 
 
 def period_label(kind: str, start: datetime) -> str:
