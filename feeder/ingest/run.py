@@ -34,7 +34,7 @@ from feeder.content import writer as articlefile
 from feeder.fingerprint import hash_of
 from feeder.ingest.fetch import Fetcher, FetchResult
 from feeder.ingest.parse import BadFeed, FeedItem, ParsedFeed, parse_feed
-from feeder.links.checker import NETWORK_FAILURES, network_is_down
+from feeder.links.checker import NETWORK_FAILURES, NetworkTally
 from feeder.net.guard import AddressGuard, Resolver
 from feeder.net.http import make_resolver
 from feeder.storage.lock import BuildLock
@@ -243,7 +243,7 @@ async def _round(settings: Settings, state: State, due: list[tuple[SourceSetting
     """
     guard = AddressGuard(resolver, allow_private=settings.links.allow_private)
     slots = asyncio.Semaphore(settings.ingest.concurrency)
-    responses = network_failures = other_failures = 0
+    tally = NetworkTally()
     deferred: list[_Fetched] = []
     async with Fetcher(settings.links, settings.ingest, guard) as fetcher:
 
@@ -261,24 +261,15 @@ async def _round(settings: Settings, state: State, due: list[tuple[SourceSetting
                 if cancel is not None and cancel.is_set():
                     break
                 result = fetched[3]
-                if result.status is not None:
-                    responses += 1
-                else:
-                    # Counted as the link checker counts them (see network_is_down).
-                    if result.error in NETWORK_FAILURES:
-                        network_failures += 1
-                    elif result.error not in ("nxdomain", "blocked-address", "bad-url"):
-                        other_failures += 1
-                    if result.error in _MAYBE_OFFLINE:
-                        deferred.append(fetched)
-                        continue
+                tally.count(result.status is not None, result.error)
+                if result.status is None and result.error in _MAYBE_OFFLINE:
+                    deferred.append(fetched)
+                    continue
                 _process(settings, state, *fetched, now)
         finally:
             for task in tasks:
                 task.cancel()
-        down = bool(deferred) and await network_is_down(guard, settings.links, responses=responses,
-                                                        network_failures=network_failures,
-                                                        other_failures=other_failures)
+        down = bool(deferred) and await tally.network_is_down(guard, settings.links)
     if cancel is not None and cancel.is_set():
         return down
     for source, rep, row, result in deferred:

@@ -29,7 +29,7 @@ from feeder.model import LinkResult, Verdict
 from feeder.net.guard import AddressGuard, BlockedAddress, Resolver
 from feeder.net.http import describe_http_error, make_transport, parse_retry_after
 
-__all__ = ["NETWORK_FAILURES", "LinkChecker", "MediaInfo", "RoundResult", "classify_status", "network_is_down"]
+__all__ = ["NETWORK_FAILURES", "LinkChecker", "MediaInfo", "NetworkTally", "RoundResult", "classify_status"]
 
 log = logging.getLogger(__name__)
 
@@ -118,27 +118,40 @@ class MediaInfo:
     error: str | None = None
 
 
-async def network_is_down(guard: AddressGuard, links: LinkSettings, *, responses: int, network_failures: int,
-                          other_failures: int) -> bool:
-    """Whether a round's failures say this machine is offline, rather than
-    that the hosts it asked for are gone (the link checker and ingest both ask).
+@dataclass
+class NetworkTally:
+    """What a round's outcomes say about the network, counted the same way by
+    the link checker and ingest: is this machine offline, or are the hosts it
+    asked for gone?"""
 
-    Any HTTP response means the network works. When every name lookup
-    failed, one more lookup of a name that surely exists (`canary_host`)
-    tells an offline machine from a round of vanished domains.
-    """
-    if responses:
-        return False
-    if guard.lookups_failed and not guard.lookups_ok:
-        canary = links.canary_host
-        if not canary:
+    responses: int = 0
+    network_failures: int = 0  # NETWORK_FAILURES: unreachable, connect timeouts, failed lookups
+    other_failures: int = 0  # anything else but what says nothing about the network
+
+    def count(self, responded: bool, reason: str | None) -> None:
+        if responded:
+            self.responses += 1
+        elif reason in NETWORK_FAILURES:
+            self.network_failures += 1
+        elif reason not in ("nxdomain", "blocked-address", "bad-url"):
+            self.other_failures += 1
+
+    async def network_is_down(self, guard: AddressGuard, links: LinkSettings) -> bool:
+        """Any HTTP response means the network works. When every name lookup
+        failed, one more lookup of a name that surely exists (`canary_host`)
+        tells an offline machine from a round of vanished domains."""
+        if self.responses:
             return False
-        try:
-            await asyncio.wait_for(guard.resolver.resolve(canary), timeout=links.connect_timeout)
-        except (OSError, TimeoutError):
-            return True
-        return False
-    return network_failures > 0 and other_failures == 0
+        if guard.lookups_failed and not guard.lookups_ok:
+            canary = links.canary_host
+            if not canary:
+                return False
+            try:
+                await asyncio.wait_for(guard.resolver.resolve(canary), timeout=links.connect_timeout)
+            except (OSError, TimeoutError):
+                return True
+            return False
+        return self.network_failures > 0 and self.other_failures == 0
 
 
 class LinkChecker:
@@ -170,9 +183,7 @@ class LinkChecker:
         )
         self._timeouts = {"connect": links.connect_timeout, "read": links.read_timeout,
                           "write": links.read_timeout, "pool": links.timeout}
-        self._responses = 0
-        self._network_failures = 0
-        self._other_failures = 0
+        self._tally = NetworkTally()
         self._deadline = float("inf")
 
     async def __aenter__(self) -> LinkChecker:
@@ -196,7 +207,7 @@ class LinkChecker:
         budget = self.links.budget if budget is None else budget
         self._deadline = time.monotonic() + budget
         self.guard.reset_counts()
-        self._responses = self._network_failures = self._other_failures = 0
+        self._tally = NetworkTally()
         outcomes: dict[str, _Outcome] = {}
         done = 0
 
@@ -219,7 +230,7 @@ class LinkChecker:
             for t in pending:
                 t.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        network_down = await self._network_is_down()
+        network_down = await self._tally.network_is_down(self.guard, self.links)
         checked_at = self.clock()
         results: dict[str, LinkResult] = {}
         for url, o in outcomes.items():
@@ -268,11 +279,6 @@ class LinkChecker:
         except TimeoutError:
             return _Outcome(Verdict.UNKNOWN, "timeout", error=f"no answer within {self.links.timeout:g} s")
 
-    async def _network_is_down(self) -> bool:
-        return await network_is_down(self.guard, self.links, responses=self._responses,
-                                     network_failures=self._network_failures,
-                                     other_failures=self._other_failures)
-
     # -- one URL ---------------------------------------------------------------
 
     def _host_slot(self, host: str) -> asyncio.Semaphore:
@@ -296,12 +302,7 @@ class LinkChecker:
                     await self._sleep(wait)
                 async with self._global:
                     outcome = await self._attempt(url, host)
-                if outcome.responded:
-                    self._responses += 1
-                elif outcome.reason in NETWORK_FAILURES:
-                    self._network_failures += 1
-                elif outcome.reason not in ("nxdomain", "blocked-address", "bad-url"):
-                    self._other_failures += 1
+                self._tally.count(outcome.responded, outcome.reason)
                 if outcome.retry_after is not None:
                     delay = min(outcome.retry_after, self.links.max_retry_after)
                     self._not_before[host] = max(self._not_before.get(host, 0.0), time.monotonic() + delay)
