@@ -11,6 +11,7 @@ check, the metrics and, under systemd, the notify socket.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import signal
@@ -91,7 +92,6 @@ class Daemon:
         self.watcher: Watcher | None = None  # None: changes are found by rescans
         self._swept = False  # with a watcher: a full scan has run since it started
         self._watch_thread: threading.Thread | None = None
-        self._pending = Changes()  # what the watch round at hand publishes
         self.scheduler = BlockingScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=4)},
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},
@@ -155,8 +155,6 @@ class Daemon:
         burst of saves becomes a few rounds, and rounds never overlap."""
         watcher = self.watcher
         assert watcher is not None
-        job = _Job("watch", lambda s: s.schedule.rescan, self._watch_round)
-        run = self._wrap(job)
         while not self.stop.is_set() and self.watcher is watcher:
             try:
                 changes = watcher.read(timeout=0.5)
@@ -165,12 +163,11 @@ class Daemon:
                 self.watcher = None
                 break
             if changes:
-                self._pending = changes
-                run()
+                round_ = functools.partial(self._watch_round, changes=changes)
+                self._wrap(_Job("watch", lambda s: s.schedule.rescan, round_))()
         watcher.close()
 
-    def _watch_round(self, settings: Settings, stop: threading.Event) -> str:
-        changes = self._pending
+    def _watch_round(self, settings: Settings, stop: threading.Event, *, changes: Changes) -> str:
         if changes.lost:
             log.warning("filesystem events were lost (the kernel's event queue overflowed, see "
                         "fs.inotify.max_queued_events): sweeping the whole content folder", extra={"round": "watch"})
