@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 CONFIG_ENV = "FEEDER_CONFIG"
+STATE_URL_ENV = "FEEDER_STATE_URL"
 DEFAULT_LOCATIONS = ("config/feeder.yaml", "feeder.yaml")
 
 
@@ -194,6 +195,21 @@ class IngestSettings:
     max_backoff: timedelta = timedelta(days=1)  # longest wait after repeated failures
 
 
+def _state_url_from_env() -> str | None:
+    return os.environ.get(STATE_URL_ENV) or None
+
+
+@dataclass(frozen=True)
+class StateSettings:
+    # postgresql://user@host/db: shared state; None: SQLite in state_dir. Settings
+    # made in code follow FEEDER_STATE_URL too, as a loaded file does.
+    url: str | None = field(default_factory=_state_url_from_env)
+    failover: float = 10.0  # seconds within which a standby daemon takes over from a lost publisher
+    # shared: one publisher writes one output folder all instances share; own:
+    # every instance renders its own output folder (each serves it).
+    output: str = "shared"
+
+
 @dataclass(frozen=True)
 class Settings:
     site: SiteSettings = field(default_factory=SiteSettings)
@@ -213,11 +229,22 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
     sources: tuple[SourceSettings, ...] = ()
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    state: StateSettings = field(default_factory=StateSettings)
     source: Path | None = None  # the file these settings came from
 
     @property
     def tzinfo(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def output_key(self) -> str:
+        """Names this instance's output folder in a shared state when each
+        instance renders its own; '' for the one output folder."""
+        if self.state.output != "own":
+            return ""
+        import socket
+
+        return f"{socket.gethostname()}:{self.output_dir}"
 
 
 class _Reader:
@@ -494,6 +521,26 @@ def _listen_address(r: _Reader, name: str, value: str) -> tuple[str, int]:
         raise r.fail(name, str(exc)) from None
 
 
+def _state(r: _Reader) -> StateSettings:
+    # The environment wins over the file: the URL (and its password) often
+    # belongs to the deployment rather than to the configuration.
+    configured = r.opt_text("url")
+    url = os.environ.get(STATE_URL_ENV) or configured
+    if url is not None:
+        url = url.strip()
+        scheme = url.partition(":")[0].lower()
+        if scheme not in ("postgresql", "postgres"):
+            raise r.fail("url", "must be a postgresql:// URL (or be left out for SQLite in state_dir)")
+    failover = r.seconds("failover", StateSettings.failover, minimum=1.0)
+    output = r.text("output", StateSettings.output)
+    if output not in ("shared", "own"):
+        raise r.fail("output", "must be shared (one output folder for every instance) or own (one each)")
+    if output == "own" and not url:
+        raise r.fail("output", "own output folders need a shared state: set state.url (or FEEDER_STATE_URL)")
+    r.finish()
+    return StateSettings(url=url or None, failover=failover, output=output)
+
+
 def _log(r: _Reader) -> LogSettings:
     fmt = r.text("format", LogSettings.format)
     if fmt not in ("text", "json"):
@@ -621,6 +668,7 @@ def parse_config(data: Any, *, base: Path, source: Path | None = None) -> Settin
         log=_log(r.section("log")),
         sources=_sources(r),
         ingest=_ingest(r.section("ingest")),
+        state=_state(r.section("state")),
         source=source,
     )
     r.finish()

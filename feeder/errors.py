@@ -20,6 +20,7 @@ __all__ = [
     "ContentError",
     "FeederError",
     "LockTimeout",
+    "NotPublisher",
     "OutputError",
     "StateError",
     "check_cancel",
@@ -67,7 +68,8 @@ class StateError(FeederError):
     """The state database cannot be opened or is from an unknown version."""
 
     def __init__(self, path: Path | str, problem: str):
-        self.path = Path(path)
+        # A URL (without its password) stays text: Path would fold its `//`.
+        self.path = path if isinstance(path, str) and "://" in path else Path(path)
         self.problem = problem
         super().__init__(f"{path}: {problem}")
 
@@ -76,11 +78,19 @@ class LockTimeout(FeederError):
     """Another build held the lock for longer than we were willing to wait."""
 
     def __init__(self, path: Path | str, waited: float):
-        self.path = Path(path)
+        self.path = path if isinstance(path, str) and "://" in path else Path(path)
         self.waited = waited
         super().__init__(
             f"another feeder build holds {path}; gave up after waiting {waited:g} s"
         )
+
+
+class NotPublisher(FeederError):
+    """This instance can no longer confirm that it holds the publishing lock
+    (its database connection is gone): another may be publishing."""
+
+    def __init__(self) -> None:
+        super().__init__("no longer the publisher (lost the connection that holds its lock); nothing more written")
 
 
 class Cancelled(FeederError):

@@ -101,6 +101,94 @@ class Site:
         return path
 
 
+# -- the state database: every test that may touch it runs on SQLite and on PostgreSQL
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--state-backend", choices=("both", "sqlite", "postgresql"), default="both",
+                     help="which state databases to run the tests against (default: both)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "no_state: the test never opens the state database (runs once)")
+    config.addinivalue_line("markers", "sqlite_only: the test is about the SQLite state file")
+    config.addinivalue_line("markers", "postgresql_only: the test is about PostgreSQL")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "state_backend" not in metafunc.fixturenames:
+        return
+    wanted = metafunc.config.getoption("--state-backend")
+    backends = ["sqlite", "postgresql"] if wanted == "both" else [wanted]
+    marks = {m.name for m in metafunc.definition.iter_markers()}
+    if "no_state" in marks or "sqlite_only" in marks:
+        backends = [b for b in backends if b == "sqlite"] or []
+    if "postgresql_only" in marks:
+        backends = [b for b in backends if b == "postgresql"]
+    if "no_state" in marks and not backends:
+        backends = ["sqlite"]
+    metafunc.parametrize("state_backend", backends, ids=backends, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    import pgserver
+
+    if not pgserver.available():
+        pytest.fail("PostgreSQL is not installed: run tests/install-system-tools")
+    server = pgserver.PostgresServer.start()
+    yield server
+    server.destroy()
+
+
+_schemas = iter(range(1, 1_000_000))
+
+
+@pytest.fixture(autouse=True)
+def state_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The state database of this test: SQLite in its state_dir, or a fresh
+    schema of the session's PostgreSQL server, named by FEEDER_STATE_URL
+    (which feeder processes started by the test inherit)."""
+    backend = getattr(request, "param", "sqlite")
+    monkeypatch.delenv("FEEDER_STATE_URL", raising=False)
+    if backend == "postgresql":
+        server = request.getfixturevalue("postgres_server")
+        url = fresh_state_url(server)
+        monkeypatch.setenv("FEEDER_STATE_URL", url)
+    return str(backend)
+
+
+@pytest.fixture
+def new_state(request: pytest.FixtureRequest, state_backend: str, monkeypatch: pytest.MonkeyPatch):
+    """Call to give what comes next (a Site, a feeder process) a state of its
+    own, as a new state_dir does with SQLite."""
+
+    def fresh() -> None:
+        if state_backend == "postgresql":
+            monkeypatch.setenv("FEEDER_STATE_URL", fresh_state_url(request.getfixturevalue("postgres_server")))
+
+    return fresh
+
+
+def open_state(state_dir: Path) -> Any:
+    """The state database this test's feeder runs use (SQLite in `state_dir`, or FEEDER_STATE_URL)."""
+    import os
+
+    from feeder.storage.state import State
+
+    return State.open(state_dir, os.environ.get("FEEDER_STATE_URL"))
+
+
+def fresh_state_url(server: Any) -> str:
+    """A URL of an empty schema of `server`: a state of its own."""
+    import psycopg
+
+    schema = f"t{next(_schemas)}"
+    with psycopg.connect(server.url(), autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        conn.execute(f"CREATE SCHEMA {schema}")
+    return str(server.url(schema=schema))
+
+
 @pytest.fixture
 def site(tmp_path: Path) -> Site:
     return Site(tmp_path)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from feeder.config import Every
 from feeder.model import item_id
 from feeder.storage.lock import BuildLock
 
-from conftest import DaemonProcess, Site, article_text, good_fields, run_feeder, wait_until
+from conftest import DaemonProcess, Site, article_text, good_fields, open_state, run_feeder, wait_until
 from feeds import ids, parse_feed
 
 
@@ -88,11 +87,8 @@ def test_a_job_that_raises_is_logged_with_traceback_and_the_daemon_carries_on(si
     wait_until(lambda: (site.output / "rss.xml").exists(), what="the first rescan")
     # Damage a value the next (no-change) rescan reads: an unexpected error
     # inside the job, not one of feeder's own.
-    with BuildLock(site.state, timeout=10):
-        db = sqlite3.connect(site.state / "feeder.sqlite3")
-        db.execute("UPDATE meta SET value = 'not a date' WHERE key = 'last_now'")
-        db.commit()
-        db.close()
+    with BuildLock(site.state, timeout=10), open_state(site.state) as state:
+        state.conn.execute("UPDATE meta SET value = 'not a date' WHERE key = 'last_now'")
     wait_until(lambda: "Traceback" in d.text(), what="the traceback")
     assert "rescan failed" in d.text() and "ValueError" in d.text()
     site.article("b.txt", **good_fields(2))  # a change: the next rescan selects again and recovers

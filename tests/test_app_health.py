@@ -8,20 +8,22 @@ import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from feeder.app.health import Health
-from feeder.storage.state import State
+import pytest
 
-from conftest import Site, free_port, get_url, good_fields, wait_until
+from feeder.app.health import Health
+
+from conftest import Site, free_port, get_url, good_fields, open_state, wait_until
 
 NOW = datetime(2025, 6, 1, 12, tzinfo=timezone.utc)
 
 
 def healthy_site(tmp_path: Path) -> Health:
     (tmp_path / "out").mkdir()
-    State.open(tmp_path / "state").close()
+    open_state(tmp_path / "state").close()
     return Health(tmp_path / "out", tmp_path / "state", rescan_interval=60)
 
 
+@pytest.mark.sqlite_only
 def test_health_rules(tmp_path: Path):
     health = healthy_site(tmp_path)
     first = health.check(NOW)

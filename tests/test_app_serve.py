@@ -17,6 +17,8 @@ from feeder.app.pipeline import build
 
 from conftest import ServeProcess, Site, free_port, good_fields
 
+pytestmark = pytest.mark.no_state  # never opens the state database: runs once
+
 
 @pytest.fixture(scope="module")
 def served_site(tmp_path_factory):

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from feeder.model import LinkRecord, LinkResult, Verdict
 from feeder.storage.lock import BuildLock
-from feeder.storage.state import SourceRow, State
+from feeder.storage.state import SourceRow
 
-from conftest import Site, good_fields, run_feeder
+from conftest import Site, good_fields, open_state, run_feeder
 
 T0 = datetime(2025, 6, 1, 12, tzinfo=timezone.utc)
 
@@ -29,7 +28,7 @@ def test_status_json_matches_the_state_database_and_needs_no_lock(site: Site, tm
     site.write("bad.txt", "---\npublished: maybe\n---\n")
     cfg = site.config_file()
     assert run_feeder("build", "-q", "--config", str(cfg)).returncode == 0
-    with State.open(site.state) as state:
+    with open_state(site.state) as state:
         state.save_link_records([
             LinkRecord(LinkResult("https://news.example.org/1", Verdict.DEAD, "not-found", T0, 404), T0,
                        T0 + timedelta(days=1), dead_count=1, first_dead_at=T0 - timedelta(days=2)),
@@ -43,7 +42,7 @@ def test_status_json_matches_the_state_database_and_needs_no_lock(site: Site, tm
         proc = run_feeder("status", "--json", "--config", str(cfg), timeout=20)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
-    db = sqlite3.connect(site.state / "feeder.sqlite3")
+    db = open_state(site.state).conn
     assert data["files"] == db.execute("SELECT COUNT(*) FROM files").fetchone()[0] == 4
     assert data["articles"] == 3 and data["published"] == 2 and data["skipped"] == 1
     last = json.loads(db.execute("SELECT value FROM meta WHERE key = 'last_build'").fetchone()[0])

@@ -12,6 +12,8 @@ from lxml import etree
 
 from conftest import ROOT, ServeProcess, free_port, run_feeder
 
+pytestmark = pytest.mark.no_state  # never opens the state database: runs once
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Without the background-networking flags Chromium tries to reach Google's
 # hosts at start, which this machine refuses.

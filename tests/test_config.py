@@ -5,6 +5,8 @@ import pytest
 from feeder.config import find_config, load_config, parse_config
 from feeder.errors import ConfigError
 
+pytestmark = pytest.mark.no_state  # never opens the state database: runs once
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

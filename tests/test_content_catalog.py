@@ -14,7 +14,7 @@ from feeder.content.catalog import Catalog, open_catalog
 from feeder.errors import ConfigError
 from feeder.storage.state import State
 
-from conftest import Site, good_fields, write_corpus
+from conftest import Site, good_fields, open_state, write_corpus
 
 
 def opened(site: Site, state: State, **kw):
@@ -23,7 +23,7 @@ def opened(site: Site, state: State, **kw):
 
 @pytest.fixture
 def state(site: Site):
-    with State.open(site.state) as st:
+    with open_state(site.state) as st:
         yield st
 
 
@@ -114,7 +114,7 @@ def test_parallel_parsing_stores_what_serial_parsing_does(tmp_path: Path, monkey
         site.write("batch00/broken.txt", "---\npublished: perhaps\n---\n")
         if mode == "serial":
             monkeypatch.setattr(catalog_module, "PARALLEL_THRESHOLD", 10**9)
-        with State.open(site.state) as state:
+        with open_state(site.state) as state:
             catalog, rescan = opened(site, state)
             assert rescan.parsed == count
             rows = sorted(state.conn.execute(
@@ -130,7 +130,7 @@ def test_a_long_lived_process_reuses_its_catalog_until_another_process_writes(si
     site.article("a.txt", **good_fields(1))
     catalog, _ = opened(site, state)
     catalog.entries()
-    kept = catalog_module._IN_MEMORY[str(state.path)][1]
+    kept = catalog_module._IN_MEMORY[state.conn.target][1]
     again, _ = opened(site, state)
     again.entries()
     assert again._snapshot() is kept  # the same process, nothing written since: reused

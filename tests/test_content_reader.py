@@ -12,6 +12,8 @@ from feeder.errors import ContentError
 
 from conftest import SECRET, SEED, Site, article_text, good_fields
 
+pytestmark = pytest.mark.no_state  # never opens the state database: runs once
+
 UTC = timezone.utc
 
 

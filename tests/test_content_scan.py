@@ -11,6 +11,8 @@ import pytest
 from feeder.content import scan
 from feeder.content.scan import scan_folder, scan_listing
 
+pytestmark = pytest.mark.no_state  # never opens the state database: runs once
+
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:

@@ -11,6 +11,8 @@ import pytest
 
 from feeder.content.watch import Changes, Watcher, network_filesystem
 
+pytestmark = pytest.mark.no_state  # never opens the state database: runs once
+
 
 @pytest.fixture
 def folder(tmp_path: Path):

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from feeder.ingest.parse import parse_feed
 from feeder.text import text_to_html
+
+pytestmark = pytest.mark.no_state  # never opens the state database: runs once
 
 BASE = "https://source.example/feed"
 

@@ -340,9 +340,10 @@ def test_fragments_and_meaningful_parameters_tell_entries_apart(site: Site, http
     assert sorted(articles(site, "changes")) == ["Release 1", "Release 2", "Release 3"]
 
 
-def test_the_same_ingest_twice_from_scratch_gives_identical_folders(tmp_path: Path, feeds):
+def test_the_same_ingest_twice_from_scratch_gives_identical_folders(tmp_path: Path, feeds, new_state):
     folders = []
     for run in ("one", "two"):
+        new_state()
         site = Site(tmp_path / run)
         setup(site, feeds, source(feeds, "/rss2.xml", "Lab Notes"), source(feeds, "/atom.xml", "Dev Blog"),
               source(feeds, "/feed.json", "JSON Times"), source(feeds, "/rss1.xml", "Journal"))

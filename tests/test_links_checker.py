@@ -18,6 +18,8 @@ from feeder.net.guard import StaticResolver, is_public_address
 
 from httpserver import Reply, free_port
 
+pytestmark = pytest.mark.no_state  # never opens the state database: runs once
+
 NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
 RESOLVER = StaticResolver({"site.test": ("127.0.0.1",), "other.test": ("127.0.0.1",), "canary.test": ("127.0.0.1",)})
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from feeder.config import LinkSettings
 from feeder.links.policy import LinkRecord, holds_back, record
 from feeder.model import LinkResult, Verdict
+
+pytestmark = pytest.mark.no_state  # never opens the state database: runs once
 
 T0 = datetime(2025, 6, 1, tzinfo=timezone.utc)
 DAY = timedelta(days=1)

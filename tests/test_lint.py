@@ -3,7 +3,11 @@
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
+
+pytestmark = pytest.mark.no_state  # never opens the state database: runs once
 
 
 def test_ruff_finds_nothing():

@@ -16,6 +16,8 @@ from feeder.app.pipeline import build
 
 from conftest import ROOT, Site, free_port, good_fields
 
+pytestmark = pytest.mark.no_state  # never opens the state database: runs once
+
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 
 

@@ -9,6 +9,8 @@ from feeder.errors import OutputError
 from feeder.output.atomic import FILE_MODE
 from feeder.output.writer import Publisher
 
+pytestmark = pytest.mark.no_state  # never opens the state database: runs once
+
 
 def test_write_creates_folders_and_reports_changes(tmp_path):
     pub = Publisher(tmp_path / "out")

@@ -1,10 +1,14 @@
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from feeder.config import TopicSettings
 from feeder.model import Article
 from feeder.selection.feeds import select_feeds
 from feeder.selection.topics import TopicIndex
+
+pytestmark = pytest.mark.no_state  # never opens the state database: runs once
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
 

@@ -13,29 +13,33 @@ from feeder.errors import StateError
 from feeder.model import LinkRecord, LinkResult, Verdict
 from feeder.storage.state import DB_NAME, MIGRATIONS, IngestedRow, Rendered, SourceRow, State
 
+from conftest import open_state
+
 T0 = datetime(2025, 6, 1, 12, tzinfo=timezone.utc)
 
 
 @pytest.fixture
 def state(tmp_path: Path):
-    with State.open(tmp_path / "state") as st:
+    with open_state(tmp_path / "state") as st:
         yield st
 
 
+@pytest.mark.sqlite_only
 def test_a_new_database_has_the_latest_schema_and_a_newer_one_is_refused(tmp_path: Path):
-    with State.open(tmp_path) as st:
+    with open_state(tmp_path) as st:
         assert st.conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     db = sqlite3.connect(tmp_path / DB_NAME)
     db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
     db.close()
     with pytest.raises(StateError, match="newer than this feeder understands"):
-        State.open(tmp_path)
+        open_state(tmp_path)
 
 
+@pytest.mark.sqlite_only
 def test_a_file_that_is_not_a_database_is_a_state_error(tmp_path: Path):
     (tmp_path / DB_NAME).write_bytes(b"not sqlite at all" * 100)
     with pytest.raises(StateError, match="cannot open the state database"):
-        State.open(tmp_path)
+        open_state(tmp_path)
 
 
 def test_source_and_ingested_rows_round_trip_typed(state: State):

@@ -1,5 +1,9 @@
+import pytest
+
 from feeder.text import html_to_text, render_markdown, sanitize_html, xml_safe
 from feeder.urls import is_http_url
+
+pytestmark = pytest.mark.no_state  # never opens the state database: runs once
 
 
 def test_xml_safe_keeps_what_xml_allows_and_drops_the_rest():

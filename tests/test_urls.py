@@ -6,6 +6,8 @@ import pytest
 
 from feeder.urls import http_uri, is_http_url, to_uri
 
+pytestmark = pytest.mark.no_state  # never opens the state database: runs once
+
 
 @pytest.mark.parametrize(("given", "uri"), [
     ("https://example.org/a?b=c#d", "https://example.org/a?b=c#d"),  # already a URI: untouched

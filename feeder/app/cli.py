@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -134,6 +135,17 @@ def make_parser() -> argparse.ArgumentParser:
                       "unknown URLs, failing sources and every feed, from the state database alone (safe while "
                       "a daemon runs).")
     status.add_argument("--json", action="store_true", help="print it as JSON")
+
+    state = sub.add_parser("state", help="manage the state database",
+                           description="Manage the state database (SQLite in state_dir, or state.url).")
+    state_sub = state.add_subparsers(dest="state_command", metavar="ACTION")
+    state_sub.required = True
+    copy = _command(state_sub, "copy", cmd_state_copy, "copy the whole state into an empty database",
+                    "Copy the configured state (SQLite in state_dir, or state.url / FEEDER_STATE_URL) into an "
+                    "empty one: a postgresql:// URL, or a folder for SQLite. Builds wait while it copies. "
+                    "Then point state.url (or FEEDER_STATE_URL) at the copy.")
+    copy.add_argument("--to", required=True, metavar="URL_OR_FOLDER",
+                      help="a postgresql://user@host/db URL, or a state folder (SQLite)")
     return parser
 
 
@@ -153,6 +165,23 @@ def _problem(args: argparse.Namespace, text: str, **fields: str) -> None:
         log.warning("%s", text, extra=fields)
     else:
         print(f"feeder: {text}", file=sys.stderr)
+
+
+def cmd_state_copy(args: argparse.Namespace, settings: Settings) -> int:
+    from feeder.storage.copy import copy_state
+    from feeder.storage.db import is_postgres_url
+    from feeder.storage.lock import locked_state
+    from feeder.storage.state import State
+
+    to_url = args.to if is_postgres_url(args.to) else None
+    to_dir = settings.state_dir if to_url else Path(args.to).absolute()
+    with locked_state(settings.state_dir, settings.state.url, timeout=settings.lock_timeout,
+                      cancel=args.cancel) as source, State.open(to_dir, to_url) as target:
+        counts = copy_state(source, target)
+        if not args.quiet:
+            print(f"feeder: copied {sum(counts.values())} rows from {source.label} to {target.label} "
+                  f"({', '.join(f'{t} {n}' for t, n in counts.items() if n)})")
+    return EXIT_OK
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:

@@ -38,7 +38,9 @@ from feeder.app.pipeline import build
 from feeder.config import Every, Settings, load_config
 from feeder.content.watch import Changes, Watcher, WatchUnavailable
 from feeder.errors import Cancelled, ConfigError, FeederError, LockTimeout
-from feeder.links.check import check_content_links
+from feeder.links.check import check_content_links, check_shared_links
+from feeder.storage.advisory import Leadership
+from feeder.storage.db import redact_url
 
 __all__ = ["Daemon", "make_trigger"]
 
@@ -87,11 +89,17 @@ class Daemon:
         self.metrics = Metrics()
         self.notifier = Notifier()
         self.health = Health(self.settings.output_dir, self.settings.state_dir,
-                             interval_of(self.settings.schedule.rescan))
+                             interval_of(self.settings.schedule.rescan), self.settings.state.url)
         self._ready = False
         self.watcher: Watcher | None = None  # None: changes are found by rescans
         self._swept = False  # with a watcher: a full scan has run since it started
         self._watch_thread: threading.Thread | None = None
+        # With PostgreSQL, several daemons share one state: the one holding the
+        # publisher lock runs the publishing rounds, the others stand by.
+        # With its own output folder (state.output: own) every instance publishes.
+        self.leadership: Leadership | None = None
+        if self.settings.state.url and self.settings.state.output == "shared":
+            self.leadership = Leadership(self.settings.state.url, timeout=self._poll_seconds())
         self.scheduler = BlockingScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=4)},
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},
@@ -107,12 +115,37 @@ class Daemon:
 
     # -- jobs ------------------------------------------------------------------
 
+    def _poll_seconds(self) -> float:
+        # Three polls per failover period: a free lock is claimed within a third of it.
+        return max(0.5, self.settings.state.failover / 3)
+
+    def _elect(self) -> None:
+        leadership = self.leadership
+        if leadership is None:
+            return
+        was = leadership.leading
+        now = leadership.poll()
+        if now and not was:
+            log.info("this instance publishes now (it holds the publisher lock of %s)",
+                     redact_url(leadership.url))
+            self.metrics.publisher(True)
+            # Sweep at once: the last publisher may have stopped half-way, and
+            # events this instance saw while standing by were not published.
+            self._swept = False
+            if self.scheduler.running and self.scheduler.get_job("rescan") is not None:
+                self.scheduler.modify_job("rescan", next_run_time=datetime.now(timezone.utc))
+        elif was and not now:
+            self.metrics.publisher(False)
+
+    def _standing_by(self) -> bool:
+        return self.leadership is not None and not self.leadership.leading
+
     def _rescan(self, settings: Settings, stop: threading.Event) -> str:
         # With a watcher, events name what changed: a rescan only publishes what
         # became due, without looking at the folder, once a first sweep has run.
         changes = Changes() if self.watcher is not None and self._swept else None
         summary = self._publish("rescan", settings, stop, changes)
-        if changes is None and self.watcher is not None:
+        if changes is None and self.watcher is not None and not self._standing_by():
             self._swept = True
         return summary
 
@@ -124,6 +157,8 @@ class Daemon:
         return summary
 
     def _publish(self, name: str, settings: Settings, stop: threading.Event, changes: Changes | None) -> str:
+        if self._standing_by():
+            return f"{name}: standing by (another instance publishes)"
         report = build(settings, cancel=stop, changes=changes)
         self.metrics.build(report)
         summary = report.summary()
@@ -179,24 +214,40 @@ class Daemon:
     def _link_check(self, settings: Settings, stop: threading.Event) -> str:
         if not settings.links.enabled:
             return "link-check: link checks are off"
-        outcome = check_content_links(settings, everything=False, budget=settings.schedule.link_budget, cancel=stop)
-        self.metrics.links(outcome.report)
-        log.info("link check: %s", outcome.report.summary(), extra={"round": "link-check"})
-        if outcome.report.holds_changed:
+        if settings.state.url:
+            # Every instance checks, each the hosts it claims.
+            report = check_shared_links(settings, budget=settings.schedule.link_budget, cancel=stop)
+        else:
+            report = check_content_links(settings, everything=False, budget=settings.schedule.link_budget,
+                                         cancel=stop).report
+        self.metrics.links(report)
+        log.info("link check: %s", report.summary(), extra={"round": "link-check"})
+        if report.holds_changed and not self._standing_by():
             self._rescan(settings, stop)  # publish what the new verdicts decide now, not at the next rescan
-        return f"link-check: {outcome.report.summary()}"
+        return f"link-check: {report.summary()}"
 
     def _ingest(self, settings: Settings, stop: threading.Event) -> str:
         if not settings.sources:
             return "ingest: no sources"
         from feeder.ingest.run import ingest
 
+        # With a shared state every instance ingests, each the sources it claims.
         report = ingest(settings, cancel=stop)
         self.metrics.ingest(report)
         log.info("ingest: %s", report.summary(), extra={"round": "ingest"})
-        if report.changed:
+        if report.changed and self._standing_by():
+            self._request_sweep(settings)
+        elif report.changed:
             self._rescan(settings, stop)  # new articles are published (or held for review) at once
         return f"ingest: {report.summary()}"
+
+    def _request_sweep(self, settings: Settings) -> None:
+        """Ask the publisher to scan the whole folder next round: it may be on
+        another machine, whose filesystem events never see these files."""
+        from feeder.storage.state import State
+
+        with State.open(settings.state_dir, settings.state.url) as state:
+            state.request("sweep")
 
     def _wrap(self, job: _Job) -> Callable[[], None]:
         def run() -> None:
@@ -249,8 +300,9 @@ class Daemon:
         try:
             from feeder.storage.state import State
 
-            with State.open(self.settings.state_dir) as state:
-                state.set_meta("next_rounds", json.dumps(runs))
+            with State.open(self.settings.state_dir, self.settings.state.url) as state:
+                state.output_key = self.settings.output_key
+                state.set_output_meta("next_rounds", json.dumps(runs))
         except FeederError as exc:
             log.debug("next rounds not recorded: %s", exc)
 
@@ -291,6 +343,7 @@ class Daemon:
             self.watcher = None
         self.settings = new
         self.health.output_dir, self.health.state_dir = new.output_dir, new.state_dir
+        self.health.state_url = new.state.url
         if self.scheduler.get_job("rescan") is not None:  # else the jobs are scheduled from `new` at start
             self._schedule(initial=False)
         log.info("SIGHUP: configuration reloaded from %s", self.config_path or "the default location")
@@ -320,7 +373,13 @@ class Daemon:
     def _run_scheduler(self) -> int:
         # Watch first, sweep next (the first rescan): no change falls between the two.
         self._start_watching()
+        self._elect()
         self._schedule(initial=True)
+        if self.leadership is not None:
+            self.scheduler.add_job(self._elect, IntervalTrigger(seconds=self._poll_seconds()), id="publisher",
+                                   name="publisher", max_instances=1, coalesce=True)
+            if not self.leadership.leading:
+                log.info("standing by: another instance publishes (checking every %g s)", self._poll_seconds())
         log.info("feeder daemon started: %s", ", ".join(f"{j.name} every {j.spec(self.settings)}" for j in self.jobs))
         if not self.stop.is_set():
             self.scheduler.start()  # returns after shutdown
@@ -331,5 +390,7 @@ class Daemon:
             log.warning("a job was still running after %g s; exiting anyway", STOP_GRACE)
         if self._watch_thread is not None:
             self._watch_thread.join(5)
+        if self.leadership is not None:
+            self.leadership.release()
         log.info("feeder daemon stopped")
         return 0

@@ -8,13 +8,14 @@ folder and the state database.
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from feeder import __version__
+from feeder.errors import StateError
+from feeder.storage.db import PostgresDatabase, SqliteDatabase, database_errors, describe_database_error
 from feeder.storage.state import DB_NAME
 
 __all__ = ["Health", "HealthReport"]
@@ -45,6 +46,7 @@ class Health:
     output_dir: Path
     state_dir: Path
     rescan_interval: float  # seconds between rescan rounds: the last success may be at most twice that old
+    state_url: str | None = None  # the shared PostgreSQL state, if any
     jobs: dict[str, _Job] = field(default_factory=dict)
     next_runs: dict[str, datetime | None] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -80,7 +82,7 @@ class Health:
                            f"more than twice the interval ({self.rescan_interval:g} s)")
         if not self.output_dir.is_dir() or not os.access(self.output_dir, os.W_OK | os.X_OK):
             reasons.append(f"the output folder {self.output_dir} is not a writable folder")
-        problem = _database_problem(self.state_dir / DB_NAME)
+        problem = _database_problem(self.state_dir / DB_NAME, self.state_url)
         if problem:
             reasons.append(f"the state database is unreachable: {problem}")
         body: dict[str, object] = {
@@ -95,15 +97,18 @@ class Health:
         return HealthReport(not reasons, body)
 
 
-def _database_problem(path: Path) -> str | None:
-    if not path.is_file():
+def _database_problem(path: Path, url: str | None) -> str | None:
+    if url is None and not path.is_file():
         return f"{path} does not exist"
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
+        db = PostgresDatabase.open(url, connect_timeout=2) if url else SqliteDatabase.open(path, readonly=True,
+                                                                                            timeout=1)
         try:
-            conn.execute("SELECT 1 FROM meta LIMIT 1").fetchall()
+            db.execute("SELECT 1 FROM meta LIMIT 1").fetchall()
         finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        return str(exc)
+            db.close()
+    except StateError as exc:
+        return exc.problem
+    except database_errors() as exc:
+        return describe_database_error(exc, url or "")
     return None

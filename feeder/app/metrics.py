@@ -52,6 +52,8 @@ class Metrics:
                                       ["change"], registry=r)
         self.websub_pings = Counter("feeder_websub_pings", "WebSub publish pings by outcome", ["outcome"],
                                     registry=r)
+        self.publishing = Gauge("feeder_publisher", "1 while this instance holds the publisher lock "
+                                "(PostgreSQL state shared by several daemons)", registry=r)
         self.http_requests = Counter("feeder_http_requests", "HTTP requests served, by status", ["status"],
                                      registry=r)
 
@@ -93,6 +95,9 @@ class Metrics:
     def pings(self, outcomes: Iterable[bool]) -> None:
         for ok in outcomes:
             self.websub_pings.labels("accepted" if ok else "failed").inc()
+
+    def publisher(self, leading: bool) -> None:
+        self.publishing.set(1 if leading else 0)
 
     def request(self, status: int) -> None:
         self.http_requests.labels(str(status)).inc()

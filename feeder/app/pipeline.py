@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -28,7 +27,8 @@ from feeder.content.catalog import open_catalog as content_catalog
 from feeder.errors import Cancelled, check_cancel
 from feeder.output.layout import FILE_NAMES, OPML_NAME, feed_files, public_url
 from feeder.output.writer import Publisher
-from feeder.storage.lock import BuildLock
+from feeder.storage.db import database_errors
+from feeder.storage.lock import locked_state
 from feeder.storage.state import State
 
 # The link-check, selection and rendering stacks (aiohttp, feedgen, lxml,
@@ -169,8 +169,9 @@ def build(
     catalog looks at those files alone instead of scanning the folder.
     """
     now = now or datetime.now(timezone.utc)
-    with BuildLock(settings.state_dir, timeout=settings.lock_timeout if lock_timeout is None else lock_timeout,
-                   cancel=cancel), State.open(settings.state_dir) as state:
+    with locked_state(settings.state_dir, settings.state.url, cancel=cancel,
+                      timeout=settings.lock_timeout if lock_timeout is None else lock_timeout) as state:
+        state.output_key = settings.output_key
         started, clock = datetime.now(timezone.utc), time.perf_counter()
         try:
             report = _build(settings, state, now, resolver, cancel, changes)
@@ -189,8 +190,8 @@ def build(
 def _record_last_build(state: State, last: LastBuild) -> None:
     """Best effort: a state database that cannot be written may be the failure being recorded."""
     try:
-        state.set_meta("last_build", json.dumps(asdict(last)))
-    except sqlite3.Error as exc:
+        state.set_output_meta("last_build", json.dumps(asdict(last)))
+    except database_errors() as exc:
         log.debug("last build not recorded: %s", exc)
 
 
@@ -199,10 +200,17 @@ def _build(settings: Settings, state: State, now: datetime, resolver: Resolver |
     from feeder.render.fingerprints import selection_fingerprint
 
     report = BuildReport()
-    publisher = Publisher(settings.output_dir, cancel)
+    publisher = Publisher(settings.output_dir, cancel, guard=state.confirm_lock if state.lock_key else None)
     publisher.prepare()
+    sweep_requested = state.pending("sweep")
+    if sweep_requested:
+        # Another instance wrote into the content folder (an ingest on a shared
+        # state): events on this machine may not have seen it.
+        changes = None
     with report.timed("scan and parse"):
         catalog, files_changed = open_catalog(settings, state, report, cancel, changes)
+    if sweep_requested:
+        state.done("sweep")
     with report.timed("link checks"):
         holds_changed = _check_links(settings, state, report, now, resolver, cancel)
     check_cancel(cancel)
@@ -210,10 +218,10 @@ def _build(settings: Settings, state: State, now: datetime, resolver: Resolver |
     if not (files_changed or holds_changed) and _still_current(state, catalog, publisher, fingerprint, now,
                                                                settings):
         _report_from_state(state, report)
-        state.set_meta("last_now", now.isoformat())
+        state.set_output_meta("last_now", now.isoformat())
         report.unchanged = True
         return report
-    state.set_meta("complete", "0")
+    state.set_output_meta("complete", "0")
     with report.timed("select"):
         selection, entries, held = _select(settings, state, catalog, report, now)
     with report.timed("render"):
@@ -233,7 +241,7 @@ def _build(settings: Settings, state: State, now: datetime, resolver: Resolver |
 def _check_links(settings: Settings, state: State, report: BuildReport, now: datetime, resolver: Resolver | None,
                  cancel: threading.Event | None) -> bool:
     """The due link checks and media probes; True when what the policy holds back may have changed."""
-    holds_changed = state.get_meta("holds_changed") == "1"
+    holds_changed = state.pending("reselect")
     if not settings.links.enabled:
         return holds_changed
     from feeder.links.rounds import check_links, check_media
@@ -288,12 +296,13 @@ def _remember(state: State, catalog: Catalog, selection: Selection[Entry], entri
                          datetime.fromtimestamp(p.items[0].timestamp, timezone.utc).isoformat() if p.items else None)
              for p in selection.plans]
     with state.transaction():
-        state.set_meta("stats", stats.to_json())
-        state.set_meta("feeds", json.dumps([asdict(f) for f in feeds]))
-        state.set_meta("selection_fingerprint", fingerprint)
-        state.set_meta("last_now", now.isoformat())
-        state.set_meta("holds_changed", "0")
-        state.set_meta("complete", "1")
+        state.set_output_meta("stats", stats.to_json())
+        state.set_output_meta("feeds", json.dumps([asdict(f) for f in feeds]))
+        state.set_output_meta("selection_fingerprint", fingerprint)
+        state.set_output_meta("catalog_seen", catalog.generation or "")
+        state.set_output_meta("last_now", now.isoformat())
+        state.done("reselect")
+        state.set_output_meta("complete", "1")
 
 
 def _ping_hubs(settings: Settings, written: list[str]) -> list[Ping]:
@@ -313,9 +322,11 @@ def _ping_hubs(settings: Settings, written: list[str]) -> list[Ping]:
 def _still_current(state: State, catalog: Catalog, publisher: Publisher, fingerprint: str, now: datetime,
                    settings: Settings) -> bool:
     """True when the last build's output is still exactly what this one would write."""
-    if state.get_meta("complete") != "1" or state.get_meta("selection_fingerprint") != fingerprint:
+    if state.get_output_meta("complete") != "1" or state.get_output_meta("selection_fingerprint") != fingerprint:
         return False
-    last = state.get_meta("last_now")
+    if state.output_key and state.get_output_meta("catalog_seen") != (catalog.generation or ""):
+        return False  # another instance brought the shared catalog up to date: this folder is behind
+    last = state.get_output_meta("last_now")
     if last is None:
         return False
     last_now = datetime.fromisoformat(last)
@@ -337,7 +348,7 @@ def _still_current(state: State, catalog: Catalog, publisher: Publisher, fingerp
 
 
 def _report_from_state(state: State, report: BuildReport) -> None:
-    stats = BuildStats.from_json(state.get_meta("stats") or "")
+    stats = BuildStats.from_json(state.get_output_meta("stats") or "")
     if stats is None:
         return
     report.articles, report.published, report.held_back, report.feeds = (

@@ -56,15 +56,16 @@ class Status:
 
 
 def read_status(settings: Settings) -> Status:
-    state = State.open_readonly(settings.state_dir)
+    state = State.open_readonly(settings.state_dir, settings.state.url)
     if state is None:
         return Status(built=False)
     with state:
+        state.output_key = settings.output_key
         return _status(state)
 
 
 def _meta_json(state: State, key: str) -> Any:
-    text = state.get_meta(key)
+    text = state.get_output_meta(key)
     try:
         return json.loads(text) if text else None
     except ValueError:
@@ -75,7 +76,7 @@ def _status(state: State) -> Status:
     conn = state.conn
     status = Status(built=True, last_build=_meta_json(state, "last_build"),
                     next_rounds=_meta_json(state, "next_rounds") or {}, feeds=_meta_json(state, "feeds") or [])
-    stats = BuildStats.from_json(state.get_meta("stats") or "")
+    stats = BuildStats.from_json(state.get_output_meta("stats") or "")
     if stats is not None:
         status.published, status.held_back = stats.published, stats.held_back
     status.files = conn.execute("SELECT COUNT(*) FROM files").fetchone()[0]

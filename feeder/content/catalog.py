@@ -16,7 +16,6 @@ import hashlib
 import logging
 import marshal
 import os
-import sqlite3
 import stat
 import threading
 import time
@@ -41,7 +40,8 @@ from feeder.content.scan import (
 )
 from feeder.errors import ConfigError, ContentError, check_cancel
 from feeder.model import Article
-from feeder.storage.state import State
+from feeder.storage.db import Database, connect
+from feeder.storage.state import State, upsert
 
 # The process pool (multiprocessing, concurrent.futures) is imported where a
 # build first parses in parallel: a rescan that finds nothing to do never does.
@@ -146,26 +146,21 @@ def _parse_one(f: ContentFile, max_size: int, tz: tzinfo) -> tuple[FileRow, Arti
 # The columns of `files` every selecting build reads, in this order.
 _SNAP_COLUMNS = "path, size, mtime_ns, article_id, published, published_at, topics"
 
-_INSERT = ("INSERT OR REPLACE INTO files (path, size, mtime_ns, article_id, published, published_at, topics, "
-           "original_url, digest, error, media_url, warnings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-_worker_db: sqlite3.Connection | None = None
+_INSERT = upsert("files", ("path", "size", "mtime_ns", "article_id", "published", "published_at", "topics",
+                           "original_url", "digest", "error", "media_url", "warnings"), ("path",))
+_DELTA = upsert("snapshot_delta", ("path", "data"), ("path",))
+_worker_db: Database | None = None
 # db path → (generation, snapshot): the catalog a long-lived process last saw.
 _IN_MEMORY: dict[str, tuple[str, dict[str, SnapRow]]] = {}
 
 
-def _store(conn: sqlite3.Connection, rows: list[FileRow], *, deltas: bool = False) -> None:
+def _store(db: Database, rows: list[FileRow], *, deltas: bool = False) -> None:
     # One transaction per chunk: a crash loses at most a chunk, whose files
     # the next rescan parses again (their rows never landed).
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.executemany(_INSERT, rows)
+    with db.transaction():
+        db.executemany(_INSERT, rows)
         if deltas:
-            conn.executemany("INSERT OR REPLACE INTO snapshot_delta (path, data) VALUES (?, ?)",
-                             [(r.path, marshal.dumps(tuple(r.snap()))) for r in rows])
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+            db.executemany(_DELTA, [(r.path, marshal.dumps(tuple(r.snap()))) for r in rows])
 
 
 def _parse_chunk(args: tuple[list[ContentFile], int, str]) -> list[tuple[FileRow, Article | None]]:
@@ -178,10 +173,9 @@ def _parse_and_store(args: tuple[list[ContentFile], int, str, str]) -> int:
     """In a worker: parse a chunk and write it to the database itself, so the
     articles never travel back through a pipe to a busy parent."""
     global _worker_db
-    files, max_size, tz_name, db_path = args
+    files, max_size, tz_name, db_target = args
     if _worker_db is None:
-        _worker_db = sqlite3.connect(db_path, timeout=60, isolation_level=None)
-        _worker_db.execute("PRAGMA synchronous=NORMAL")
+        _worker_db = connect(db_target, timeout=60)
     # Only the rows go to the database; the articles stay here (a cold build
     # re-reads just the few it renders, see Catalog.articles).
     _store(_worker_db, [row for row, _ in _parse_chunk((files, max_size, tz_name))])
@@ -271,7 +265,7 @@ def _stop_pool(pool: ProcessPoolExecutor, grace: float = 3.0) -> None:
             proc.join(1.0)
 
 
-def _parse_into(conn: sqlite3.Connection, db_path: str, files: Sequence[ContentFile], max_size: int, tz_name: str,
+def _parse_into(conn: Database, db_target: str, files: Sequence[ContentFile], max_size: int, tz_name: str,
                 cancel: threading.Event | None, *, parallel: bool,
                 articles: dict[str, Article]) -> list[FileRow] | None:
     """Parse and store `files`; returns the rows, or None when worker processes stored them.
@@ -284,7 +278,7 @@ def _parse_into(conn: sqlite3.Connection, db_path: str, files: Sequence[ContentF
         from concurrent.futures.process import BrokenProcessPool
 
         try:
-            _parse_in_workers(chunks, max_size, tz_name, db_path, cancel)
+            _parse_in_workers(chunks, max_size, tz_name, db_target, cancel)
             return None
         except BrokenProcessPool as exc:
             # Worker processes cannot always start (an embedding program without
@@ -300,7 +294,7 @@ def _parse_into(conn: sqlite3.Connection, db_path: str, files: Sequence[ContentF
     return rows
 
 
-def _parse_in_workers(chunks: list[list[ContentFile]], max_size: int, tz_name: str, db_path: str,
+def _parse_in_workers(chunks: list[list[ContentFile]], max_size: int, tz_name: str, db_target: str,
                       cancel: threading.Event | None) -> None:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -310,7 +304,7 @@ def _parse_in_workers(chunks: list[list[ContentFile]], max_size: int, tz_name: s
     pool = ProcessPoolExecutor(max_workers=_cpus(), mp_context=ctx, initializer=_worker_init,
                                initargs=(os.getpid(),))
     try:
-        pending = {pool.submit(_parse_and_store, (c, max_size, tz_name, db_path)) for c in chunks}
+        pending = {pool.submit(_parse_and_store, (c, max_size, tz_name, db_target)) for c in chunks}
         while pending:
             # A short wait, so that a stop request is seen within a fraction
             # of a second however long a chunk takes.
@@ -344,13 +338,24 @@ class Catalog:
     def _snapshot(self) -> dict[str, SnapRow]:
         if self._snap is None:
             generation = self.state.get_meta("catalog_generation")
-            kept = _IN_MEMORY.get(str(self.state.path))
+            kept = _IN_MEMORY.get(self.state.conn.target)
             if kept is not None and generation and kept[0] == generation:
                 self._snap = kept[1]  # nobody wrote the catalog since this process last did
                 return self._snap
             self._snap = self._load_snapshot()
-            self._keep()
+            if generation:
+                # Read, not changed: it is the catalog of that generation (a
+                # build holds the lock, so nobody wrote meanwhile).
+                _IN_MEMORY[self.state.conn.target] = (generation, self._snap)
+            else:
+                self._keep()
         return self._snap
+
+    @property
+    def generation(self) -> str | None:
+        """Changes whenever the catalog does: an output folder rendered at
+        another generation may be stale."""
+        return self.state.get_meta("catalog_generation")
 
     def _keep(self) -> None:
         """Remember the snapshot in this process under a new generation: a
@@ -359,10 +364,10 @@ class Catalog:
         assert self._snap is not None
         generation = uuid.uuid4().hex
         self.state.set_meta("catalog_generation", generation)
-        _IN_MEMORY[str(self.state.path)] = (generation, self._snap)
+        _IN_MEMORY[self.state.conn.target] = (generation, self._snap)
 
     def _forget_kept(self) -> None:
-        _IN_MEMORY.pop(str(self.state.path), None)
+        _IN_MEMORY.pop(self.state.conn.target, None)
 
     def _load_snapshot(self) -> dict[str, SnapRow]:
         conn = self.state.conn
@@ -392,12 +397,12 @@ class Catalog:
         rows = [tuple(r) for r in sorted(self._snap.values(),
                                          key=lambda r: (-(r.published_at or 0.0), r.article_id or ""))]
         with self.state.transaction() as conn:
-            conn.execute("INSERT OR REPLACE INTO snapshot (id, data) VALUES (1, ?)", (marshal.dumps(rows),))
+            conn.execute(upsert("snapshot", ("id", "data"), ("id",)), (1, marshal.dumps(rows)))
             conn.execute("DELETE FROM snapshot_delta")
 
-    def _forget(self, conn: sqlite3.Connection, paths: Sequence[str]) -> None:
+    def _forget(self, conn: Database, paths: Sequence[str]) -> None:
         conn.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
-        conn.executemany("INSERT OR REPLACE INTO snapshot_delta (path, data) VALUES (?, NULL)", [(p,) for p in paths])
+        conn.executemany(_DELTA, [(p, None) for p in paths])
 
     def _check_parse_settings(self) -> None:
         """Forget every parsed file when what parsing depends on changed."""
@@ -454,7 +459,7 @@ class Catalog:
 
     @property
     def _listing_file(self) -> Path:
-        return self.state.path.with_name("content-listing")
+        return self.state.state_dir / "content-listing"
 
     def _last_listing(self, fingerprint: str | None) -> bytes | None:
         """find's listing that the catalog was last brought in line with, if it is kept and intact."""
@@ -533,7 +538,7 @@ class Catalog:
         if parallel:
             with self.state.transaction():
                 conn.execute("DELETE FROM snapshot")  # the workers write `files` alone
-        stored = _parse_into(conn, str(self.state.path), todo, self.max_size, self.tz_name, cancel,
+        stored = _parse_into(conn, self.state.conn.target, todo, self.max_size, self.tz_name, cancel,
                              parallel=parallel, articles=self._parsed)
         if stored is None:
             self._snap = self._load_snapshot()  # read back what the workers stored, and save it

@@ -37,8 +37,8 @@ from feeder.ingest.parse import BadFeed, FeedItem, ParsedFeed, parse_feed
 from feeder.links.checker import NETWORK_FAILURES, NetworkTally
 from feeder.net.guard import AddressGuard, Resolver
 from feeder.net.http import make_resolver
-from feeder.storage.lock import BuildLock
-from feeder.storage.state import IngestedRow, SourceRow, State
+from feeder.storage.lock import locked_state
+from feeder.storage.state import IngestedRow, SourceRow, State, instance_id
 from feeder.urls import canonical_link, is_http_url
 
 __all__ = [
@@ -123,7 +123,7 @@ def article_fields(item: FeedItem, source: SourceSettings, feed: ParsedFeed, fir
 class SourceReport:
     name: str  # the configured name, or the source's URL when it has none
     url: str
-    status: str = "not-due"  # fetched, not-modified, not-due, gone, error
+    status: str = "not-due"  # fetched, not-modified, not-due, elsewhere, gone, error
     new: int = 0
     updated: int = 0
     skipped: int = 0
@@ -136,6 +136,7 @@ class SourceReport:
         text = {"fetched": f"fetched: {self.new} new, {self.updated} updated",
                 "not-modified": "not modified", "not-due": f"not due until {_shown(self.next_fetch)}",
                 "gone": "gone (410): no longer polled; remove it from the configuration",
+                "elsewhere": "being fetched by another instance",
                 "error": f"error: {self.error} (next try after {_shown(self.next_fetch)})"}[self.status]
         if self.skipped:
             text += f", {self.skipped} left out"
@@ -164,7 +165,7 @@ class IngestReport:
     @property
     def all_failed(self) -> bool:
         """Every source that was due failed (and at least one was)."""
-        due = [s for s in self.sources if s.status not in ("not-due", "gone")]
+        due = [s for s in self.sources if s.status not in ("not-due", "gone", "elsewhere")]
         return bool(due) and all(s.status == "error" for s in due)
 
     def summary(self) -> str:
@@ -191,24 +192,52 @@ def ingest(settings: Settings, *, now: datetime | None = None, only: str | None 
     now = now or datetime.now(timezone.utc)
     report = IngestReport()
     sources = [s for s in settings.sources if only is None or only in (s.name, s.slug)]
-    with BuildLock(settings.state_dir, timeout=settings.lock_timeout, cancel=cancel), \
-            State.open(settings.state_dir) as state:
-        rows = {s.slug: _source_row(state, s) for s in sources}
-        due = []
-        for s in sources:
-            row = rows[s.slug]
-            rep = SourceReport(s.name or s.url, row.url, next_fetch=_local(row.next_fetch, settings))
-            report.sources.append(rep)
-            if row.gone:
-                rep.status = "gone"
-            elif force or not row.next_fetch or datetime.fromisoformat(row.next_fetch) <= now:
-                due.append((s, rep))
-        if due:
-            report.network_down = asyncio.run(
-                _round(settings, state, due, now, resolver or make_resolver(settings.links), cancel))
+    # A shared state: every instance ingests, each the sources it claims, with
+    # no build lock held through the fetches.
+    shared = settings.state.url is not None
+    owner = instance_id() if shared else None
+    opened = State.open(settings.state_dir, settings.state.url) if shared else \
+        locked_state(settings.state_dir, settings.state.url, timeout=settings.lock_timeout, cancel=cancel)
+    with opened as state:
+        try:
+            due = _due(settings, state, sources, report, now, force, owner)
+            if due:
+                report.network_down = asyncio.run(
+                    _round(settings, state, due, now, resolver or make_resolver(settings.links), cancel))
+        finally:
+            if owner is not None:
+                state.release("source", owner=owner)
     for rep in report.sources:
         log.info("ingest: %s", rep.line())
     return report
+
+
+def _due(settings: Settings, state: State, sources: list[SourceSettings], report: IngestReport, now: datetime,
+         force: bool, owner: str | None) -> list[tuple[SourceSettings, SourceReport]]:
+    """The sources to fetch now, each with its report line (every source gets one)."""
+
+    def is_due(row: SourceRow) -> bool:
+        return not row.gone and (force or not row.next_fetch or datetime.fromisoformat(row.next_fetch) <= now)
+
+    candidates = {s.slug for s in sources if is_due(_source_row(state, s))}
+    if owner is not None and candidates:
+        lease = timedelta(seconds=settings.ingest.timeout * 2 + 60)
+        mine = state.claim("source", sorted(candidates), owner=owner, until=now + lease, now=now)
+    else:
+        mine = candidates
+    due = []
+    for s in sources:
+        # Read after claiming: another instance may have fetched it meanwhile.
+        row = _source_row(state, s)
+        rep = SourceReport(s.name or s.url, row.url, next_fetch=_local(row.next_fetch, settings))
+        report.sources.append(rep)
+        if row.gone:
+            rep.status = "gone"
+        elif s.slug in candidates and s.slug not in mine:
+            rep.status = "elsewhere"
+        elif s.slug in mine and is_due(row):
+            due.append((s, rep))
+    return due
 
 
 def _local(when: str | datetime | None, settings: Settings) -> str | None:

@@ -241,9 +241,7 @@ class LinkChecker:
                 final_url=o.final_url, redirects=tuple(o.chain), error=o.error,
             )
         unfinished = [u for u in unique if u not in results]
-        if network_down:
-            log.warning("the network looks unreachable: %d link check(s) recorded as unknown (network-down)",
-                        len(results))
+        # Said once per round by the caller (a round may run the checker more than once).
         return RoundResult(results, unfinished, network_down, dict(self.needs_get))
 
     async def probe_media(self, urls: Sequence[str], *, budget: float | None = None) -> dict[str, MediaInfo]:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from feeder.config import LinkSettings
 from feeder.links.checker import LinkChecker, MediaInfo, RoundResult
@@ -18,7 +20,7 @@ from feeder.links.policy import LinkRecord, holds_back, record
 from feeder.model import Verdict
 from feeder.net.guard import Resolver
 from feeder.net.http import make_resolver
-from feeder.storage.state import State
+from feeder.storage.state import State, instance_id
 
 __all__ = ["RoundReport", "check_links", "check_media", "dead_or_unknown", "held_back"]
 
@@ -39,6 +41,7 @@ class RoundReport:
     urls: int = 0  # distinct URLs of published articles
     checked: int = 0  # checked in this round
     unfinished: int = 0  # due but not reached within the budget
+    elsewhere: int = 0  # due, on hosts another instance is checking (a shared state)
     network_down: bool = False
     holds_changed: bool = False  # some result changed what the policy holds back
     counts: Counter[str] = field(default_factory=Counter)  # verdicts over all `urls`
@@ -53,6 +56,8 @@ class RoundReport:
                 f"{c['unknown']} unknown, {unchecked} not checked yet")
         if self.unfinished:
             text += f" ({self.unfinished} left for the next round)"
+        if self.elsewhere:
+            text += f" ({self.elsewhere} on hosts another instance is checking)"
         # An offline round is said once, by the link checker's warning, not here again.
         return text
 
@@ -68,27 +73,82 @@ def check_links(
     progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> RoundReport:
-    """Check the published articles' due URLs (all of them with `everything`) and store the results."""
+    """Check the published articles' due URLs (all of them with `everything`) and store the results.
+
+    With a state several instances share, an instance checks only the hosts
+    it claims: one instance per host at a time, so per-host limits and
+    back-off hold across instances, and no URL is checked twice. It claims as
+    many hosts as it can check at once, checks them, and comes back for more,
+    so that every instance takes a share."""
     due = state.published_urls() if everything else state.due_urls(now)
     report = RoundReport(urls=len(due) if everything else state.published_url_count())
-    if due:
-        before = state.link_records(due)
-        result = asyncio.run(_round(links, resolver or make_resolver(links), state, due, now, budget, progress,
-                                    cancel))
-        updated = [record(before.get(url), res, links) for url, res in result.results.items()]
-        state.save_link_records(updated)
-        state.save_hosts_needing_get(result.needs_get)
-        report.checked = len(updated)
-        report.checked_urls = frozenset(r.url for r in updated)
-        report.reasons = Counter((r.last.verdict.value, r.last.reason) for r in updated)
-        report.unfinished = len(result.unfinished)
-        report.network_down = result.network_down
-        report.holds_changed = any(
-            holds_back(before.get(r.url), in_feed, links) != holds_back(r, in_feed, links)
-            for r in updated for in_feed in (False, True)
-        )
+    if state.dialect != "postgresql":
+        if due:
+            _check_and_store(links, state, due, report, now=now, budget=budget, resolver=resolver,
+                             progress=progress, cancel=cancel)
+    elif due:
+        _check_claimed(links, state, due, report, now=now, everything=everything, budget=budget,
+                       resolver=resolver, progress=progress, cancel=cancel)
+    if report.network_down:
+        log.warning("the network looks unreachable: %d link check(s) recorded as unknown (network-down)",
+                    report.reasons[(Verdict.UNKNOWN.value, "network-down")])
     report.counts = Counter(state.link_counts())
     return report
+
+
+def _check_claimed(links: LinkSettings, state: State, due: list[str], report: RoundReport, *, now: datetime,
+                   everything: bool, budget: float | None, resolver: Resolver | None,
+                   progress: Callable[[int, int], None] | None, cancel: threading.Event | None) -> None:
+    owner = instance_id()
+    batch = None if everything else max(1, links.concurrency // links.per_host)
+    started = time.monotonic()
+    done: set[str] = set()
+    try:
+        while due:
+            left = None if budget is None else budget - (time.monotonic() - started)
+            if (left is not None and left <= 0) or (cancel is not None and cancel.is_set()):
+                report.unfinished += len(due)
+                break
+            lease = now + timedelta(seconds=(left or 3600) + 60)
+            hosts = state.claim("host", list(dict.fromkeys(map(_host, due))), owner=owner, until=lease,
+                                now=now, limit=batch)
+            mine = [u for u in due if _host(u) in hosts]
+            if not mine:
+                report.elsewhere = len(due)
+                break
+            _check_and_store(links, state, mine, report, now=now, budget=left, resolver=resolver,
+                             progress=progress, cancel=cancel)
+            state.release("host", owner=owner)
+            done.update(hosts)
+            if everything:
+                break
+            # Due again from the state: other instances have been checking meanwhile.
+            due = [u for u in state.due_urls(now) if _host(u) not in done]
+    finally:
+        state.release("host", owner=owner)
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+def _check_and_store(links: LinkSettings, state: State, due: list[str], report: RoundReport, *, now: datetime,
+                     budget: float | None, resolver: Resolver | None, progress: Callable[[int, int], None] | None,
+                     cancel: threading.Event | None) -> None:
+    before = state.link_records(due)
+    result = asyncio.run(_round(links, resolver or make_resolver(links), state, due, now, budget, progress, cancel))
+    updated = [record(before.get(url), res, links) for url, res in result.results.items()]
+    state.save_link_records(updated)
+    state.save_hosts_needing_get(result.needs_get)
+    report.checked += len(updated)
+    report.checked_urls |= frozenset(r.url for r in updated)
+    report.reasons += Counter((r.last.verdict.value, r.last.reason) for r in updated)
+    report.unfinished += len(result.unfinished)
+    report.network_down = report.network_down or result.network_down
+    report.holds_changed = report.holds_changed or any(
+        holds_back(before.get(r.url), in_feed, links) != holds_back(r, in_feed, links)
+        for r in updated for in_feed in (False, True)
+    )
 
 
 async def _round(links: LinkSettings, resolver: Resolver, state: State, urls: Sequence[str], now: datetime,

@@ -16,6 +16,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from feeder.errors import OutputError, check_cancel, describe_os_error
@@ -32,9 +33,13 @@ _TEMP_NAME = re.compile(rf"^{re.escape(TEMP_PREFIX)}.*{re.escape(TEMP_SUFFIX)}$"
 class Publisher:
     """Writes files under one output folder, refusing any path that leaves it."""
 
-    def __init__(self, root: Path, cancel: threading.Event | None = None):
+    def __init__(self, root: Path, cancel: threading.Event | None = None,
+                 guard: Callable[[], None] | None = None):
         self.root = root
         self.cancel = cancel
+        # Raises before any write when this run may no longer write (a lost
+        # PostgreSQL lock: another machine may be publishing).
+        self.guard = guard
         self.written: list[str] = []
         self.seconds = 0.0  # spent writing (and comparing with what is on disk)
 
@@ -87,6 +92,8 @@ class Publisher:
         """
         # Stopping between files, never inside one: no temporary file is left.
         check_cancel(self.cancel)
+        if self.guard is not None:
+            self.guard()
         started = time.perf_counter()
         try:
             return self._write(rel, data, gzipped=gzipped)

@@ -15,12 +15,17 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from feeder.errors import LockTimeout, StateError, check_cancel, describe_os_error
 
-__all__ = ["LOCK_NAME", "BuildLock"]
+if TYPE_CHECKING:
+    from feeder.storage.state import State
+
+__all__ = ["LOCK_NAME", "BuildLock", "locked_state"]
 
 LOCK_NAME = "feeder.lock"
 
@@ -96,3 +101,29 @@ def _holder(fd: int) -> str:
     except OSError:
         return ""
     return f" (process {text})" if text.isdigit() else ""
+
+
+@contextlib.contextmanager
+def locked_state(state_dir: Path, url: str | None, *, timeout: float,
+                 cancel: threading.Event | None = None) -> Iterator[State]:
+    """The state database, opened for one build, ingest or check run at a time.
+
+    The file lock keeps this machine's runs apart (and `state_dir` is theirs);
+    with PostgreSQL a session-level advisory lock keeps every machine's runs
+    apart too. `State.confirm_lock` checks it before output is written.
+    """
+    from feeder.storage.state import State
+
+    with BuildLock(state_dir, timeout=timeout, cancel=cancel), State.open(state_dir, url) as state:
+        if state.dialect == "postgresql":
+            from feeder.storage.advisory import lock, unlock
+
+            key = lock(state.conn, "build", timeout=timeout, cancel=cancel)  # type: ignore[arg-type]
+            state.lock_key = key
+            try:
+                yield state
+            finally:
+                state.lock_key = None
+                unlock(state.conn, key)  # type: ignore[arg-type]
+        else:
+            yield state

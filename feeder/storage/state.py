@@ -1,9 +1,12 @@
 """The state database: what feeder must remember between runs.
 
-One SQLite file in `state_dir`, created on first use, its schema versioned
-with `PRAGMA user_version` and migrated forward in order. Writes happen in
-transactions, so a crash loses at most the transaction in progress and never
-leaves the file inconsistent (SQLite's journal sees to that).
+By default one SQLite file in `state_dir`, created on first use; with
+`state.url` (or FEEDER_STATE_URL) a PostgreSQL database that several
+instances share. One schema and one migration history serve both: the
+migrations below are written for SQLite and mapped to PostgreSQL's types by
+`_postgres_ddl`. The version is SQLite's `PRAGMA user_version`, or the
+`feeder_schema` table. Writes happen in transactions, so a crash loses at
+most the transaction in progress and never leaves the state inconsistent.
 """
 
 from __future__ import annotations
@@ -11,17 +14,21 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import re
+import socket
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import astuple, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from feeder.errors import StateError, describe_os_error
+from feeder.errors import NotPublisher, StateError, describe_os_error
 from feeder.model import LinkRecord, LinkResult, Topic, Verdict
+from feeder.storage.db import Database, connect, database_errors, describe_database_error
 
-__all__ = ["DB_NAME", "State"]
+__all__ = ["DB_NAME", "TABLES", "State", "instance_id", "upsert"]
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +163,62 @@ MIGRATIONS: list[str] = [
     -- Few files have an incomplete enclosure: every selecting build asks for them.
     CREATE INDEX files_media_url ON files (media_url) WHERE media_url IS NOT NULL;
     """,
+    """
+    -- Work claimed by one of several instances sharing this state: a host whose
+    -- links it checks, a source it fetches. A lease ends at `until` (ISO 8601,
+    -- UTC) if its owner dies; '' once given back.
+    CREATE TABLE leases (
+        kind TEXT NOT NULL,            -- host or source
+        key TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        until TEXT NOT NULL,
+        PRIMARY KEY (kind, key)
+    );
+    """,
+    """
+    -- What each output folder was rendered from: one folder per state, or one
+    -- per instance when several render their own (state.output: own).
+    CREATE TABLE output_feeds (
+        output TEXT NOT NULL,          -- '' for the one output folder
+        feed TEXT NOT NULL,            -- topic slug, '' for all topics
+        fingerprint TEXT NOT NULL,
+        updated TEXT NOT NULL,         -- the feed's newest item date, for the OPML file
+        PRIMARY KEY (output, feed)
+    );
+    INSERT INTO output_feeds (output, feed, fingerprint, updated) SELECT '', feed, fingerprint, updated FROM rendered;
+    DROP TABLE rendered;
+    """,
 ]
+
+
+# Every table of the schema above (what `feeder state copy` copies).
+TABLES = ("feeds", "links", "hosts", "in_feed", "meta", "files", "snapshot", "snapshot_delta", "output_feeds",
+          "media", "podcasts", "digests", "sources", "ingested", "leases")
+
+_PG_TYPES = [(re.compile(r"\bINTEGER\b"), "BIGINT"), (re.compile(r"\bREAL\b"), "DOUBLE PRECISION"),
+             (re.compile(r"\bBLOB\b"), "BYTEA"),
+             # Byte order, as SQLite compares: ORDER BY gives the same rows on both.
+             (re.compile(r"\bTEXT\b"), 'TEXT COLLATE "C"')]
+
+
+def _postgres_ddl(statement: str) -> str:
+    """A migration statement with PostgreSQL's types: 64-bit integers (times in
+    nanoseconds), double precision, bytea, and byte-order text."""
+    lines = []
+    for line in statement.splitlines():
+        code, sep, comment = line.partition("--")
+        for pattern, replacement in _PG_TYPES:
+            code = pattern.sub(replacement, code)
+        lines.append(code + sep + comment)
+    return "\n".join(lines)
+
+
+def upsert(table: str, columns: Sequence[str], key: Sequence[str]) -> str:
+    """INSERT that replaces the row with the same `key` (SQLite's and PostgreSQL's ON CONFLICT)."""
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+    action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+    return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "  # noqa: S608
+            f"ON CONFLICT ({', '.join(key)}) {action}")
 
 
 def _statements(script: str) -> list[str]:
@@ -171,6 +233,11 @@ def _statements(script: str) -> list[str]:
     if buffer.strip():
         statements.append(buffer)
     return statements
+
+
+def instance_id() -> str:
+    """This process among the instances sharing a state: host and pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _now() -> str:
@@ -188,6 +255,7 @@ def _dt(text: str | None) -> datetime | None:
 
 _LINK_COLUMNS = ("url, verdict, reason, status, final_url, redirects, error, checked_at, first_checked, next_due, "
                  "dead_count, first_dead_at, last_dead_at, unknown_count, ever_alive")
+_LINK_COLUMN_NAMES = tuple(c.strip() for c in _LINK_COLUMNS.split(","))
 
 
 def _link_row(rec: LinkRecord) -> tuple[object, ...]:
@@ -248,45 +316,77 @@ _INGESTED_COLUMNS = tuple(f.name for f in fields(IngestedRow))
 
 
 class State:
-    def __init__(self, conn: sqlite3.Connection, path: Path):
-        self.conn = conn
-        self.path = path
+    """The state database, one connection to it. `conn` is that connection
+    (a `feeder.storage.db.Database`), for modules that keep their own SQL."""
+
+    def __init__(self, db: Database, state_dir: Path):
+        self.conn = db
+        self.state_dir = state_dir
+        self.lock_key: tuple[int, int] | None = None  # the PostgreSQL build lock this connection holds
+        self.output_key = ""  # the output folder being built, when each instance renders its own
+
+    def confirm_lock(self) -> None:
+        """Before output is written: raise `NotPublisher` if the PostgreSQL
+        build lock was lost with its connection (another run may hold it now).
+        Nothing to confirm with SQLite: the file lock cannot be lost."""
+        if self.lock_key is not None:
+            from feeder.storage.advisory import holds
+
+            if not holds(self.conn, self.lock_key):  # type: ignore[arg-type]
+                raise NotPublisher()
+
+    @property
+    def dialect(self) -> str:
+        return self.conn.dialect
+
+    @property
+    def label(self) -> str:
+        """The database for messages: its file, or its URL without a password."""
+        return self.conn.label
 
     @classmethod
-    def open(cls, state_dir: Path) -> State:
+    def open(cls, state_dir: Path, url: str | None = None) -> State:
+        """The state in `url` (PostgreSQL) or in `state_dir` (SQLite), migrated to this feeder's schema.
+        `state_dir` is created either way: it keeps what is local to this machine."""
         try:
             state_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StateError(state_dir, f"cannot create the state folder: {describe_os_error(exc)}") from None
-        path = state_dir / DB_NAME
+        target = url or str(state_dir / DB_NAME)
+        db = connect(target)
         try:
-            conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            state = cls(conn, path)
+            state = cls(db, state_dir)
             state._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StateError(path, f"cannot open the state database: {exc}") from None
+        except database_errors() as exc:
+            db.close()
+            raise StateError(db.label, f"cannot open the state database: {describe_database_error(exc, target)}") \
+                from None
         return state
 
     @classmethod
-    def open_readonly(cls, state_dir: Path) -> State | None:
+    def open_readonly(cls, state_dir: Path, url: str | None = None) -> State | None:
         """The database for reading only (`feeder status`, beside a running daemon), or None when
         there is none yet. Nothing is created or migrated; no lock is taken."""
         path = state_dir / DB_NAME
-        if not path.is_file():
+        if url is None and not path.is_file():
             return None
+        target = url or str(path)
+        db = connect(target, readonly=True)
+        state = cls(db, state_dir)
         try:
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30, check_same_thread=False)
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            raise StateError(path, f"cannot open the state database: {exc}") from None
+            version = state._version()
+        except database_errors() as exc:
+            db.close()
+            raise StateError(db.label, f"cannot open the state database: {describe_database_error(exc, target)}") \
+                from None
+        if version == 0 and url is not None:
+            db.close()
+            return None
         if version != len(MIGRATIONS):
-            conn.close()
-            raise StateError(path, f"the state database has schema version {version}, this feeder "
-                                   f"{len(MIGRATIONS)}: run a build (or upgrade feeder) first")
-        return cls(conn, path)
+            db.close()
+            raise StateError(db.label, f"the state database has schema version {version}, this feeder "
+                                       f"{len(MIGRATIONS)}: run a build (or upgrade feeder) first")
+        return state
 
     def close(self) -> None:
         self.conn.close()
@@ -297,31 +397,53 @@ class State:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        else:
-            self.conn.execute("COMMIT")
+    def transaction(self) -> contextlib.AbstractContextManager[Database]:
+        return self.conn.transaction()
+
+    def _version(self) -> int:
+        if self.dialect == "sqlite":
+            return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+        found = self.conn.execute("SELECT to_regclass('feeder_schema') IS NOT NULL").fetchone()[0]
+        if not found:
+            return 0
+        row = self.conn.execute("SELECT version FROM feeder_schema").fetchone()
+        return 0 if row is None else int(row[0])
 
     def _migrate(self) -> None:
-        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        postgres = self.dialect == "postgresql"
+        if postgres:
+            # Several instances may start at once: one migrates, the others wait and find it done.
+            self.conn.execute("CREATE TABLE IF NOT EXISTS feeder_schema (version BIGINT NOT NULL)")
+        version = self._version()
         if version > len(MIGRATIONS):
             raise StateError(
-                self.path,
+                self.label,
                 f"the state database has schema version {version}, newer than this feeder "
                 f"understands ({len(MIGRATIONS)}); upgrade feeder or use another state_dir",
             )
-        for target in range(version, len(MIGRATIONS)):
-            with self.transaction() as conn:
+        if version == len(MIGRATIONS):
+            return
+        with self.transaction():
+            if postgres:
+                self.conn.execute("LOCK TABLE feeder_schema IN EXCLUSIVE MODE")
+                version = self._version()
+            for target in range(version, len(MIGRATIONS)):
                 for statement in _statements(MIGRATIONS[target]):
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {target + 1}")
-            log.debug("state database migrated to schema version %d", target + 1)
+                    self.conn.execute(_postgres_ddl(statement) if postgres else statement)
+                log.debug("state database migrated to schema version %d", target + 1)
+            if postgres:
+                self.conn.execute("DELETE FROM feeder_schema")
+                self.conn.execute("INSERT INTO feeder_schema (version) VALUES (?)", (len(MIGRATIONS),))
+            else:
+                self.conn.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+
+    def rows_in(self, sql: str, values: Iterable[str]) -> Iterator[tuple[Any, ...]]:
+        """Rows of `sql`, whose `{marks}` stands for the placeholders of one
+        batch of `values` (SQLite limits the number of parameters)."""
+        wanted = list(dict.fromkeys(values))
+        for i in range(0, len(wanted), 500):
+            batch = wanted[i:i + 500]
+            yield from self.conn.execute(sql.format(marks=",".join("?" * len(batch))), batch)
 
     # -- followed sources ------------------------------------------------------
 
@@ -335,9 +457,7 @@ class State:
         return found
 
     def save_source(self, row: SourceRow) -> None:
-        values = astuple(row)
-        self.conn.execute(f"INSERT OR REPLACE INTO sources ({', '.join(_SOURCE_COLUMNS)}) "  # noqa: S608
-                          f"VALUES ({', '.join('?' * len(values))})", values)
+        self.conn.execute(upsert("sources", _SOURCE_COLUMNS, ("key",)), astuple(row))
 
     def ingested(self, source: str, entry: str) -> IngestedRow | None:
         row = self.conn.execute(f"SELECT {', '.join(_INGESTED_COLUMNS)} FROM ingested "  # noqa: S608
@@ -349,9 +469,7 @@ class State:
         return None if row is None else str(row[0])
 
     def save_ingested(self, row: IngestedRow) -> None:
-        values = astuple(row)
-        self.conn.execute(f"INSERT OR REPLACE INTO ingested ({', '.join(_INGESTED_COLUMNS)}) "  # noqa: S608
-                          f"VALUES ({', '.join('?' * len(values))})", values)
+        self.conn.execute(upsert("ingested", _INGESTED_COLUMNS, ("source", "entry")), astuple(row))
 
     # -- small values ----------------------------------------------------------
 
@@ -375,8 +493,7 @@ class State:
                                               datetime]]) -> None:
         with self.transaction() as conn:
             conn.executemany(
-                "INSERT OR REPLACE INTO media (url, type, length, status, error, checked_at, next_due) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                upsert("media", ("url", "type", "length", "status", "error", "checked_at", "next_due"), ("url",)),
                 [(u, t, n, s, e, _ts(c), _ts(d)) for u, t, n, s, e, c, d in rows])
 
     def media_problems(self) -> list[tuple[str, str, bool, str | None]]:
@@ -394,14 +511,14 @@ class State:
 
     def podcast_guid(self, feed: str, proposed: str) -> str:
         """The show's podcast:guid: the first one proposed for this feed, forever."""
-        self.conn.execute("INSERT OR IGNORE INTO podcasts (feed, guid) VALUES (?, ?)", (feed, proposed))
+        self.conn.execute("INSERT INTO podcasts (feed, guid) VALUES (?, ?) ON CONFLICT DO NOTHING", (feed, proposed))
         return str(self.conn.execute("SELECT guid FROM podcasts WHERE feed = ?", (feed,)).fetchone()[0])
 
     def frozen_digests(self, feed: str, kind: str) -> dict[str, str]:
         return dict(self.conn.execute("SELECT period, item FROM digests WHERE feed = ? AND kind = ?", (feed, kind)))
 
     def freeze_digest(self, feed: str, kind: str, period: str, item: str) -> None:
-        self.conn.execute("INSERT OR IGNORE INTO digests (feed, kind, period, item) VALUES (?, ?, ?, ?)",
+        self.conn.execute("INSERT INTO digests (feed, kind, period, item) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                           (feed, kind, period, item))
 
     def get_meta(self, key: str) -> str | None:
@@ -410,18 +527,48 @@ class State:
 
     def set_meta(self, key: str, value: str) -> None:
         # Callers may already be inside a transaction; a single statement is atomic anyway.
-        self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+        self.conn.execute(upsert("meta", ("key", "value"), ("key",)), (key, value))
 
     # -- rendered feeds --------------------------------------------------------
 
     def rendered(self) -> dict[str, Rendered]:
-        """By feed slug ('' for all topics): what each feed was last rendered from, and its date."""
-        return {feed: Rendered(fp, updated)
-                for feed, fp, updated in self.conn.execute("SELECT feed, fingerprint, updated FROM rendered")}
+        """By feed slug ('' for all topics): what each feed of this output folder
+        was last rendered from, and its date."""
+        return {feed: Rendered(fp, updated) for feed, fp, updated in self.conn.execute(
+            "SELECT feed, fingerprint, updated FROM output_feeds WHERE output = ?", (self.output_key,))}
 
     def save_rendered(self, feed: str, fingerprint: str, updated: str) -> None:
-        self.conn.execute("INSERT OR REPLACE INTO rendered (feed, fingerprint, updated) VALUES (?, ?, ?)",
-                          (feed, fingerprint, updated))
+        self.conn.execute(upsert("output_feeds", ("output", "feed", "fingerprint", "updated"), ("output", "feed")),
+                          (self.output_key, feed, fingerprint, updated))
+
+    # -- what one output folder was built from ------------------------------------
+    # One output folder per state by default. When several instances each render
+    # their own (state.output: own), each keeps these facts under its own key.
+
+    def _output_key(self, key: str) -> str:
+        return f"{key}@{self.output_key}" if self.output_key else key
+
+    def get_output_meta(self, key: str) -> str | None:
+        return self.get_meta(self._output_key(key))
+
+    def set_output_meta(self, key: str, value: str) -> None:
+        self.set_meta(self._output_key(key), value)
+
+    # Events that every output folder must act on once: a counter each bumps,
+    # and each folder remembers the count it last acted on.
+
+    def request(self, event: str) -> None:
+        """`reselect` (link verdicts changed what is held back) or `sweep` (another
+        instance wrote into the content folder)."""
+        with self.transaction():
+            count = int(self.get_meta(f"{event}_requests") or "0")
+            self.set_meta(f"{event}_requests", str(count + 1))
+
+    def pending(self, event: str) -> bool:
+        return (self.get_meta(f"{event}_requests") or "0") != (self.get_output_meta(f"{event}_done") or "0")
+
+    def done(self, event: str) -> None:
+        self.set_output_meta(f"{event}_done", self.get_meta(f"{event}_requests") or "0")
 
     # -- feeds that exist ---------------------------------------------------
 
@@ -432,7 +579,7 @@ class State:
     def remember_topics(self, topics: Iterable[Topic]) -> None:
         rows = [(t.key, t.name, _now()) for t in topics]
         with self.transaction() as conn:
-            conn.executemany("INSERT OR IGNORE INTO feeds (key, name, first_seen) VALUES (?, ?, ?)", rows)
+            conn.executemany("INSERT INTO feeds (key, name, first_seen) VALUES (?, ?, ?) ON CONFLICT DO NOTHING", rows)
 
     # -- link checks -----------------------------------------------------------
 
@@ -443,14 +590,6 @@ class State:
             return {row[0]: _link_record(row) for row in every}
         some = self.rows_in(f"SELECT {_LINK_COLUMNS} FROM links WHERE url IN ({{marks}})", urls)  # noqa: S608
         return {row[0]: _link_record(row) for row in some}
-
-    def rows_in(self, sql: str, values: Iterable[str]) -> Iterator[tuple[Any, ...]]:
-        """Rows of `sql`, whose `{marks}` stands for the placeholders of one
-        batch of `values` (SQLite limits the number of parameters)."""
-        wanted = list(dict.fromkeys(values))
-        for i in range(0, len(wanted), 500):
-            batch = wanted[i:i + 500]
-            yield from self.conn.execute(sql.format(marks=",".join("?" * len(batch))), batch)
 
     def published_urls(self) -> list[str]:
         """The distinct original URLs of articles marked published."""
@@ -464,7 +603,7 @@ class State:
     def due_urls(self, now: datetime) -> list[str]:
         """Published articles' URLs that were never checked, then those overdue, longest overdue first."""
         rows = self.conn.execute(
-            "SELECT DISTINCT f.original_url, l.next_due FROM files f LEFT JOIN links l ON l.url = f.original_url "
+            "SELECT f.original_url, l.next_due FROM files f LEFT JOIN links l ON l.url = f.original_url "
             "WHERE f.published = 1 AND (l.url IS NULL OR l.next_due <= ?) "
             "ORDER BY l.next_due IS NOT NULL, l.next_due, f.original_url",
             (_ts(now),),
@@ -479,17 +618,49 @@ class State:
 
     def save_link_records(self, records: Iterable[LinkRecord]) -> None:
         rows = [_link_row(r) for r in records]
-        marks = ", ".join("?" * len(_LINK_COLUMNS.split(",")))
         with self.transaction() as conn:
-            conn.executemany(f"INSERT OR REPLACE INTO links ({_LINK_COLUMNS}) VALUES ({marks})", rows)  # noqa: S608
+            conn.executemany(upsert("links", _LINK_COLUMN_NAMES, ("url",)), rows)
 
     def hosts_needing_get(self) -> dict[str, bool]:
-        return {h: True for (h,) in self.conn.execute("SELECT host FROM hosts WHERE needs_get")}
+        return {h: True for (h,) in self.conn.execute("SELECT host FROM hosts WHERE needs_get <> 0")}
 
     def save_hosts_needing_get(self, hosts: dict[str, bool]) -> None:
         with self.transaction() as conn:
-            conn.executemany("INSERT OR REPLACE INTO hosts (host, needs_get) VALUES (?, ?)",
+            conn.executemany(upsert("hosts", ("host", "needs_get"), ("host",)),
                              [(h, int(v)) for h, v in hosts.items()])
+
+    # -- work shared among instances ------------------------------------------
+
+    def claim(self, kind: str, keys: Iterable[str], *, owner: str, until: datetime, now: datetime,
+              limit: int | None = None) -> set[str]:
+        """Of `keys` (the first `limit` that are free, in their order), those this
+        instance now holds a lease on until `until`: free ones, expired ones and
+        its own. Rows another instance is claiming at this very moment are
+        skipped, not waited for (PostgreSQL's SKIP LOCKED)."""
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return set()
+        got: set[str] = set()
+        with self.transaction():
+            self.conn.executemany("INSERT INTO leases (kind, key, owner, until) VALUES (?, ?, '', '') "
+                                  "ON CONFLICT DO NOTHING", [(kind, k) for k in wanted])
+            for i in range(0, len(wanted), 500):
+                batch = wanted[i:i + 500]
+                marks = ",".join("?" * len(batch))
+                free = {k for (k,) in self.conn.execute(
+                    f"SELECT key FROM leases WHERE kind = ? AND key IN ({marks}) "  # noqa: S608
+                    "AND (until < ? OR owner = ?) FOR UPDATE SKIP LOCKED", (kind, *batch, _ts(now), owner))}
+                got.update(k for k in batch if k in free)
+                if limit is not None and len(got) >= limit:
+                    got = set([k for k in wanted if k in got][:limit])
+                    break
+            self.conn.executemany("UPDATE leases SET owner = ?, until = ? WHERE kind = ? AND key = ?",
+                                  [(owner, _ts(until), kind, k) for k in sorted(got)])
+        return got
+
+    def release(self, kind: str, *, owner: str) -> None:
+        """Give back every lease of `kind` this instance holds."""
+        self.conn.execute("UPDATE leases SET until = '' WHERE kind = ? AND owner = ?", (kind, owner))
 
     # -- articles that have been in a feed -------------------------------------
 
@@ -499,5 +670,5 @@ class State:
     def mark_in_feed(self, article_ids: Iterable[str]) -> None:
         now = _now()
         with self.transaction() as conn:
-            conn.executemany("INSERT OR IGNORE INTO in_feed (article_id, first_seen) VALUES (?, ?)",
+            conn.executemany("INSERT INTO in_feed (article_id, first_seen) VALUES (?, ?) ON CONFLICT DO NOTHING",
                              [(a, now) for a in article_ids])
