@@ -116,8 +116,13 @@ def _check_claimed(links: LinkSettings, state: State, due: list[str], report: Ro
             if not mine:
                 report.elsewhere = len(due)
                 break
-            _check_and_store(links, state, mine, report, now=now, budget=left, resolver=resolver,
-                             progress=progress, cancel=cancel)
+            if not everything:
+                # Read after claiming: another instance may have checked them since `due` was read.
+                since = state.link_records(mine)
+                mine = [u for u in mine if u not in since or since[u].next_due <= now]
+            if mine:
+                _check_and_store(links, state, mine, report, now=now, budget=left, resolver=resolver,
+                                 progress=progress, cancel=cancel)
             state.release("host", owner=owner)
             done.update(hosts)
             if everything:
