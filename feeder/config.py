@@ -204,6 +204,12 @@ class StateSettings:
     # postgresql://user@host/db: shared state; None: SQLite in state_dir. Settings
     # made in code follow FEEDER_STATE_URL too, as a loaded file does.
     url: str | None = field(default_factory=_state_url_from_env)
+
+
+@dataclass(frozen=True)
+class HaSettings:
+    """Several instances sharing one PostgreSQL state (README, "More than one machine")."""
+
     failover: float = 10.0  # seconds within which a standby daemon takes over from a lost publisher
     # shared: one publisher writes one output folder all instances share; own:
     # every instance renders its own output folder (each serves it).
@@ -230,6 +236,7 @@ class Settings:
     sources: tuple[SourceSettings, ...] = ()
     ingest: IngestSettings = field(default_factory=IngestSettings)
     state: StateSettings = field(default_factory=StateSettings)
+    ha: HaSettings = field(default_factory=HaSettings)
     source: Path | None = None  # the file these settings came from
 
     @property
@@ -240,7 +247,7 @@ class Settings:
     def output_key(self) -> str:
         """Names this instance's output folder in a shared state when each
         instance renders its own; '' for the one output folder."""
-        if self.state.output != "own":
+        if self.ha.output != "own":
             return ""
         import socket
 
@@ -531,14 +538,19 @@ def _state(r: _Reader) -> StateSettings:
         scheme = url.partition(":")[0].lower()
         if scheme not in ("postgresql", "postgres"):
             raise r.fail("url", "must be a postgresql:// URL (or be left out for SQLite in state_dir)")
-    failover = r.seconds("failover", StateSettings.failover, minimum=1.0)
-    output = r.text("output", StateSettings.output)
+    r.finish()
+    return StateSettings(url=url or None)
+
+
+def _ha(r: _Reader, state: StateSettings) -> HaSettings:
+    failover = r.seconds("failover", HaSettings.failover, minimum=1.0)
+    output = r.text("output", HaSettings.output)
     if output not in ("shared", "own"):
         raise r.fail("output", "must be shared (one output folder for every instance) or own (one each)")
-    if output == "own" and not url:
+    if output == "own" and not state.url:
         raise r.fail("output", "own output folders need a shared state: set state.url (or FEEDER_STATE_URL)")
     r.finish()
-    return StateSettings(url=url or None, failover=failover, output=output)
+    return HaSettings(failover=failover, output=output)
 
 
 def _log(r: _Reader) -> LogSettings:
@@ -650,6 +662,7 @@ def parse_config(data: Any, *, base: Path, source: Path | None = None) -> Settin
     if digest not in ("off", "daily", "weekly"):
         raise feeds.fail("digest", "must be off, daily or weekly")
     feeds.finish()
+    state = _state(r.section("state"))
     settings = Settings(
         site=site,
         content_dir=r.folder("content_dir", "../content", base),
@@ -668,7 +681,8 @@ def parse_config(data: Any, *, base: Path, source: Path | None = None) -> Settin
         log=_log(r.section("log")),
         sources=_sources(r),
         ingest=_ingest(r.section("ingest")),
-        state=_state(r.section("state")),
+        state=state,
+        ha=_ha(r.section("ha"), state),
         source=source,
     )
     r.finish()

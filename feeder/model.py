@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 __all__ = [
     "Article",
@@ -23,6 +23,7 @@ __all__ = [
     "Item",
     "LinkRecord",
     "LinkResult",
+    "MediaFacts",
     "PodcastSettings",
     "Provider",
     "Related",
@@ -214,3 +215,11 @@ class LinkRecord:
     @property
     def url(self) -> str:
         return self.last.url
+
+
+class MediaFacts(NamedTuple):
+    """What a HEAD of a media file (a podcast enclosure) said."""
+
+    type: str | None
+    length: int | None
+    error: str | None

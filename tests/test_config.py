@@ -76,3 +76,25 @@ def test_config_discovery_order(tmp_path, monkeypatch):
     monkeypatch.setenv("FEEDER_CONFIG", "/env/feeder.yaml")
     assert find_config() == Path("/env/feeder.yaml")
     assert find_config("explicit.yaml") == Path("explicit.yaml")
+
+
+@pytest.mark.parametrize(("data", "key", "message"), [
+    ({"state": {"url": "mysql://db/feeder"}}, "state.url", "must be a postgresql:// URL"),
+    ({"ha": {"output": "own"}}, "ha.output", "need a shared state"),
+    ({"state": {"url": "postgresql://db/feeder"}, "ha": {"output": "mirrored"}}, "ha.output", "shared"),
+    ({"ha": {"failover": "0s"}}, "ha.failover", "at least 1 seconds"),
+])
+def test_bad_state_and_ha_settings_name_the_key(data, key, message):
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, base=Path("/srv"))
+    assert err.value.key == key and message in str(err.value)
+
+
+def test_the_state_url_comes_from_the_environment_first(monkeypatch):
+    assert parse_config({}, base=Path("/srv")).state.url is None  # SQLite in state_dir
+    file_url = {"state": {"url": "postgresql://feeder@db.file/feeder"}}
+    assert parse_config(file_url, base=Path("/srv")).state.url == "postgresql://feeder@db.file/feeder"
+    monkeypatch.setenv("FEEDER_STATE_URL", "postgresql://feeder@db.env/feeder")
+    assert parse_config(file_url, base=Path("/srv")).state.url == "postgresql://feeder@db.env/feeder"
+    settings = parse_config({"ha": {"output": "own", "failover": "4s"}}, base=Path("/srv"))
+    assert settings.ha.failover == 4.0 and settings.output_key.endswith(":/feeds")

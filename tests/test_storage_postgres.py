@@ -47,7 +47,7 @@ def instance(site: Site, name: str, *, output: Path | None = None, **extra: Any)
         "state_dir": str(site.root / f"state-{name}"),
         "links": {"enabled": False},
         "schedule": {"rescan": "1s", "link_check": "1h"},
-        "state": {"failover": f"{FAILOVER:g}s"},
+        "ha": {"failover": f"{FAILOVER:g}s"},
     }
     data.update(extra)
     path = site.root / f"{name}.yaml"
@@ -93,7 +93,7 @@ def test_one_daemon_publishes_the_other_takes_over_after_kill_9(site: Site, tmp_
     killed = time.monotonic()
     wait_until(lambda: "this instance publishes now" in two.text(), timeout=FAILOVER + 20, what="the takeover")
     took = time.monotonic() - killed
-    print(f"failover after kill -9: {took:.2f} s (state.failover {FAILOVER:g} s)")
+    print(f"failover after kill -9: {took:.2f} s (ha.failover {FAILOVER:g} s)")
     assert took < FAILOVER + 10  # generous: the figure itself is the benchmark's
 
     site.article("c.txt", **good_fields(3))
@@ -390,7 +390,7 @@ def test_each_instance_renders_its_own_folder_and_serves_the_same_bytes(site: Si
     site.article("a.txt", **good_fields(1))
     outs = {name: site.root / f"out-{name}" for name in ("one", "two")}
     ports = {name: free_port() for name in outs}
-    ds = {name: daemons(instance(site, name, output=outs[name], state={"failover": "3s", "output": "own"}),
+    ds = {name: daemons(instance(site, name, output=outs[name], ha={"failover": "3s", "output": "own"}),
                         tmp_path / f"{name}.log", "--serve", f"127.0.0.1:{ports[name]}") for name in outs}
     for name in outs:
         wait_until(lambda n=name: item_id("a") in ids(outs[n] / "rss.xml"), timeout=20, what=f"{name}'s feed")

@@ -120,3 +120,26 @@ def test_topics_podcast_guids_and_digests_are_kept_as_first_given(state: State):
     assert state.frozen_digests("ai", "daily") == {"2025-06-01": '{"id": 1}'}
     state.mark_in_feed(["a", "b"])
     assert state.in_feed() == {"a", "b"}
+
+
+def test_tables_names_every_table_of_the_schema_on_both_databases(state: State):
+    """`feeder state copy` copies TABLES: a table missing there would be lost in a copy."""
+    from feeder.storage.state import TABLES
+
+    if state.dialect == "sqlite":
+        names = {n for (n,) in state.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    else:
+        names = {n for (n,) in state.conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")}
+        names.discard("feeder_schema")
+    assert names == set(TABLES)
+
+
+def test_leases_go_to_one_claimant_at_a_time(state: State):
+    until, later = T0 + timedelta(minutes=5), T0 + timedelta(minutes=10)
+    assert state.claim("host", ["a", "b", "c"], owner="one", until=until, now=T0, limit=2) == {"a", "b"}
+    assert state.claim("host", ["a", "b", "c"], owner="two", until=until, now=T0) == {"c"}
+    assert state.claim("host", ["a"], owner="one", until=later, now=T0) == {"a"}  # its own, renewed
+    assert state.claim("host", ["b"], owner="two", until=later, now=until + timedelta(seconds=1)) == {"b"}  # expired
+    state.release("host", owner="one")
+    assert state.claim("host", ["a"], owner="two", until=later, now=T0) == {"a"}

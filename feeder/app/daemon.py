@@ -96,9 +96,9 @@ class Daemon:
         self._watch_thread: threading.Thread | None = None
         # With PostgreSQL, several daemons share one state: the one holding the
         # publisher lock runs the publishing rounds, the others stand by.
-        # With its own output folder (state.output: own) every instance publishes.
+        # With its own output folder (ha.output: own) every instance publishes.
         self.leadership: Leadership | None = None
-        if self.settings.state.url and self.settings.state.output == "shared":
+        if self.settings.state.url and self.settings.ha.output == "shared":
             self.leadership = Leadership(self.settings.state.url, timeout=self._poll_seconds())
         self.scheduler = BlockingScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=4)},
@@ -117,7 +117,7 @@ class Daemon:
 
     def _poll_seconds(self) -> float:
         # Three polls per failover period: a free lock is claimed within a third of it.
-        return max(0.5, self.settings.state.failover / 3)
+        return max(0.5, self.settings.ha.failover / 3)
 
     def _elect(self) -> None:
         leadership = self.leadership

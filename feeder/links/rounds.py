@@ -20,6 +20,7 @@ from feeder.links.policy import LinkRecord, holds_back, record
 from feeder.model import Verdict
 from feeder.net.guard import Resolver
 from feeder.net.http import make_resolver
+from feeder.storage.media import MediaRow
 from feeder.storage.state import State, instance_id
 
 __all__ = ["RoundReport", "check_links", "check_media", "dead_or_unknown", "held_back"]
@@ -180,8 +181,8 @@ def check_media(
 
     found = asyncio.run(probe())
     state.save_media(
-        (m.url, m.type, m.length, m.status, m.error, now,
-         now + (links.recheck_after if m.length is not None else links.unknown_retry))
+        MediaRow(m.url, m.type, m.length, m.status, m.error, now,
+                 now + (links.recheck_after if m.length is not None else links.unknown_retry))
         for m in found.values()
     )
     return len(found)

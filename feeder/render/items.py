@@ -4,10 +4,11 @@ same `Item` then feeds RSS, Atom, JSON Feed, digests and the landing page."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from urllib.parse import urlsplit
 
-from feeder.model import Article, Item, Provider
+from feeder.model import Article, Item, MediaFacts, Provider
 from feeder.text import escape_html, html_to_text, render_markdown, trim_text
 from feeder.urls import http_uri
 
@@ -15,11 +16,11 @@ __all__ = ["TEASER_LENGTH", "article_html", "body_html", "prepare", "provider_ur
 
 TEASER_LENGTH = 300
 
-# (type, length, error) of an enclosure, as a HEAD of the media file said.
-MediaFacts = dict[str, tuple[str | None, int | None, str | None]]
+# By URL: what a HEAD of each media file said (feeder.model.MediaFacts).
+MediaIndex = Mapping[str, MediaFacts]
 
 
-def prepare(article: Article, media: MediaFacts | None = None) -> Item:
+def prepare(article: Article, media: MediaIndex | None = None) -> Item:
     """The article as every renderer needs it; `media` fills in what its enclosure leaves out."""
     if media:
         article = with_media(article, media)
@@ -27,12 +28,13 @@ def prepare(article: Article, media: MediaFacts | None = None) -> Item:
     return Item(article, body, article_html(article, body), teaser(article, body))
 
 
-def with_media(article: Article, media: MediaFacts) -> Article:
+def with_media(article: Article, media: MediaIndex) -> Article:
     """The article with its enclosure's type and length filled in from what a HEAD said."""
     enc = article.enclosure
     if enc is None or (enc.length is not None and enc.type):
         return article
-    mtype, length, _ = media.get(enc.url, (None, None, None))
+    facts = media.get(enc.url)
+    mtype, length = (facts.type, facts.length) if facts else (None, None)
     return replace(article, enclosure=replace(enc, type=enc.type or mtype,
                                               length=enc.length if enc.length is not None else length))
 

@@ -20,7 +20,7 @@ from feeder.model import EMPTY_FEED_DATE, FeedPlan, Item
 from feeder.output.layout import HEADLINES, INDEX_NAME, OPML_NAME, feed_files
 from feeder.output.writer import Publisher
 from feeder.render.fingerprints import render_fingerprint
-from feeder.render.items import MediaFacts, prepare
+from feeder.render.items import MediaIndex, prepare
 from feeder.selection.feeds import Selection
 from feeder.storage.state import State
 
@@ -44,7 +44,7 @@ class _Site:
     publisher: Publisher
     now: datetime
     quiet: datetime
-    media: MediaFacts
+    media: MediaIndex
     items: dict[str, Item]  # by source path: each article read and prepared once per build
 
     @property

@@ -1,0 +1,73 @@
+"""Followed sources and the entries ingest wrote from them."""
+
+from __future__ import annotations
+
+from dataclasses import astuple, dataclass, fields
+
+from feeder.storage.base import Store
+from feeder.storage.schema import upsert
+
+__all__ = ["IngestedRow", "SourceRow", "SourceStore"]
+
+
+@dataclass
+class SourceRow:
+    """A followed source, as the last ingest left it."""
+
+    key: str  # the source's slug
+    configured: str  # the URL in the configuration
+    url: str  # where it is fetched now (moved by permanent redirects)
+    etag: str | None = None
+    last_modified: str | None = None
+    next_fetch: str | None = None  # ISO 8601, UTC
+    failures: int = 0
+    gone: bool = False
+    last_status: int | None = None
+    last_error: str | None = None
+    last_fetch: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestedRow:
+    """One entry of a source, as feeder wrote it (or skipped it as a duplicate)."""
+
+    source: str
+    entry: str  # the entry's own id, or its link
+    article_id: str
+    path: str | None  # relative to content_dir; None for a duplicate of another source's story
+    canonical: str  # the normalised link, to spot one story in two feeds
+    hash: str  # of the source's version of the entry
+    written: str  # JSON: the fields as feeder last wrote them
+    first_seen: str
+
+
+_SOURCE_COLUMNS = tuple(f.name for f in fields(SourceRow))
+_INGESTED_COLUMNS = tuple(f.name for f in fields(IngestedRow))
+
+
+
+class SourceStore(Store):
+    def source(self, key: str) -> SourceRow | None:
+        row = self.conn.execute(f"SELECT {', '.join(_SOURCE_COLUMNS)} FROM sources WHERE key = ?",  # noqa: S608
+                                (key,)).fetchone()
+        if row is None:
+            return None
+        found = SourceRow(*row)
+        found.gone = bool(found.gone)
+        return found
+
+    def save_source(self, row: SourceRow) -> None:
+        self.conn.execute(upsert("sources", _SOURCE_COLUMNS, ("key",)), astuple(row))
+
+    def ingested(self, source: str, entry: str) -> IngestedRow | None:
+        row = self.conn.execute(f"SELECT {', '.join(_INGESTED_COLUMNS)} FROM ingested "  # noqa: S608
+                                "WHERE source = ? AND entry = ?", (source, entry)).fetchone()
+        return None if row is None else IngestedRow(*row)
+
+    def ingested_by_link(self, canonical: str) -> str | None:
+        row = self.conn.execute("SELECT article_id FROM ingested WHERE canonical = ? LIMIT 1", (canonical,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def save_ingested(self, row: IngestedRow) -> None:
+        self.conn.execute(upsert("ingested", _INGESTED_COLUMNS, ("source", "entry")), astuple(row))
+
