@@ -120,6 +120,30 @@ def test_a_publisher_killed_mid_publish_leaves_the_next_one_a_cold_builds_output
     assert site.outputs() == cold_build(site, tmp_path / "cold", new_state)
 
 
+def test_a_publisher_that_loses_its_connection_stands_by_and_another_takes_over(site: Site, tmp_path: Path,
+                                                                                  daemons):
+    import psycopg
+
+    site.article("a.txt", **good_fields(1))
+    one = daemons(instance(site, "one"), tmp_path / "one.log")
+    wait_until(lambda: "this instance publishes now" in one.text(), timeout=20, what="the publisher")
+    two = daemons(instance(site, "two"), tmp_path / "two.log")
+    wait_until(lambda: "standing by" in two.text(), timeout=20, what="the standby")
+    # The publisher's lock connection dies (a network cut, an administrator): its session and lock end.
+    with psycopg.connect(os.environ["FEEDER_STATE_URL"], autocommit=True) as admin:
+        pid = one.proc.pid
+        ended = admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = "
+                              "'feeder publisher lock' AND client_port IS NOT NULL AND pid IN (SELECT pid FROM "
+                              "pg_locks WHERE locktype = 'advisory')").fetchall()
+    assert ended == [(True,)], pid
+    wait_until(lambda: "lost the connection that holds the publisher lock" in one.text(), timeout=FAILOVER + 10,
+               what="the old publisher standing by")
+    wait_until(lambda: "this instance publishes now" in two.text(), timeout=FAILOVER + 10, what="the takeover")
+    site.article("b.txt", **good_fields(2))
+    wait_until(lambda: item_id("b") in ids(site.output / "rss.xml"), timeout=20, what="the new publisher's round")
+    assert one.proc.poll() is None and two.proc.poll() is None
+
+
 def test_builds_on_two_machines_never_overlap(site: Site, tmp_path: Path):
     """The PostgreSQL build lock spans state_dirs (machines): a second build waits, then gives up."""
     import psycopg
@@ -161,16 +185,22 @@ def test_a_bad_state_url_is_one_clear_line_without_the_password(site: Site, chan
 def test_a_restarted_database_fails_a_round_cleanly_and_the_daemon_carries_on(site: Site, tmp_path: Path,
                                                                                daemons, postgres_server,
                                                                                new_state):
+    from conftest import free_port, get_url
+
     site.article("a.txt", **good_fields(1))
-    d = daemons(instance(site, "one"), tmp_path / "one.log")
+    port = free_port()
+    d = daemons(instance(site, "one"), tmp_path / "one.log", "--serve", f"127.0.0.1:{port}")
     rss = site.output / "rss.xml"
     wait_until(lambda: "nothing changed" in d.text(), timeout=20, what="the first rounds")
+    assert get_url(f"http://127.0.0.1:{port}/healthz")[0] == 200
     before = site.outputs()
     postgres_server.stop()
     try:
         site.article("b.txt", **good_fields(2))
         wait_until(lambda: "cannot reach the state database" in d.text() or "rescan failed" in d.text(),
                    timeout=20, what="a failed round")
+        status, _, body = get_url(f"http://127.0.0.1:{port}/healthz")
+        assert status == 503 and b"state database is unreachable" in body and b"pg-secret" not in body
         assert site.outputs() == before  # nothing half-written while the database is down
     finally:
         postgres_server.restart()

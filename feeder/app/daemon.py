@@ -99,7 +99,8 @@ class Daemon:
         # With its own output folder (ha.output: own) every instance publishes.
         self.leadership: Leadership | None = None
         if self.settings.state.url and self.settings.ha.output == "shared":
-            self.leadership = Leadership(self.settings.state.url, timeout=self._poll_seconds())
+            self.leadership = Leadership(self.settings.state.url, timeout=self._poll_seconds(),
+                                         cooldown=self.settings.ha.failover)
         self.scheduler = BlockingScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=4)},
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},

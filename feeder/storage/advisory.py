@@ -86,11 +86,15 @@ class Leadership:
     publisher that has lost its connection (hence its lock) that it has.
     """
 
-    def __init__(self, url: str, *, timeout: float):
+    def __init__(self, url: str, *, timeout: float, cooldown: float = 0.0):
         self.url = url
         self.timeout = timeout  # seconds for connecting and for each query
+        # After losing the lock, stand by this long before competing again:
+        # a standby that is reachable takes over meanwhile.
+        self.cooldown = cooldown
         self._db: PostgresDatabase | None = None
         self._key: tuple[int, int] | None = None
+        self._lost_at: float | None = None
         self.leading = False
 
     def poll(self) -> bool:
@@ -101,6 +105,9 @@ class Leadership:
                 return True
             log.error("lost the connection that holds the publisher lock: standing by")
             self._drop()
+            self._lost_at = time.monotonic()
+        if self._lost_at is not None and time.monotonic() - self._lost_at < self.cooldown:
+            return False
         try:
             if self._db is None:
                 self._db = PostgresDatabase.open(self.url, connect_timeout=self.timeout,
