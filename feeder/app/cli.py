@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from feeder import __version__
+from feeder._version import __version__
 from feeder.app.exitstatus import (
     EXIT_CONFIG,
     EXIT_CONTENT,

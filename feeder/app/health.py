@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from feeder import __version__
+from feeder._version import __version__
 from feeder.errors import StateError
 from feeder.storage.db import PostgresDatabase, SqliteDatabase, database_errors, describe_database_error
 from feeder.storage.state import DB_NAME

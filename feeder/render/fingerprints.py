@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from feeder import __version__
+from feeder._version import __version__
 from feeder.config import Settings
 from feeder.fingerprint import hash_of
 

@@ -95,6 +95,7 @@ class Leadership:
         self._db: PostgresDatabase | None = None
         self._key: tuple[int, int] | None = None
         self._lost_at: float | None = None
+        self._unreachable = False
         self.leading = False
 
     def poll(self) -> bool:
@@ -119,9 +120,16 @@ class Leadership:
             assert self._key is not None
             self.leading = try_lock(self._db, self._key)
         except database_errors() as exc:
-            log.warning("cannot reach the state database to claim publishing: %s",
-                        describe_database_error(exc, self.url))
+            # Said once per outage; the daemon keeps trying every poll.
+            (log.debug if self._unreachable else log.warning)(
+                "cannot reach the state database to claim publishing: %s (retrying every %g s)",
+                describe_database_error(exc, self.url), self.timeout)
+            self._unreachable = True
             self._drop()
+            return self.leading
+        if self._unreachable:
+            log.info("the state database is reachable again")
+            self._unreachable = False
         return self.leading
 
     def confirm(self) -> None:

@@ -88,7 +88,6 @@ class SqliteDatabase:
         self.conn = conn
         self.target = str(path)
         self.label = str(path)
-        self._depth = 0
 
     @classmethod
     def open(cls, path: Path, *, readonly: bool = False, timeout: float = 30) -> SqliteDatabase:
