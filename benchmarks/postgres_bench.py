@@ -15,8 +15,9 @@ one process, then by two processes sharing the PostgreSQL state (each claims
 hosts, see feeder.links.rounds). Prints checks per second and the CPU
 seconds the checkers used, so the scaling per core is visible.
 
-A PostgreSQL server is started for the run (tests/pgserver.py: initdb and
-pg_ctl, as the postgres user when run as root). Nothing is asserted.
+A PostgreSQL server with its default durability is started for the run
+(tests/pgserver.py: initdb and pg_ctl, as the postgres user when run as
+root). Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -170,10 +171,11 @@ def main() -> None:
     ap.add_argument("--skip-rescans", action="store_true")
     ap.add_argument("--skip-links", action="store_true")
     a = ap.parse_args()
-    server = pgserver.PostgresServer.start()
+    server = pgserver.PostgresServer.start(durable=True)
     root = Path(tempfile.mkdtemp(prefix="feeder-pgbench-"))
     try:
-        print(f"{os.cpu_count()} CPUs; PostgreSQL on 127.0.0.1:{server.port} (fsync off, as in the tests)")
+        print(f"{os.cpu_count()} CPUs; PostgreSQL on 127.0.0.1:{server.port} (default durability: fsync, "
+              "synchronous commits; SQLite in WAL mode with synchronous=NORMAL, as feeder opens it)")
         if not a.skip_rescans:
             rescans(server, root, a.n)
         if not a.skip_links:

@@ -41,6 +41,7 @@ class PostgresServer:
     root: Path
     port: int
     _as_postgres: bool
+    durable: bool = False  # fsync and synchronous commits, as in production (the tests need neither)
 
     @property
     def data(self) -> Path:
@@ -59,10 +60,10 @@ class PostgresServer:
         return subprocess.run(cmd, check=check, capture_output=True, text=True, timeout=120)
 
     @classmethod
-    def start(cls) -> PostgresServer:
+    def start(cls, *, durable: bool = False) -> PostgresServer:
         as_postgres = os.geteuid() == 0
         root = Path(tempfile.mkdtemp(prefix="feeder-pg-"))
-        server = cls(root, _free_port(), as_postgres)
+        server = cls(root, _free_port(), as_postgres, durable)
         pwfile = root / "pw"
         pwfile.write_text(PASSWORD + "\n")
         if as_postgres:
@@ -78,8 +79,9 @@ class PostgresServer:
         return server
 
     def _start(self) -> None:
-        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c max_connections=300"
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(_binary("pg_ctl") or "pg_ctl", "-D", str(self.data), "-o", options, "-l",
                   str(self.root / "log"), "-w", "-t", "60", "start")
 
