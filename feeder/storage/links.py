@@ -5,34 +5,51 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime
+from typing import NamedTuple
 
 from feeder.model import LinkRecord, LinkResult, Verdict
 from feeder.storage.base import Store
 from feeder.storage.schema import dt, ts, upsert
 
-__all__ = ["LinkStore"]
+__all__ = ["LinkRow", "LinkStore"]
 
-_LINK_COLUMNS = ("url, verdict, reason, status, final_url, redirects, error, checked_at, first_checked, next_due, "
-                 "dead_count, first_dead_at, last_dead_at, unknown_count, ever_alive")
-_LINK_COLUMN_NAMES = tuple(c.strip() for c in _LINK_COLUMNS.split(","))
+class LinkRow(NamedTuple):
+    """One row of the `links` table, as stored (times as ISO 8601 text in UTC)."""
+
+    url: str
+    verdict: str
+    reason: str
+    status: int | None
+    final_url: str | None
+    redirects: str  # JSON list
+    error: str | None
+    checked_at: str
+    first_checked: str
+    next_due: str
+    dead_count: int
+    first_dead_at: str | None
+    last_dead_at: str | None
+    unknown_count: int
+    ever_alive: int
+
+    @classmethod
+    def of(cls, rec: LinkRecord) -> LinkRow:
+        r = rec.last
+        return cls(r.url, r.verdict.value, r.reason, r.status, r.final_url, json.dumps(list(r.redirects)), r.error,
+                   ts(r.checked_at) or "", ts(rec.first_checked) or "", ts(rec.next_due) or "", rec.dead_count,
+                   ts(rec.first_dead_at), ts(rec.last_dead_at), rec.unknown_count, int(rec.ever_alive))
+
+    def record(self) -> LinkRecord:
+        result = LinkResult(url=self.url, verdict=Verdict(self.verdict), reason=self.reason,
+                            checked_at=datetime.fromisoformat(self.checked_at), status=self.status,
+                            final_url=self.final_url, redirects=tuple(json.loads(self.redirects)), error=self.error)
+        return LinkRecord(last=result, first_checked=datetime.fromisoformat(self.first_checked),
+                          next_due=datetime.fromisoformat(self.next_due), dead_count=self.dead_count,
+                          first_dead_at=dt(self.first_dead_at), last_dead_at=dt(self.last_dead_at),
+                          unknown_count=self.unknown_count, ever_alive=bool(self.ever_alive))
 
 
-def _link_row(rec: LinkRecord) -> tuple[object, ...]:
-    r = rec.last
-    return (r.url, r.verdict.value, r.reason, r.status, r.final_url, json.dumps(list(r.redirects)), r.error,
-            ts(r.checked_at), ts(rec.first_checked), ts(rec.next_due), rec.dead_count,
-            ts(rec.first_dead_at), ts(rec.last_dead_at), rec.unknown_count, int(rec.ever_alive))
-
-
-def _link_record(row: tuple) -> LinkRecord:  # type: ignore[type-arg]
-    (url, verdict, reason, status, final_url, redirects, error, checked_at, first_checked, next_due,
-     dead_count, first_dead_at, last_dead_at, unknown_count, ever_alive) = row
-    result = LinkResult(url=url, verdict=Verdict(verdict), reason=reason, checked_at=dt(checked_at),  # type: ignore[arg-type]
-                        status=status, final_url=final_url, redirects=tuple(json.loads(redirects)), error=error)
-    return LinkRecord(last=result, first_checked=dt(first_checked), next_due=dt(next_due),  # type: ignore[arg-type]
-                      dead_count=dead_count, first_dead_at=dt(first_dead_at), last_dead_at=dt(last_dead_at),
-                      unknown_count=unknown_count, ever_alive=bool(ever_alive))
-
+_LINK_COLUMNS = ", ".join(LinkRow._fields)
 
 
 class LinkStore(Store):
@@ -40,9 +57,9 @@ class LinkStore(Store):
         """Records for the given URLs (all of them when `urls` is None)."""
         if urls is None:
             every = self.conn.execute(f"SELECT {_LINK_COLUMNS} FROM links")  # noqa: S608 - constant columns
-            return {row[0]: _link_record(row) for row in every}
+            return {row[0]: LinkRow(*row).record() for row in every}
         some = self.rows_in(f"SELECT {_LINK_COLUMNS} FROM links WHERE url IN ({{marks}})", urls)  # noqa: S608
-        return {row[0]: _link_record(row) for row in some}
+        return {row[0]: LinkRow(*row).record() for row in some}
 
     def published_urls(self) -> list[str]:
         """The distinct original URLs of articles marked published."""
@@ -70,9 +87,9 @@ class LinkStore(Store):
             "(SELECT original_url FROM files WHERE published = 1) GROUP BY l.verdict"))
 
     def save_link_records(self, records: Iterable[LinkRecord]) -> None:
-        rows = [_link_row(r) for r in records]
+        rows = [LinkRow.of(r) for r in records]
         with self.transaction() as conn:
-            conn.executemany(upsert("links", _LINK_COLUMN_NAMES, ("url",)), rows)
+            conn.executemany(upsert("links", LinkRow._fields, ("url",)), rows)
 
     def hosts_needing_get(self) -> dict[str, bool]:
         return {h: True for (h,) in self.conn.execute("SELECT host FROM hosts WHERE needs_get <> 0")}
