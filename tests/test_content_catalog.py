@@ -130,7 +130,7 @@ def test_a_long_lived_process_reuses_its_catalog_until_another_process_writes(si
     site.article("a.txt", **good_fields(1))
     catalog, _ = opened(site, state)
     catalog.entries()
-    kept = catalog_module._IN_MEMORY[state.conn.target][1]
+    kept = catalog_module._IN_MEMORY[state.conn.target].snap
     again, _ = opened(site, state)
     again.entries()
     assert again._snapshot() is kept  # the same process, nothing written since: reused
@@ -164,3 +164,38 @@ def test_a_rescan_looks_only_at_what_changed_since_the_last_listing(site: Site, 
     assert sorted(e.source for e in catalog.entries()) == ["a/one.txt", "b/four.md", "b/three.md"]
     _, unchanged = opened(site, state)
     assert (unchanged.parsed, unchanged.files, unchanged.changed) == (0, 3, False)
+
+
+def test_entries_kept_in_a_long_lived_process_equal_entries_read_afresh(site: Site, state: State, monkeypatch):
+    """The daemon updates its kept entries with each change; they must be what a new process reads."""
+    for n in range(1, 7):
+        site.article(f"a{n}.txt", **good_fields(n, topics=["AI", "Space"] if n % 2 else ["AI"]))
+    site.article("dup.txt", **good_fields(9, id="a1"))  # a duplicate id: left out of the entries
+
+    def fresh(with_urls: bool):
+        catalog_module._IN_MEMORY.clear()
+        catalog, _ = opened(site, state)
+        return sorted(catalog.entries(with_urls=with_urls))
+
+    opened(site, state)[0].entries(with_urls=True)  # kept, with URLs
+    built = []
+    read_all = catalog_module.Catalog._all_entries
+    monkeypatch.setattr(catalog_module.Catalog, "_all_entries",
+                        lambda self, with_urls: built.append(1) or read_all(self, with_urls))
+    changes = [
+        lambda: site.article("a2.txt", **good_fields(2, published=False)),  # unpublished
+        lambda: site.article("a3.txt", **good_fields(3, topics=["Robots"], originalUrl="https://x.example/3")),
+        lambda: (site.content / "a4.txt").unlink(),  # removed
+        lambda: site.article("new.txt", **good_fields(10)),  # added
+        lambda: site.write("a5.txt", "---\npublished: maybe\n---\n"),  # broken: no longer an entry
+    ]
+    for change in changes:
+        change()
+        catalog, rescan = opened(site, state)
+        assert rescan.changed
+        kept = sorted(catalog.entries(with_urls=True))
+        assert not built  # updated with the change, not read again
+        assert kept == fresh(with_urls=True)
+        built.clear()
+        opened(site, state)[0].entries(with_urls=True)  # and kept again for the next change
+    assert {e.source for e in fresh(with_urls=False)} == {"a1.txt", "a3.txt", "a6.txt", "new.txt"}

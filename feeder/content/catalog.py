@@ -94,6 +94,17 @@ class Rescan:
         return bool(self.parsed or self.removed)
 
 
+@dataclass
+class _Kept:
+    """What a long-lived process keeps of the catalog between builds, valid
+    while the state's `catalog_generation` is `generation`."""
+
+    generation: str
+    snap: dict[str, SnapRow]
+    entries: dict[str, Entry] | None = None
+    urls: bool = False
+
+
 # -- parsing, possibly in worker processes -------------------------------------
 
 class SnapRow(NamedTuple):
@@ -151,7 +162,7 @@ _INSERT = upsert("files", ("path", "size", "mtime_ns", "article_id", "published"
 _DELTA = upsert("snapshot_delta", ("path", "data"), ("path",))
 _worker_db: Database | None = None
 # db path → (generation, snapshot): the catalog a long-lived process last saw.
-_IN_MEMORY: dict[str, tuple[str, dict[str, SnapRow]]] = {}
+_IN_MEMORY: dict[str, _Kept] = {}
 
 
 def _store(db: Database, rows: list[FileRow], *, deltas: bool = False) -> None:
@@ -325,6 +336,11 @@ class Catalog:
         self.max_size = max_size
         self.tz_name = timezone_name
         self._snap: dict[str, SnapRow] | None = None
+        # path → Entry of every published article, kept beside the snapshot in
+        # a long-lived process and updated with it: a daemon's round then
+        # builds entries for the files that changed, not for all of them.
+        self._entries: dict[str, Entry] | None = None
+        self._entry_urls = False  # whether `_entries` carry original URLs
         self._parsed: dict[str, Article] = {}  # articles this build has parsed already, by path
         self._dupes: list[Duplicate] | None = None
 
@@ -339,14 +355,15 @@ class Catalog:
         if self._snap is None:
             generation = self.state.get_meta("catalog_generation")
             kept = _IN_MEMORY.get(self.state.conn.target)
-            if kept is not None and generation and kept[0] == generation:
-                self._snap = kept[1]  # nobody wrote the catalog since this process last did
+            if kept is not None and generation and kept.generation == generation:
+                # Nobody wrote the catalog since this process last did.
+                self._snap, self._entries, self._entry_urls = kept.snap, kept.entries, kept.urls
                 return self._snap
-            self._snap = self._load_snapshot()
+            self._snap, self._entries = self._load_snapshot(), None
             if generation:
                 # Read, not changed: it is the catalog of that generation (a
                 # build holds the lock, so nobody wrote meanwhile).
-                _IN_MEMORY[self.state.conn.target] = (generation, self._snap)
+                _IN_MEMORY[self.state.conn.target] = _Kept(generation, self._snap)
             else:
                 self._keep()
         return self._snap
@@ -364,7 +381,7 @@ class Catalog:
         assert self._snap is not None
         generation = uuid.uuid4().hex
         self.state.set_meta("catalog_generation", generation)
-        _IN_MEMORY[self.state.conn.target] = (generation, self._snap)
+        _IN_MEMORY[self.state.conn.target] = _Kept(generation, self._snap, self._entries, self._entry_urls)
 
     def _forget_kept(self) -> None:
         _IN_MEMORY.pop(self.state.conn.target, None)
@@ -414,7 +431,7 @@ class Catalog:
                     conn.execute(f"DELETE FROM {table}")  # noqa: S608 - constant names
                 self.state.set_meta("parse_fingerprint", fingerprint)
                 self.state.set_meta("listing", "")
-            self._snap = None
+            self._snap = self._entries = None
 
     def rescan(self, scan: Sequence[ContentFile] | Listing, cancel: threading.Event | None = None) -> Rescan:
         """Bring the `files` table in line with the folder (a full scan of it); returns what changed."""
@@ -534,6 +551,8 @@ class Catalog:
                 self._forget(conn, removed)
             for p in removed:
                 del snap[p]
+                if self._entries is not None:
+                    self._entries.pop(p, None)
         parallel = _use_processes(len(todo))
         if parallel:
             with self.state.transaction():
@@ -542,8 +561,11 @@ class Catalog:
                              parallel=parallel, articles=self._parsed)
         if stored is None:
             self._snap = self._load_snapshot()  # read back what the workers stored, and save it
+            self._entries = None
         else:
             snap.update((r.path, r.snap()) for r in stored)
+            if self._entries is not None:
+                self._update_entries(stored)
             if len(snap) and self.state.conn.execute("SELECT COUNT(*) FROM snapshot_delta").fetchone()[0] > 2000:
                 self._save_base()
         self._keep()
@@ -551,6 +573,17 @@ class Catalog:
 
     def entries(self, *, with_urls: bool = False) -> list[Entry]:
         """Published articles, one per id: of files sharing an id, the path that sorts first wins."""
+        self._snapshot()
+        if self._entries is None or (with_urls and not self._entry_urls):
+            self._entries, self._entry_urls = self._all_entries(with_urls), with_urls
+            kept = _IN_MEMORY.get(self.state.conn.target)
+            if kept is not None and kept.snap is self._snap:
+                kept.entries, kept.urls = self._entries, with_urls
+        entries = list(self._entries.values())
+        dropped = {d.dropped for d in self.duplicates()}  # usually none: checked in SQL, with an index
+        return [e for e in entries if e.source not in dropped] if dropped else entries
+
+    def _all_entries(self, with_urls: bool) -> dict[str, Entry]:
         sep = _SEP
         urls: dict[str, str] = {}
         if with_urls:
@@ -560,22 +593,32 @@ class Catalog:
         # its tuple shared, which halves what the entries hold (13 to 7 MB per
         # 100,000 files; tracemalloc).
         topics = {t: tuple(t.split(sep)) if t else () for t in {r.topics for r in rows}}
-        entries = [
-            Entry(r.article_id, r.path, True, r.published_at, topics[r.topics], urls.get(r.path, ""))
+        return {
+            r.path: Entry(r.article_id, r.path, True, r.published_at, topics[r.topics], urls.get(r.path, ""))
             for r in rows
             if r.published == 1 and r.article_id is not None and r.published_at is not None
-        ]
-        dropped = {d.dropped for d in self.duplicates()}  # usually none: checked in SQL, with an index
-        return [e for e in entries if e.source not in dropped] if dropped else entries
+        }
+
+    def _update_entries(self, stored: Iterable[FileRow]) -> None:
+        """Bring the kept entries in line with rows just stored (as `_all_entries` would read them)."""
+        assert self._entries is not None
+        for r in stored:
+            if r.published == 1 and r.article_id is not None and r.published_at is not None:
+                topics = tuple(r.topics.split(_SEP)) if r.topics else ()
+                self._entries[r.path] = Entry(r.article_id, r.path, True, r.published_at, topics,
+                                              (r.original_url or "") if self._entry_urls else "")
+            else:
+                self._entries.pop(r.path, None)
 
     def file_hashes(self, sources: Iterable[str]) -> dict[str, str]:
         """A hash of each file's bytes: it changes whenever the file's rendering may."""
         return dict(self.state.rows_in("SELECT path, digest FROM files WHERE path IN ({marks})", sources))
 
     def article_count(self) -> int:
-        """Distinct ids among the files that parsed."""
-        return int(self.state.conn.execute(
-            "SELECT COUNT(DISTINCT article_id) FROM files WHERE error IS NULL").fetchone()[0])
+        """Distinct ids among the files that parsed: every parsed file but the
+        duplicates of another's id (counted from the snapshot, not the table)."""
+        parsed = sum(1 for r in self._snapshot().values() if r.article_id is not None)
+        return parsed - len(self.duplicates())
 
     def duplicates(self) -> list[Duplicate]:
         """Files whose id another file, whose path sorts first, already has."""
@@ -595,12 +638,14 @@ class Catalog:
         return sorted(found, key=lambda d: d.dropped)
 
     def problems(self) -> list[tuple[str, str]]:
-        return list(self.state.conn.execute("SELECT path, error FROM files WHERE error IS NOT NULL ORDER BY path"))
+        return list(self.state.conn.execute(
+            "SELECT path, error FROM files INDEXED BY files_errors WHERE error IS NOT NULL ORDER BY path"))
 
     def warnings(self) -> list[tuple[str, str]]:
         """(path, warning) for every optional field left out of a published file."""
         rows = self.state.conn.execute(
-            "SELECT path, warnings FROM files WHERE warnings IS NOT NULL AND error IS NULL ORDER BY path")
+            "SELECT path, warnings FROM files INDEXED BY files_warnings WHERE warnings IS NOT NULL AND error IS NULL "
+            "ORDER BY path")
         return [(path, w) for path, text in rows for w in text.split("\n")]
 
     def next_publication(self, after: datetime) -> datetime | None:
