@@ -177,6 +177,10 @@ def test_entries_kept_in_a_long_lived_process_equal_entries_read_afresh(site: Si
         catalog, _ = opened(site, state)
         return sorted(catalog.entries(with_urls=with_urls))
 
+    def fresh_duplicates():
+        catalog_module._IN_MEMORY.clear()
+        return opened(site, state)[0].duplicates()
+
     opened(site, state)[0].entries(with_urls=True)  # kept, with URLs
     built = []
     read_all = catalog_module.Catalog._all_entries
@@ -188,14 +192,21 @@ def test_entries_kept_in_a_long_lived_process_equal_entries_read_afresh(site: Si
         lambda: (site.content / "a4.txt").unlink(),  # removed
         lambda: site.article("new.txt", **good_fields(10)),  # added
         lambda: site.write("a5.txt", "---\npublished: maybe\n---\n"),  # broken: no longer an entry
+        lambda: site.article("b-dup.txt", **good_fields(11, id="a6")),  # a new duplicate of a6
+        lambda: site.article("0-first.txt", **good_fields(12, id="a6")),  # sorts first: a6.txt is dropped now
+        lambda: (site.content / "dup.txt").unlink(),  # a duplicate gone
+        lambda: site.article("0-first.txt", **good_fields(12, id="other")),  # an id changed away
     ]
     for change in changes:
         change()
         catalog, rescan = opened(site, state)
         assert rescan.changed
         kept = sorted(catalog.entries(with_urls=True))
+        kept_duplicates = catalog.duplicates()
         assert not built  # updated with the change, not read again
         assert kept == fresh(with_urls=True)
-        built.clear()
+        assert kept_duplicates == fresh_duplicates()
         opened(site, state)[0].entries(with_urls=True)  # and kept again for the next change
-    assert {e.source for e in fresh(with_urls=False)} == {"a1.txt", "a3.txt", "a6.txt", "new.txt"}
+        built.clear()
+    assert {e.source for e in fresh(with_urls=False)} == {"a1.txt", "a3.txt", "a6.txt", "new.txt", "0-first.txt"}
+    assert [(d.article_id, d.kept, d.dropped) for d in fresh_duplicates()] == [("a6", "a6.txt", "b-dup.txt")]

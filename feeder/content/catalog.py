@@ -103,6 +103,7 @@ class _Kept:
     snap: dict[str, SnapRow]
     entries: dict[str, Entry] | None = None
     urls: bool = False
+    dupes: list[Duplicate] | None = None
 
 
 # -- parsing, possibly in worker processes -------------------------------------
@@ -358,8 +359,9 @@ class Catalog:
             if kept is not None and generation and kept.generation == generation:
                 # Nobody wrote the catalog since this process last did.
                 self._snap, self._entries, self._entry_urls = kept.snap, kept.entries, kept.urls
+                self._dupes = kept.dupes
                 return self._snap
-            self._snap, self._entries = self._load_snapshot(), None
+            self._snap, self._entries, self._dupes = self._load_snapshot(), None, None
             if generation:
                 # Read, not changed: it is the catalog of that generation (a
                 # build holds the lock, so nobody wrote meanwhile).
@@ -381,7 +383,8 @@ class Catalog:
         assert self._snap is not None
         generation = uuid.uuid4().hex
         self.state.set_meta("catalog_generation", generation)
-        _IN_MEMORY[self.state.conn.target] = _Kept(generation, self._snap, self._entries, self._entry_urls)
+        _IN_MEMORY[self.state.conn.target] = _Kept(generation, self._snap, self._entries, self._entry_urls,
+                                                   self._dupes)
 
     def _forget_kept(self) -> None:
         _IN_MEMORY.pop(self.state.conn.target, None)
@@ -431,11 +434,10 @@ class Catalog:
                     conn.execute(f"DELETE FROM {table}")  # noqa: S608 - constant names
                 self.state.set_meta("parse_fingerprint", fingerprint)
                 self.state.set_meta("listing", "")
-            self._snap = self._entries = None
+            self._snap = self._entries = self._dupes = None
 
     def rescan(self, scan: Sequence[ContentFile] | Listing, cancel: threading.Event | None = None) -> Rescan:
         """Bring the `files` table in line with the folder (a full scan of it); returns what changed."""
-        self._dupes = None
         self._check_parse_settings()
         if not isinstance(scan, Listing):
             files, listing = scan, listing_hash(scan)
@@ -502,7 +504,6 @@ class Catalog:
     def update(self, changes: Changes, cancel: threading.Event | None = None) -> Rescan:
         """Bring the catalog in line with what filesystem events named, looking
         at nothing else: the files named, and the folders that appeared."""
-        self._dupes = None
         self._check_parse_settings()
         snap = self._snapshot()
         found: dict[str, ContentFile | None] = {}
@@ -546,6 +547,8 @@ class Catalog:
         # Kept in memory again only once database and snapshot agree: a build
         # stopped half-way makes the next one read the database.
         self._forget_kept()
+        # Ids these files had: a duplicate may have ended with them.
+        touched = {row.article_id for p in (*removed, *(f.rel for f in todo)) if (row := snap.get(p)) is not None}
         if removed:
             with self.state.transaction():
                 self._forget(conn, removed)
@@ -561,11 +564,14 @@ class Catalog:
                              parallel=parallel, articles=self._parsed)
         if stored is None:
             self._snap = self._load_snapshot()  # read back what the workers stored, and save it
-            self._entries = None
+            self._entries = self._dupes = None
         else:
             snap.update((r.path, r.snap()) for r in stored)
             if self._entries is not None:
                 self._update_entries(stored)
+            if self._dupes is not None:
+                ids = {i for i in (*touched, *(r.article_id for r in stored)) if i is not None}
+                self._dupes = self._duplicates_among(ids)
             if len(snap) and self.state.conn.execute("SELECT COUNT(*) FROM snapshot_delta").fetchone()[0] > 2000:
                 self._save_base()
         self._keep()
@@ -624,7 +630,21 @@ class Catalog:
         """Files whose id another file, whose path sorts first, already has."""
         if self._dupes is None:
             self._dupes = self._find_duplicates()
+            kept = _IN_MEMORY.get(self.state.conn.target)
+            if kept is not None and kept.snap is self._snap:
+                kept.dupes = self._dupes
         return self._dupes
+
+    def _duplicates_among(self, ids: set[str]) -> list[Duplicate]:
+        """The known duplicates, with those of `ids` (the ids of files that just
+        changed) looked up again: an indexed query per id, not a scan."""
+        assert self._dupes is not None
+        found = [d for d in self._dupes if d.article_id not in ids]
+        for aid in sorted(ids):
+            paths = [p for (p,) in self.state.conn.execute(
+                "SELECT path FROM files WHERE article_id = ? AND error IS NULL ORDER BY path", (aid,))]
+            found.extend(Duplicate(aid, paths[0], d) for d in paths[1:])
+        return sorted(found, key=lambda d: d.dropped)
 
     def _find_duplicates(self) -> list[Duplicate]:
         conn = self.state.conn
