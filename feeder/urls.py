@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["TRACKING_PARAMETERS", "canonical_link", "http_uri", "is_http_url", "to_uri"]
+__all__ = ["TRACKING_PARAMETERS", "canonical_link", "host_of", "http_uri", "is_http_url", "to_uri"]
 
 # Characters RFC 3986 never allows in a URI, plus a '%' that starts no escape.
 _NOT_URI = re.compile(r"[^\x21-\x7e]|[\"<>\\^`{|}]|%(?![0-9A-Fa-f]{2})")
@@ -137,3 +137,8 @@ def canonical_link(url: str) -> str:
     path = parts.path.rstrip("/") or "/"
     return urlunsplit(("https" if parts.scheme in ("http", "https") else parts.scheme, netloc, path,
                        urlencode(sorted(query)), parts.fragment))
+
+
+def host_of(url: str) -> str:
+    """The URL's host, lower-cased ('' without one): what per-host limits and claims count by."""
+    return (urlsplit(url).hostname or "").lower()

@@ -284,19 +284,30 @@ def test_status_and_health_read_the_shared_state(site: Site, tmp_path: Path):
 
 
 def test_the_publisher_lock_is_released_by_a_clean_stop(site: Site, tmp_path: Path, daemons):
+    from conftest import free_port, get_url
+
+    def publishing(port: int) -> bool:
+        metrics = get_url(f"http://127.0.0.1:{port}/metrics")[2].decode()
+        return re.search(r"^feeder_publisher 1\.0$", metrics, re.M) is not None
+
     site.article("a.txt", **good_fields(1))
-    one = daemons(instance(site, "one"), tmp_path / "one.log")
+    ports = free_port(), free_port()
+    one = daemons(instance(site, "one"), tmp_path / "one.log", "--serve", f"127.0.0.1:{ports[0]}")
     wait_until(lambda: "this instance publishes now" in one.text(), timeout=20, what="the publisher")
-    two = daemons(instance(site, "two"), tmp_path / "two.log")
+    two = daemons(instance(site, "two", output=site.root / "out-two"), tmp_path / "two.log",
+                  "--serve", f"127.0.0.1:{ports[1]}")
     wait_until(lambda: "standing by" in two.text(), timeout=20, what="the standby")
+    wait_until(lambda: publishing(ports[0]), timeout=10, what="the publisher's gauge")
+    assert not publishing(ports[1])
     stopped = time.monotonic()
     assert one.stop() == 0
     wait_until(lambda: "this instance publishes now" in two.text(), timeout=FAILOVER + 10, what="the takeover")
     print(f"takeover after a clean stop: {time.monotonic() - stopped:.2f} s")
+    wait_until(lambda: publishing(ports[1]), timeout=10, what="the new publisher's gauge")
     assert two.stop() == 0
 
 
-def test_schema_copy_sql_is_ours(site: Site):
+def test_postgresql_columns_hold_64_bit_integers_and_doubles(site: Site):
     """Every table of the schema exists in PostgreSQL with 64-bit integers where SQLite had INTEGER."""
     with open_state(site.state) as state:
         rows = dict(state.conn.execute(

@@ -143,3 +143,16 @@ def test_leases_go_to_one_claimant_at_a_time(state: State):
     assert state.claim("host", ["b"], owner="two", until=later, now=until + timedelta(seconds=1)) == {"b"}  # expired
     state.release("host", owner="one")
     assert state.claim("host", ["a"], owner="two", until=later, now=T0) == {"a"}
+
+
+@pytest.mark.sqlite_only
+def test_a_link_verdict_change_pending_before_the_upgrade_still_makes_the_next_build_select(tmp_path: Path):
+    with open_state(tmp_path) as st:
+        st.conn.execute("DROP INDEX files_errors")
+        st.conn.execute("DROP INDEX files_warnings")
+        st.set_meta("holds_changed", "1")  # what a link check of the previous version left
+        st.conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
+    with open_state(tmp_path) as st:
+        assert st.pending("reselect") and st.get_meta("holds_changed") is None
+        st.done("reselect")
+        assert not st.pending("reselect")

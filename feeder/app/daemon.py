@@ -232,23 +232,14 @@ class Daemon:
             return "ingest: no sources"
         from feeder.ingest.run import ingest
 
-        # With a shared state every instance ingests, each the sources it claims.
+        # With a shared state every instance ingests, each the sources it claims;
+        # ingest asks every publisher to sweep for what it wrote.
         report = ingest(settings, cancel=stop)
         self.metrics.ingest(report)
         log.info("ingest: %s", report.summary(), extra={"round": "ingest"})
-        if report.changed and self._standing_by():
-            self._request_sweep(settings)
-        elif report.changed:
+        if report.changed and not self._standing_by():
             self._rescan(settings, stop)  # new articles are published (or held for review) at once
         return f"ingest: {report.summary()}"
-
-    def _request_sweep(self, settings: Settings) -> None:
-        """Ask the publisher to scan the whole folder next round: it may be on
-        another machine, whose filesystem events never see these files."""
-        from feeder.storage.state import State
-
-        with State.open(settings.state_dir, settings.state.url) as state:
-            state.request("sweep")
 
     def _wrap(self, job: _Job) -> Callable[[], None]:
         def run() -> None:

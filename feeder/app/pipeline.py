@@ -200,7 +200,7 @@ def _build(settings: Settings, state: State, now: datetime, resolver: Resolver |
     from feeder.render.fingerprints import selection_fingerprint
 
     report = BuildReport()
-    publisher = Publisher(settings.output_dir, cancel, guard=state.confirm_lock if state.lock_key else None)
+    publisher = Publisher(settings.output_dir, cancel, guard=state.confirm_lock)
     publisher.prepare()
     sweep_requested = state.pending("sweep")
     if sweep_requested:

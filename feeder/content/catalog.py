@@ -547,8 +547,9 @@ class Catalog:
         # Kept in memory again only once database and snapshot agree: a build
         # stopped half-way makes the next one read the database.
         self._forget_kept()
-        # Ids these files had: a duplicate may have ended with them.
-        touched = {row.article_id for p in (*removed, *(f.rel for f in todo)) if (row := snap.get(p)) is not None}
+        # Ids these files had, when duplicates are kept: a duplicate may have ended with them.
+        touched = set() if self._dupes is None else {
+            row.article_id for p in (*removed, *(f.rel for f in todo)) if (row := snap.get(p)) is not None}
         if removed:
             with self.state.transaction():
                 self._forget(conn, removed)
@@ -641,10 +642,14 @@ class Catalog:
         assert self._dupes is not None
         found = [d for d in self._dupes if d.article_id not in ids]
         for aid in sorted(ids):
-            paths = [p for (p,) in self.state.conn.execute(
-                "SELECT path FROM files WHERE article_id = ? AND error IS NULL ORDER BY path", (aid,))]
-            found.extend(Duplicate(aid, paths[0], d) for d in paths[1:])
+            found.extend(self._duplicates_of(aid))
         return sorted(found, key=lambda d: d.dropped)
+
+    def _duplicates_of(self, aid: str) -> list[Duplicate]:
+        """The files that share `aid`, but the one whose path sorts first."""
+        paths = [p for (p,) in self.state.conn.execute(
+            "SELECT path FROM files WHERE article_id = ? AND error IS NULL ORDER BY path", (aid,))]
+        return [Duplicate(aid, paths[0], d) for d in paths[1:]]
 
     def _find_duplicates(self) -> list[Duplicate]:
         conn = self.state.conn
@@ -652,9 +657,7 @@ class Catalog:
         shared = conn.execute(
             "SELECT article_id FROM files WHERE error IS NULL GROUP BY article_id HAVING COUNT(*) > 1").fetchall()
         for (aid,) in shared:
-            kept, *dropped = (p for (p,) in conn.execute(
-                "SELECT path FROM files WHERE article_id = ? AND error IS NULL ORDER BY path", (aid,)))
-            found.extend(Duplicate(aid, kept, d) for d in dropped)
+            found.extend(self._duplicates_of(aid))
         return sorted(found, key=lambda d: d.dropped)
 
     def problems(self) -> list[tuple[str, str]]:

@@ -204,6 +204,9 @@ def ingest(settings: Settings, *, now: datetime | None = None, only: str | None 
             if due:
                 report.network_down = asyncio.run(
                     _round(settings, state, due, now, resolver or make_resolver(settings.links), cancel))
+            if shared and report.changed:
+                # Publishers on other machines: their filesystem events never see these files.
+                state.request("sweep")
         finally:
             if owner is not None:
                 state.release("source", owner=owner)
@@ -219,16 +222,17 @@ def _due(settings: Settings, state: State, sources: list[SourceSettings], report
     def is_due(row: SourceRow) -> bool:
         return not row.gone and (force or not row.next_fetch or datetime.fromisoformat(row.next_fetch) <= now)
 
-    candidates = {s.slug for s in sources if is_due(_source_row(state, s))}
+    rows = {s.slug: _source_row(state, s) for s in sources}
+    candidates = {slug for slug, row in rows.items() if is_due(row)}
+    mine = candidates
     if owner is not None and candidates:
         lease = timedelta(seconds=settings.ingest.timeout * 2 + 60)
         mine = state.claim("source", sorted(candidates), owner=owner, until=now + lease, now=now)
-    else:
-        mine = candidates
+        # Read again after claiming: another instance may have fetched them meanwhile.
+        rows.update((s.slug, _source_row(state, s)) for s in sources if s.slug in mine)
     due = []
     for s in sources:
-        # Read after claiming: another instance may have fetched it meanwhile.
-        row = _source_row(state, s)
+        row = rows[s.slug]
         rep = SourceReport(s.name or s.url, row.url, next_fetch=_local(row.next_fetch, settings))
         report.sources.append(rep)
         if row.gone:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import aiohttp
 import httpx
@@ -28,6 +28,7 @@ from feeder.config import LinkSettings
 from feeder.model import LinkResult, Verdict
 from feeder.net.guard import AddressGuard, BlockedAddress, Resolver
 from feeder.net.http import describe_http_error, make_transport, parse_retry_after
+from feeder.urls import host_of
 
 __all__ = ["NETWORK_FAILURES", "LinkChecker", "MediaInfo", "NetworkTally", "RoundResult", "classify_status"]
 
@@ -251,7 +252,7 @@ class LinkChecker:
         found: dict[str, MediaInfo] = {}
 
         async def one(url: str) -> None:
-            host = (urlsplit(url).hostname or "").lower()
+            host = host_of(url)
             async with self._host_slot(host), self._global:
                 o = await self._attempt(url, host)
                 if o.verdict is Verdict.ALIVE and not o.length:
@@ -289,7 +290,7 @@ class LinkChecker:
         return self._deadline - time.monotonic()
 
     async def _check(self, url: str) -> _Outcome:
-        host = (urlsplit(url).hostname or "").lower()
+        host = host_of(url)
         async with self._host_slot(host):
             attempt = 0
             while True:

@@ -12,7 +12,6 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
-from urllib.parse import urlsplit
 
 from feeder.config import LinkSettings
 from feeder.links.checker import LinkChecker, MediaInfo, RoundResult
@@ -22,6 +21,7 @@ from feeder.net.guard import Resolver
 from feeder.net.http import make_resolver
 from feeder.storage.media import MediaRow
 from feeder.storage.state import State, instance_id
+from feeder.urls import host_of
 
 __all__ = ["RoundReport", "check_links", "check_media", "dead_or_unknown", "held_back"]
 
@@ -111,9 +111,9 @@ def _check_claimed(links: LinkSettings, state: State, due: list[str], report: Ro
                 report.unfinished += len(due)
                 break
             lease = now + timedelta(seconds=(left or 3600) + 60)
-            hosts = state.claim("host", list(dict.fromkeys(map(_host, due))), owner=owner, until=lease,
+            hosts = state.claim("host", list(dict.fromkeys(map(host_of, due))), owner=owner, until=lease,
                                 now=now, limit=batch)
-            mine = [u for u in due if _host(u) in hosts]
+            mine = [u for u in due if host_of(u) in hosts]
             if not mine:
                 report.elsewhere = len(due)
                 break
@@ -129,13 +129,9 @@ def _check_claimed(links: LinkSettings, state: State, due: list[str], report: Ro
             if everything:
                 break
             # Due again from the state: other instances have been checking meanwhile.
-            due = [u for u in state.due_urls(now) if _host(u) not in done]
+            due = [u for u in state.due_urls(now) if host_of(u) not in done]
     finally:
         state.release("host", owner=owner)
-
-
-def _host(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower()
 
 
 def _check_and_store(links: LinkSettings, state: State, due: list[str], report: RoundReport, *, now: datetime,

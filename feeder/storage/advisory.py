@@ -19,7 +19,7 @@ import threading
 import time
 import zlib
 
-from feeder.errors import LockTimeout, NotPublisher, check_cancel
+from feeder.errors import LockTimeout, check_cancel
 from feeder.storage.db import PostgresDatabase, database_errors, describe_database_error
 
 __all__ = ["Leadership", "advisory_key", "holds", "lock", "unlock"]
@@ -131,11 +131,6 @@ class Leadership:
             log.info("the state database is reachable again")
             self._unreachable = False
         return self.leading
-
-    def confirm(self) -> None:
-        """Raise `NotPublisher` unless the lock is still held (checked on its connection)."""
-        if not self.leading or self._db is None or self._key is None or not holds(self._db, self._key):
-            raise NotPublisher()
 
     def _drop(self) -> None:
         self.leading = False

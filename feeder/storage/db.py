@@ -156,7 +156,7 @@ class PostgresDatabase:
         except ImportError:
             raise StateError(redact_url(url), "PostgreSQL needs psycopg: pip install 'feeder[postgresql]'") from None
         # Keepalives let the server notice a vanished machine within seconds,
-        # which frees its advisory locks (see feeder.storage.leader).
+        # which frees its advisory locks (see feeder.storage.advisory).
         conn = psycopg.connect(url, autocommit=True, connect_timeout=max(1, round(connect_timeout)),
                                application_name=application, keepalives=1, keepalives_idle=5,
                                keepalives_interval=2, keepalives_count=2)
@@ -176,10 +176,6 @@ class PostgresDatabase:
 
     def close(self) -> None:
         self.conn.close()
-
-    @property
-    def closed(self) -> bool:
-        return bool(self.conn.closed or self.conn.broken)
 
 
 def connect(target: str | Path, *, readonly: bool = False, timeout: float = 30) -> Database:

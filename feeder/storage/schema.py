@@ -173,6 +173,10 @@ MIGRATIONS: list[str] = [
     -- either, so partial indexes find them without reading every row.
     CREATE INDEX files_errors ON files (path) WHERE error IS NOT NULL;
     CREATE INDEX files_warnings ON files (path) WHERE warnings IS NOT NULL AND error IS NULL;
+    -- The flag a link check set for the next build became a counter (reselect_requests).
+    INSERT INTO meta (key, value) SELECT 'reselect_requests', '1' FROM meta
+        WHERE key = 'holds_changed' AND value = '1' ON CONFLICT DO NOTHING;
+    DELETE FROM meta WHERE key = 'holds_changed';
     """,
 ]
 

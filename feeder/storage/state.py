@@ -17,7 +17,9 @@ catalog (`files` and its snapshot) is `feeder.content.catalog`'s.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from feeder.errors import NotPublisher, StateError, describe_os_error
 from feeder.storage.db import Database, connect, database_errors, describe_database_error
@@ -34,6 +36,8 @@ __all__ = ["DB_NAME", "MIGRATIONS", "TABLES", "IngestedRow", "Rendered", "Source
 log = logging.getLogger(__name__)
 
 DB_NAME = "feeder.sqlite3"
+
+T = TypeVar("T")
 
 
 class State(SourceStore, LinkStore, MediaStore, OutputStore, LeaseStore):
@@ -74,14 +78,8 @@ class State(SourceStore, LinkStore, MediaStore, OutputStore, LeaseStore):
         except OSError as exc:
             raise StateError(state_dir, f"cannot create the state folder: {describe_os_error(exc)}") from None
         target = url or str(state_dir / DB_NAME)
-        db = connect(target)
-        try:
-            state = cls(db, state_dir)
-            state._migrate()
-        except database_errors() as exc:
-            db.close()
-            raise StateError(db.label, f"cannot open the state database: {describe_database_error(exc, target)}") \
-                from None
+        state = cls(connect(target), state_dir)
+        state._checked(state._migrate, target)
         return state
 
     @classmethod
@@ -92,22 +90,28 @@ class State(SourceStore, LinkStore, MediaStore, OutputStore, LeaseStore):
         if url is None and not path.is_file():
             return None
         target = url or str(path)
-        db = connect(target, readonly=True)
-        state = cls(db, state_dir)
-        try:
-            version = state._version()
-        except database_errors() as exc:
-            db.close()
-            raise StateError(db.label, f"cannot open the state database: {describe_database_error(exc, target)}") \
-                from None
+        state = cls(connect(target, readonly=True), state_dir)
+        version = state._checked(state._version, target)
         if version == 0 and url is not None:
-            db.close()
+            state.close()
             return None
         if version != len(MIGRATIONS):
-            db.close()
-            raise StateError(db.label, f"the state database has schema version {version}, this feeder "
-                                       f"{len(MIGRATIONS)}: run a build (or upgrade feeder) first")
+            state.close()
+            raise StateError(state.label, f"the state database has schema version {version}, this feeder "
+                                          f"{len(MIGRATIONS)}: run a build (or upgrade feeder) first")
         return state
+
+    def _checked(self, step: Callable[[], T], target: str) -> T:
+        """Run a first step on a new connection; on failure close it and say why, once."""
+        try:
+            return step()
+        except database_errors() as exc:
+            self.close()
+            raise StateError(self.label, f"cannot open the state database: {describe_database_error(exc, target)}") \
+                from None
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
         self.conn.close()
