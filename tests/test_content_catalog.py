@@ -166,11 +166,55 @@ def test_a_rescan_looks_only_at_what_changed_since_the_last_listing(site: Site, 
     assert (unchanged.parsed, unchanged.files, unchanged.changed) == (0, 3, False)
 
 
-def test_entries_kept_in_a_long_lived_process_equal_entries_read_afresh(site: Site, state: State, monkeypatch):
-    """The daemon updates its kept entries with each change; they must be what a new process reads."""
+def _corpus_with_a_duplicate(site: Site) -> None:
     for n in range(1, 7):
         site.article(f"a{n}.txt", **good_fields(n, topics=["AI", "Space"] if n % 2 else ["AI"]))
     site.article("dup.txt", **good_fields(9, id="a1"))  # a duplicate id: left out of the entries
+
+
+def _every_kind_of_change(site: Site) -> list:
+    return [
+        lambda: site.article("a2.txt", **good_fields(2, published=False)),  # unpublished
+        lambda: site.article("a3.txt", **good_fields(3, topics=["Robots"], originalUrl="https://x.example/3")),
+        lambda: (site.content / "a4.txt").unlink(),  # removed
+        lambda: site.article("new.txt", **good_fields(10)),  # added
+        lambda: site.write("a5.txt", "---\npublished: maybe\n---\n"),  # broken: no longer an entry
+        lambda: site.article("b-dup.txt", **good_fields(11, id="a6")),  # a new duplicate of a6
+        lambda: site.article("0-first.txt", **good_fields(12, id="a6")),  # sorts first: a6.txt is dropped now
+        lambda: (site.content / "dup.txt").unlink(),  # a duplicate gone: a1.txt's id is its own again
+        lambda: site.article("0-first.txt", **good_fields(12, id="other")),  # an id changed away
+    ]
+
+
+def test_entry_changes_tell_a_reader_all_that_changed_and_nothing_more(site: Site, state: State):
+    """A reader that applies the changes since its cursor holds what entries() holds."""
+    _corpus_with_a_duplicate(site)
+    catalog, _ = opened(site, state)
+    cursor, changes = catalog.entry_changes(None)
+    assert changes is None  # no cursor: read everything
+    held = {e.source: e for e in catalog.entries()}
+    for change in _every_kind_of_change(site):
+        change()
+        catalog, _ = opened(site, state)
+        cursor, changes = catalog.entry_changes(cursor)
+        assert changes is not None and 1 <= len(changes) <= 2  # the file, and one whose duplicate status moved
+        for source, entry in changes.items():
+            if entry is None:
+                held.pop(source, None)
+            else:
+                held[source] = entry
+        assert sorted(held.values()) == sorted(catalog.entries())
+    assert catalog.entry_changes(cursor) == (cursor, {})  # nothing since
+    # Another process wrote the catalog: this process's journal no longer says all.
+    catalog_module._IN_MEMORY.clear()
+    site.article("late.txt", **good_fields(13))
+    catalog, _ = opened(site, state)
+    assert catalog.entry_changes(cursor)[1] is None
+
+
+def test_entries_kept_in_a_long_lived_process_equal_entries_read_afresh(site: Site, state: State, monkeypatch):
+    """The daemon updates its kept entries with each change; they must be what a new process reads."""
+    _corpus_with_a_duplicate(site)
 
     def fresh(with_urls: bool):
         catalog_module._IN_MEMORY.clear()
@@ -186,18 +230,7 @@ def test_entries_kept_in_a_long_lived_process_equal_entries_read_afresh(site: Si
     read_all = catalog_module.Catalog._all_entries
     monkeypatch.setattr(catalog_module.Catalog, "_all_entries",
                         lambda self, with_urls: built.append(1) or read_all(self, with_urls))
-    changes = [
-        lambda: site.article("a2.txt", **good_fields(2, published=False)),  # unpublished
-        lambda: site.article("a3.txt", **good_fields(3, topics=["Robots"], originalUrl="https://x.example/3")),
-        lambda: (site.content / "a4.txt").unlink(),  # removed
-        lambda: site.article("new.txt", **good_fields(10)),  # added
-        lambda: site.write("a5.txt", "---\npublished: maybe\n---\n"),  # broken: no longer an entry
-        lambda: site.article("b-dup.txt", **good_fields(11, id="a6")),  # a new duplicate of a6
-        lambda: site.article("0-first.txt", **good_fields(12, id="a6")),  # sorts first: a6.txt is dropped now
-        lambda: (site.content / "dup.txt").unlink(),  # a duplicate gone
-        lambda: site.article("0-first.txt", **good_fields(12, id="other")),  # an id changed away
-    ]
-    for change in changes:
+    for change in _every_kind_of_change(site):
         change()
         catalog, rescan = opened(site, state)
         assert rescan.changed

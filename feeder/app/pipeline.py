@@ -40,11 +40,26 @@ if TYPE_CHECKING:
     from feeder.net.guard import Resolver
     from feeder.output.websub import Ping
     from feeder.selection.feeds import Selection
+    from feeder.selection.live import LiveSelection
 
 
 __all__ = ["BuildReport", "BuildStats", "FeedSummary", "LastBuild", "Problem", "build", "open_catalog"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class _KeptSelection:
+    """A long-lived process's selection between builds, brought up to date
+    by the catalog's entry changes since `cursor`."""
+
+    topics: object  # what the topic index was built from: another means starting afresh
+    cursor: tuple[str, int]
+    live: LiveSelection[Entry]
+
+
+# (state database, output folder key) → the selection the last build in this process made.
+_SELECTIONS: dict[tuple[str, str], _KeptSelection] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +238,7 @@ def _build(settings: Settings, state: State, now: datetime, resolver: Resolver |
         return report
     state.set_output_meta("complete", "0")
     with report.timed("select"):
-        selection, entries, held = _select(settings, state, catalog, report, now)
+        selection, held_visible = _select(settings, state, catalog, report, now)
     with report.timed("render"):
         from feeder.render.site import media_warnings, render_site
 
@@ -232,7 +247,7 @@ def _build(settings: Settings, state: State, now: datetime, resolver: Resolver |
     # Rendering and writing interleave; the writer keeps its own clock.
     report.timings["render"] -= publisher.seconds
     report.timings["write"] = publisher.seconds
-    _remember(state, catalog, selection, entries, held, report, now, fingerprint)
+    _remember(state, catalog, selection, held_visible, report, now, fingerprint)
     report.written = list(publisher.written)
     report.pings = _ping_hubs(settings, report.written)
     return report
@@ -253,42 +268,55 @@ def _check_links(settings: Settings, state: State, report: BuildReport, now: dat
 
 
 def _select(settings: Settings, state: State, catalog: Catalog, report: BuildReport,
-            now: datetime) -> tuple[Selection[Entry], list[Entry], set[str]]:
+            now: datetime) -> tuple[Selection[Entry], int]:
+    """Plan every feed; also returns how many visible articles the link policy holds back.
+
+    A long-lived process keeps its selection and updates it with the entries
+    that changed since its last build; otherwise it selects from them all.
+    """
     from feeder.selection.digests import digest_window
-    from feeder.selection.feeds import select_feeds
+    from feeder.selection.live import LiveSelection
     from feeder.selection.topics import TopicIndex
 
-    entries = catalog.entries(with_urls=settings.links.enabled)
+    with_urls = settings.links.enabled
     report.skipped += [Problem(d.dropped, f"id '{d.article_id}' is already used by {d.kept}")
                        for d in catalog.duplicates()]
     report.skipped.sort(key=lambda p: p.path)
-    held: set[str] = set()
+    where = (state.conn.target, state.output_key)
+    topics = (settings.topics, settings.site.title)
+    # Taken out while it is changed: a build that fails half-way leaves none behind.
+    kept = _SELECTIONS.pop(where, None)
+    cursor, changes = catalog.entry_changes(kept.cursor if kept is not None and kept.topics == topics else None,
+                                            with_urls=with_urls)
+    if kept is None or changes is None:
+        live = LiveSelection(TopicIndex(settings.topics, settings.site.title), catalog.entries(with_urls=with_urls))
+    else:
+        live = kept.live
+        live.update(changes)
     if settings.links.enabled:
         from feeder.links.rounds import held_back
 
+        entries = catalog.entries(with_urls=True)
         records = state.link_records(e.original_url for e in entries)
-        held = held_back(entries, records, state.in_feed(), settings.links)
-    selection = select_feeds(
-        entries,
-        index=TopicIndex(settings.topics, settings.site.title),
+        live.hold(held_back(entries, records, state.in_feed(), settings.links))
+    selection = live.select(
         now=now,
         max_items=settings.max_items,
-        held_back=held,
         retained=state.known_topics(),
         keep_since=digest_window(settings.digest, now, settings.tzinfo, settings.max_items),
     )
-    return selection, entries, held
+    _SELECTIONS[where] = _KeptSelection(topics, cursor, live)
+    return selection, live.held_visible(now)
 
 
-def _remember(state: State, catalog: Catalog, selection: Selection[Entry], entries: list[Entry], held: set[str],
+def _remember(state: State, catalog: Catalog, selection: Selection[Entry], held_visible: int,
               report: BuildReport, now: datetime, fingerprint: str) -> None:
     """Record what this build published, so the next one can stop early or pick up where it stopped."""
     state.remember_topics(p.topic for p in selection.topics if p.topic is not None)
     state.mark_in_feed({e.id for p in selection.plans for e in p.items})
     report.articles = catalog.article_count()
     report.published = selection.visible
-    now_ts = now.timestamp()
-    report.held_back = sum(1 for e in entries if e.id in held and e.timestamp <= now_ts)
+    report.held_back = held_visible
     report.feeds = len(selection.plans)
     stats = BuildStats(report.articles, report.published, report.held_back, report.feeds,
                        tuple(report.skipped), tuple(report.warnings))

@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -95,6 +95,20 @@ class Rescan:
 
 
 @dataclass
+class _Journal:
+    """The sources whose entry changed, in order, since the kept entries and
+    duplicates were last read whole: a reader that has seen the first `n`
+    needs only the rest (see `Catalog.entry_changes`)."""
+
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    sources: list[str] = field(default_factory=list)
+
+
+# A journal this long is started afresh: its reader selects from every entry once.
+_JOURNAL_LIMIT = 100_000
+
+
+@dataclass
 class _Kept:
     """What a long-lived process keeps of the catalog between builds, valid
     while the state's `catalog_generation` is `generation`."""
@@ -104,6 +118,7 @@ class _Kept:
     entries: dict[str, Entry] | None = None
     urls: bool = False
     dupes: list[Duplicate] | None = None
+    journal: _Journal | None = None
 
 
 # -- parsing, possibly in worker processes -------------------------------------
@@ -344,6 +359,8 @@ class Catalog:
         self._entry_urls = False  # whether `_entries` carry original URLs
         self._parsed: dict[str, Article] = {}  # articles this build has parsed already, by path
         self._dupes: list[Duplicate] | None = None
+        # Valid while `_entries` and `_dupes` are kept up to date change by change.
+        self._journal: _Journal | None = None
 
     # The `files` table is the truth. Reading 100,000 rows from it costs a
     # few tenths of a second, so the columns every selecting build reads are
@@ -359,9 +376,9 @@ class Catalog:
             if kept is not None and generation and kept.generation == generation:
                 # Nobody wrote the catalog since this process last did.
                 self._snap, self._entries, self._entry_urls = kept.snap, kept.entries, kept.urls
-                self._dupes = kept.dupes
+                self._dupes, self._journal = kept.dupes, kept.journal
                 return self._snap
-            self._snap, self._entries, self._dupes = self._load_snapshot(), None, None
+            self._snap, self._entries, self._dupes, self._journal = self._load_snapshot(), None, None, None
             if generation:
                 # Read, not changed: it is the catalog of that generation (a
                 # build holds the lock, so nobody wrote meanwhile).
@@ -384,7 +401,7 @@ class Catalog:
         generation = uuid.uuid4().hex
         self.state.set_meta("catalog_generation", generation)
         _IN_MEMORY[self.state.conn.target] = _Kept(generation, self._snap, self._entries, self._entry_urls,
-                                                   self._dupes)
+                                                   self._dupes, self._journal)
 
     def _forget_kept(self) -> None:
         _IN_MEMORY.pop(self.state.conn.target, None)
@@ -434,7 +451,7 @@ class Catalog:
                     conn.execute(f"DELETE FROM {table}")  # noqa: S608 - constant names
                 self.state.set_meta("parse_fingerprint", fingerprint)
                 self.state.set_meta("listing", "")
-            self._snap = self._entries = self._dupes = None
+            self._snap = self._entries = self._dupes = self._journal = None
 
     def rescan(self, scan: Sequence[ContentFile] | Listing, cancel: threading.Event | None = None) -> Rescan:
         """Bring the `files` table in line with the folder (a full scan of it); returns what changed."""
@@ -565,14 +582,22 @@ class Catalog:
                              parallel=parallel, articles=self._parsed)
         if stored is None:
             self._snap = self._load_snapshot()  # read back what the workers stored, and save it
-            self._entries = self._dupes = None
+            self._entries = self._dupes = self._journal = None
         else:
             snap.update((r.path, r.snap()) for r in stored)
             if self._entries is not None:
                 self._update_entries(stored)
-            if self._dupes is not None:
+            before = self._dupes
+            if before is not None:
                 ids = {i for i in (*touched, *(r.article_id for r in stored)) if i is not None}
                 self._dupes = self._duplicates_among(ids)
+            if self._journal is not None and self._entries is not None and before is not None \
+                    and self._dupes is not None and len(self._journal.sources) < _JOURNAL_LIMIT:
+                # Besides the files themselves, those that began or ceased to be another's duplicate.
+                moved = {d.dropped for d in before} ^ {d.dropped for d in self._dupes}
+                self._journal.sources.extend([*removed, *(r.path for r in stored), *sorted(moved)])
+            else:
+                self._journal = None
             if len(snap) and self.state.conn.execute("SELECT COUNT(*) FROM snapshot_delta").fetchone()[0] > 2000:
                 self._save_base()
         self._keep()
@@ -580,15 +605,41 @@ class Catalog:
 
     def entries(self, *, with_urls: bool = False) -> list[Entry]:
         """Published articles, one per id: of files sharing an id, the path that sorts first wins."""
+        entries = self._current(with_urls)
+        dropped = {d.dropped for d in self.duplicates()}  # usually none: checked in SQL, with an index
+        return [e for e in entries.values() if e.source not in dropped] if dropped else list(entries.values())
+
+    def entry_changes(self, since: tuple[str, int] | None, *, with_urls: bool = False
+                      ) -> tuple[tuple[str, int], dict[str, Entry | None] | None]:
+        """What changed in `entries()` since a reader's cursor: a new cursor,
+        and the sources whose entry changed, each with its entry now (None
+        when it is no longer one). Without a cursor, or when the catalog was
+        read whole since (another process wrote it, a parallel parse), the
+        changes are None: the reader starts again from `entries()`."""
+        entries = self._current(with_urls)
+        dupes = self.duplicates()
+        if self._journal is None:
+            self._journal = _Journal()
+            kept = _IN_MEMORY.get(self.state.conn.target)
+            if kept is not None and kept.snap is self._snap:
+                kept.journal = self._journal
+        journal = self._journal
+        cursor = (journal.id, len(journal.sources))
+        if since is None or since[0] != journal.id:
+            return cursor, None
+        dropped = {d.dropped for d in dupes}
+        return cursor, {s: None if s in dropped else entries.get(s) for s in dict.fromkeys(journal.sources[since[1]:])}
+
+    def _current(self, with_urls: bool) -> dict[str, Entry]:
+        """The kept entries, read whole when they are not kept (or lack the URLs asked for)."""
         self._snapshot()
         if self._entries is None or (with_urls and not self._entry_urls):
             self._entries, self._entry_urls = self._all_entries(with_urls), with_urls
+            self._journal = None  # read whole: a reader of the old journal starts again
             kept = _IN_MEMORY.get(self.state.conn.target)
             if kept is not None and kept.snap is self._snap:
-                kept.entries, kept.urls = self._entries, with_urls
-        entries = list(self._entries.values())
-        dropped = {d.dropped for d in self.duplicates()}  # usually none: checked in SQL, with an index
-        return [e for e in entries if e.source not in dropped] if dropped else entries
+                kept.entries, kept.urls, kept.journal = self._entries, with_urls, None
+        return self._entries
 
     def _all_entries(self, with_urls: bool) -> dict[str, Entry]:
         sep = _SEP
@@ -631,9 +682,10 @@ class Catalog:
         """Files whose id another file, whose path sorts first, already has."""
         if self._dupes is None:
             self._dupes = self._find_duplicates()
+            self._journal = None
             kept = _IN_MEMORY.get(self.state.conn.target)
             if kept is not None and kept.snap is self._snap:
-                kept.dupes = self._dupes
+                kept.dupes, kept.journal = self._dupes, None
         return self._dupes
 
     def _duplicates_among(self, ids: set[str]) -> list[Duplicate]:
