@@ -18,7 +18,13 @@ from conftest import Site, good_fields, open_state, write_corpus
 
 
 def opened(site: Site, state: State, **kw):
-    return open_catalog(state, site.content, max_size=kw.get("max_size", 1_000_000), timezone_name="UTC")
+    return open_catalog(state, site.content, max_size=kw.get("max_size", 1_000_000), timezone_name="UTC",
+                        resident=kw.get("resident", False))
+
+
+def resident(site: Site, state: State):
+    """As a long-lived process (the daemon) opens it."""
+    return opened(site, state, resident=True)
 
 
 @pytest.fixture
@@ -128,10 +134,10 @@ def test_a_long_lived_process_reuses_its_catalog_until_another_process_writes(si
     from conftest import run_feeder
 
     site.article("a.txt", **good_fields(1))
-    catalog, _ = opened(site, state)
+    catalog, _ = resident(site, state)
     catalog.entries()
     kept = catalog_module._IN_MEMORY[state.conn.target].snap
-    again, _ = opened(site, state)
+    again, _ = resident(site, state)
     again.entries()
     assert again._snapshot() is kept  # the same process, nothing written since: reused
     # Another process (a cron build) changes the catalog: this one must read it again.
@@ -189,13 +195,13 @@ def _every_kind_of_change(site: Site) -> list:
 def test_entry_changes_tell_a_reader_all_that_changed_and_nothing_more(site: Site, state: State):
     """A reader that applies the changes since its cursor holds what entries() holds."""
     _corpus_with_a_duplicate(site)
-    catalog, _ = opened(site, state)
+    catalog, _ = resident(site, state)
     cursor, changes = catalog.entry_changes(None)
     assert changes is None  # no cursor: read everything
     held = {e.source: e for e in catalog.entries()}
     for change in _every_kind_of_change(site):
         change()
-        catalog, _ = opened(site, state)
+        catalog, _ = resident(site, state)
         cursor, changes = catalog.entry_changes(cursor)
         assert changes is not None and 1 <= len(changes) <= 2  # the file, and one whose duplicate status moved
         for source, entry in changes.items():
@@ -208,7 +214,7 @@ def test_entry_changes_tell_a_reader_all_that_changed_and_nothing_more(site: Sit
     # Another process wrote the catalog: this process's journal no longer says all.
     catalog_module._IN_MEMORY.clear()
     site.article("late.txt", **good_fields(13))
-    catalog, _ = opened(site, state)
+    catalog, _ = resident(site, state)
     assert catalog.entry_changes(cursor)[1] is None
 
 
@@ -218,28 +224,28 @@ def test_entries_kept_in_a_long_lived_process_equal_entries_read_afresh(site: Si
 
     def fresh(with_urls: bool):
         catalog_module._IN_MEMORY.clear()
-        catalog, _ = opened(site, state)
+        catalog, _ = resident(site, state)
         return sorted(catalog.entries(with_urls=with_urls))
 
     def fresh_duplicates():
         catalog_module._IN_MEMORY.clear()
-        return opened(site, state)[0].duplicates()
+        return resident(site, state)[0]._find_duplicates()  # a full look, not what was kept or stored
 
-    opened(site, state)[0].entries(with_urls=True)  # kept, with URLs
+    resident(site, state)[0].entries(with_urls=True)  # kept, with URLs
     built = []
     read_all = catalog_module.Catalog._all_entries
     monkeypatch.setattr(catalog_module.Catalog, "_all_entries",
                         lambda self, with_urls: built.append(1) or read_all(self, with_urls))
     for change in _every_kind_of_change(site):
         change()
-        catalog, rescan = opened(site, state)
+        catalog, rescan = resident(site, state)
         assert rescan.changed
         kept = sorted(catalog.entries(with_urls=True))
         kept_duplicates = catalog.duplicates()
         assert not built  # updated with the change, not read again
         assert kept == fresh(with_urls=True)
         assert kept_duplicates == fresh_duplicates()
-        opened(site, state)[0].entries(with_urls=True)  # and kept again for the next change
+        resident(site, state)[0].entries(with_urls=True)  # and kept again for the next change
         built.clear()
     assert {e.source for e in fresh(with_urls=False)} == {"a1.txt", "a3.txt", "a6.txt", "new.txt", "0-first.txt"}
     assert [(d.article_id, d.kept, d.dropped) for d in fresh_duplicates()] == [("a6", "a6.txt", "b-dup.txt")]

@@ -160,7 +160,7 @@ class Daemon:
     def _publish(self, name: str, settings: Settings, stop: threading.Event, changes: Changes | None) -> str:
         if self._standing_by():
             return f"{name}: standing by (another instance publishes)"
-        report = build(settings, cancel=stop, changes=changes)
+        report = build(settings, cancel=stop, changes=changes, resident=True)
         self.metrics.build(report)
         summary = report.summary()
         if report.unchanged:

@@ -156,11 +156,12 @@ class BuildStats:
             return None  # an older build's shape: the next selecting build writes it anew
 
 
-def open_catalog(settings: Settings, state: State, report: BuildReport,
-                 cancel: threading.Event | None = None, changes: Changes | None = None) -> tuple[Catalog, bool]:
+def open_catalog(settings: Settings, state: State, report: BuildReport, cancel: threading.Event | None = None,
+                 changes: Changes | None = None, resident: bool = False) -> tuple[Catalog, bool]:
     """Bring the catalog up to date (a full scan, or only what `changes` names); True when a file changed."""
     catalog, rescan = content_catalog(state, settings.content_dir, max_size=settings.max_file_size,
-                                      timezone_name=settings.timezone, cancel=cancel, changes=changes)
+                                      timezone_name=settings.timezone, cancel=cancel, changes=changes,
+                                      resident=resident)
     report.files, report.parsed = rescan.files, rescan.parsed
     report.skipped = [Problem(path, problem) for path, problem in catalog.problems()]
     report.file_warnings = [Problem(path, warning) for path, warning in catalog.warnings()]
@@ -175,6 +176,7 @@ def build(
     lock_timeout: float | None = None,
     cancel: threading.Event | None = None,
     changes: Changes | None = None,
+    resident: bool = False,
 ) -> BuildReport:
     """Build every feed once. Raises `FeederError` only when the operator must act.
 
@@ -182,6 +184,8 @@ def build(
     Setting `cancel` stops the build at the next safe point with `Cancelled`.
     With `changes` (what filesystem events named; empty for none), the
     catalog looks at those files alone instead of scanning the folder.
+    A `resident` build (the daemon's) keeps the catalog and the selection in
+    memory for the next one, which then works on what changed.
     """
     now = now or datetime.now(timezone.utc)
     with locked_state(settings.state_dir, settings.state.url, cancel=cancel,
@@ -189,7 +193,7 @@ def build(
         state.output_key = settings.output_key
         started, clock = datetime.now(timezone.utc), time.perf_counter()
         try:
-            report = _build(settings, state, now, resolver, cancel, changes)
+            report = _build(settings, state, now, resolver, cancel, changes, resident)
         except Exception as exc:
             outcome = "stopped" if isinstance(exc, Cancelled) else "failed"
             _record_last_build(state, LastBuild(started.isoformat(timespec="seconds"),
@@ -211,7 +215,7 @@ def _record_last_build(state: State, last: LastBuild) -> None:
 
 
 def _build(settings: Settings, state: State, now: datetime, resolver: Resolver | None,
-           cancel: threading.Event | None, changes: Changes | None) -> BuildReport:
+           cancel: threading.Event | None, changes: Changes | None, resident: bool) -> BuildReport:
     from feeder.render.fingerprints import selection_fingerprint
 
     report = BuildReport()
@@ -223,7 +227,7 @@ def _build(settings: Settings, state: State, now: datetime, resolver: Resolver |
         # state): events on this machine may not have seen it.
         changes = None
     with report.timed("scan and parse"):
-        catalog, files_changed = open_catalog(settings, state, report, cancel, changes)
+        catalog, files_changed = open_catalog(settings, state, report, cancel, changes, resident)
     if sweep_requested:
         state.done("sweep")
     with report.timed("link checks"):
@@ -271,17 +275,27 @@ def _select(settings: Settings, state: State, catalog: Catalog, report: BuildRep
             now: datetime) -> tuple[Selection[Entry], int]:
     """Plan every feed; also returns how many visible articles the link policy holds back.
 
-    A long-lived process keeps its selection and updates it with the entries
-    that changed since its last build; otherwise it selects from them all.
+    A resident catalog's selection is kept and updated with the entries that
+    changed since the last build. Otherwise, without link checks, each feed
+    is asked of the database; with them, the policy looks at every entry.
     """
     from feeder.selection.digests import digest_window
     from feeder.selection.live import LiveSelection
     from feeder.selection.topics import TopicIndex
 
     with_urls = settings.links.enabled
-    report.skipped += [Problem(d.dropped, f"id '{d.article_id}' is already used by {d.kept}")
-                       for d in catalog.duplicates()]
+    duplicates = catalog.duplicates()
+    report.skipped += [Problem(d.dropped, f"id '{d.article_id}' is already used by {d.kept}") for d in duplicates]
     report.skipped.sort(key=lambda p: p.path)
+    keep_since = digest_window(settings.digest, now, settings.tzinfo, settings.max_items)
+    if not catalog.resident and not settings.links.enabled:
+        from feeder.content.members import Members
+        from feeder.selection.feeds import select_indexed
+
+        selection = select_indexed(Members(state.conn, [d.dropped for d in duplicates]),
+                                   index=TopicIndex(settings.topics, settings.site.title), now=now,
+                                   max_items=settings.max_items, retained=state.known_topics(), keep_since=keep_since)
+        return selection, 0
     where = (state.conn.target, state.output_key)
     topics = (settings.topics, settings.site.title)
     # Taken out while it is changed: a build that fails half-way leaves none behind.
@@ -303,9 +317,10 @@ def _select(settings: Settings, state: State, catalog: Catalog, report: BuildRep
         now=now,
         max_items=settings.max_items,
         retained=state.known_topics(),
-        keep_since=digest_window(settings.digest, now, settings.tzinfo, settings.max_items),
+        keep_since=keep_since,
     )
-    _SELECTIONS[where] = _KeptSelection(topics, cursor, live)
+    if catalog.resident:
+        _SELECTIONS[where] = _KeptSelection(topics, cursor, live)
     return selection, live.held_visible(now)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import marshal
 import os
@@ -20,7 +21,7 @@ import stat
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
@@ -181,11 +182,28 @@ _worker_db: Database | None = None
 _IN_MEMORY: dict[str, _Kept] = {}
 
 
-def _store(db: Database, rows: list[FileRow], *, deltas: bool = False) -> None:
+_TOPIC = upsert("file_topics", ("path", "name", "published_at", "article_id"), ("path", "name"))
+
+
+def _is_entry(r: SnapRow | FileRow) -> bool:
+    """Whether a row is a published article (an `Entry`): parsed, marked published, dated."""
+    return r.published == 1 and r.article_id is not None and r.published_at is not None
+
+
+def _topic_rows(rows: Iterable[SnapRow | FileRow]) -> list[tuple[str, str, float, str]]:
+    """The `file_topics` rows of these files: one per topic name of each published article."""
+    return [(r.path, name, r.published_at, r.article_id)  # type: ignore[misc]
+            for r in rows if r.topics and _is_entry(r) for name in r.topics.split(_SEP)]
+
+
+def _store(db: Database, rows: list[FileRow], *, deltas: bool = False, fresh: bool = False) -> None:
     # One transaction per chunk: a crash loses at most a chunk, whose files
     # the next rescan parses again (their rows never landed).
     with db.transaction():
         db.executemany(_INSERT, rows)
+        if not fresh:  # an empty catalog has no topic rows to replace
+            db.executemany("DELETE FROM file_topics WHERE path = ?", [(r.path,) for r in rows])
+        db.executemany(_TOPIC, _topic_rows(rows))
         if deltas:
             db.executemany(_DELTA, [(r.path, marshal.dumps(tuple(r.snap()))) for r in rows])
 
@@ -196,16 +214,16 @@ def _parse_chunk(args: tuple[list[ContentFile], int, str]) -> list[tuple[FileRow
     return [_parse_one(f, max_size, tz) for f in files]
 
 
-def _parse_and_store(args: tuple[list[ContentFile], int, str, str]) -> int:
+def _parse_and_store(args: tuple[list[ContentFile], int, str, str, bool]) -> int:
     """In a worker: parse a chunk and write it to the database itself, so the
     articles never travel back through a pipe to a busy parent."""
     global _worker_db
-    files, max_size, tz_name, db_target = args
+    files, max_size, tz_name, db_target, fresh = args
     if _worker_db is None:
         _worker_db = connect(db_target, timeout=60)
     # Only the rows go to the database; the articles stay here (a cold build
     # re-reads just the few it renders, see Catalog.articles).
-    _store(_worker_db, [row for row, _ in _parse_chunk((files, max_size, tz_name))])
+    _store(_worker_db, [row for row, _ in _parse_chunk((files, max_size, tz_name))], fresh=fresh)
     return len(files)
 
 
@@ -293,7 +311,7 @@ def _stop_pool(pool: ProcessPoolExecutor, grace: float = 3.0) -> None:
 
 
 def _parse_into(conn: Database, db_target: str, files: Sequence[ContentFile], max_size: int, tz_name: str,
-                cancel: threading.Event | None, *, parallel: bool,
+                cancel: threading.Event | None, *, parallel: bool, fresh: bool,
                 articles: dict[str, Article]) -> list[FileRow] | None:
     """Parse and store `files`; returns the rows, or None when worker processes stored them.
 
@@ -305,7 +323,7 @@ def _parse_into(conn: Database, db_target: str, files: Sequence[ContentFile], ma
         from concurrent.futures.process import BrokenProcessPool
 
         try:
-            _parse_in_workers(chunks, max_size, tz_name, db_target, cancel)
+            _parse_in_workers(chunks, max_size, tz_name, db_target, fresh, cancel)
             return None
         except BrokenProcessPool as exc:
             # Worker processes cannot always start (an embedding program without
@@ -315,13 +333,13 @@ def _parse_into(conn: Database, db_target: str, files: Sequence[ContentFile], ma
     for chunk in chunks:
         check_cancel(cancel)
         parsed = _parse_chunk((chunk, max_size, tz_name))
-        _store(conn, [row for row, _ in parsed], deltas=True)
+        _store(conn, [row for row, _ in parsed], deltas=True, fresh=fresh)
         rows.extend(row for row, _ in parsed)
         articles.update((row.path, a) for row, a in parsed if a is not None)
     return rows
 
 
-def _parse_in_workers(chunks: list[list[ContentFile]], max_size: int, tz_name: str, db_target: str,
+def _parse_in_workers(chunks: list[list[ContentFile]], max_size: int, tz_name: str, db_target: str, fresh: bool,
                       cancel: threading.Event | None) -> None:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -331,7 +349,7 @@ def _parse_in_workers(chunks: list[list[ContentFile]], max_size: int, tz_name: s
     pool = ProcessPoolExecutor(max_workers=_cpus(), mp_context=ctx, initializer=_worker_init,
                                initargs=(os.getpid(),))
     try:
-        pending = {pool.submit(_parse_and_store, (c, max_size, tz_name, db_target)) for c in chunks}
+        pending = {pool.submit(_parse_and_store, (c, max_size, tz_name, db_target, fresh)) for c in chunks}
         while pending:
             # A short wait, so that a stop request is seen within a fraction
             # of a second however long a chunk takes.
@@ -346,11 +364,22 @@ def _parse_in_workers(chunks: list[list[ContentFile]], max_size: int, tz_name: s
 
 
 class Catalog:
-    def __init__(self, state: State, root: str | os.PathLike[str], *, max_size: int, timezone_name: str):
+    """The content folder as the state database remembers it.
+
+    A `resident` catalog (a long-lived process's) keeps every file's row in
+    memory between builds and selection works on its entries; any other
+    asks the database about the files that changed and, for selection, about
+    each feed's newest items (`feeder.content.members`), so that the work of
+    a rescan grows with the change, not with the folder.
+    """
+
+    def __init__(self, state: State, root: str | os.PathLike[str], *, max_size: int, timezone_name: str,
+                 resident: bool = False):
         self.state = state
         self.root = os.fspath(root)
         self.max_size = max_size
         self.tz_name = timezone_name
+        self.resident = resident
         self._snap: dict[str, SnapRow] | None = None
         # path → Entry of every published article, kept beside the snapshot in
         # a long-lived process and updated with it: a daemon's round then
@@ -397,11 +426,14 @@ class Catalog:
         """Remember the snapshot in this process under a new generation: a
         long-lived process (the daemon) reuses it for its next build, and the
         new generation tells every other process that theirs is stale."""
-        assert self._snap is not None
         generation = uuid.uuid4().hex
-        self.state.set_meta("catalog_generation", generation)
-        _IN_MEMORY[self.state.conn.target] = _Kept(generation, self._snap, self._entries, self._entry_urls,
-                                                   self._dupes, self._journal)
+        with self.state.transaction():
+            self.state.set_meta("catalog_generation", generation)
+            if self._dupes is not None:
+                self._store_duplicates(generation)
+        if self._snap is not None:
+            _IN_MEMORY[self.state.conn.target] = _Kept(generation, self._snap, self._entries, self._entry_urls,
+                                                       self._dupes, self._journal)
 
     def _forget_kept(self) -> None:
         _IN_MEMORY.pop(self.state.conn.target, None)
@@ -439,6 +471,7 @@ class Catalog:
 
     def _forget(self, conn: Database, paths: Sequence[str]) -> None:
         conn.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
+        conn.executemany("DELETE FROM file_topics WHERE path = ?", [(p,) for p in paths])
         conn.executemany(_DELTA, [(p, None) for p in paths])
 
     def _check_parse_settings(self) -> None:
@@ -447,11 +480,23 @@ class Catalog:
         if self.state.get_meta("parse_fingerprint") != fingerprint:
             self._forget_kept()
             with self.state.transaction() as conn:
-                for table in ("files", "snapshot", "snapshot_delta"):
+                for table in ("files", "file_topics", "snapshot", "snapshot_delta"):
                     conn.execute(f"DELETE FROM {table}")  # noqa: S608 - constant names
                 self.state.set_meta("parse_fingerprint", fingerprint)
+                self.state.set_meta("topic_index", "1")
                 self.state.set_meta("listing", "")
+                self.state.set_meta("duplicates", "")
             self._snap = self._entries = self._dupes = self._journal = None
+        elif self.state.get_meta("topic_index") != "1":
+            self._fill_topic_index()
+
+    def _fill_topic_index(self) -> None:
+        """Fill `file_topics` from `files`, once, for a catalog parsed before it existed."""
+        with self.state.transaction() as conn:
+            conn.execute("DELETE FROM file_topics")
+            rows = conn.execute(f"SELECT {_SNAP_COLUMNS} FROM files WHERE published = 1")  # noqa: S608
+            conn.executemany(_TOPIC, _topic_rows(map(SnapRow._make, rows)))
+            self.state.set_meta("topic_index", "1")
 
     def rescan(self, scan: Sequence[ContentFile] | Listing, cancel: threading.Event | None = None) -> Rescan:
         """Bring the `files` table in line with the folder (a full scan of it); returns what changed."""
@@ -474,7 +519,7 @@ class Catalog:
             report = self.update(Changes(files=changed_paths(before, scan.raw)), cancel)
         else:
             report = self._compare(scan.files, listing, cancel)
-        report.files = len(self._snapshot())
+        report.files = self._file_count()
         self.state.set_meta("listing", listing)
         self.state.set_meta("listing_count", str(report.files))
         self._keep_listing(scan)
@@ -487,7 +532,7 @@ class Catalog:
         # `_differs`, inlined: this loop runs once per file of a full listing.
         todo = [f for f in files if (row := get(f.rel)) is None or row.size != f.size or row.mtime_ns != f.mtime_ns]
         present = {f.rel for f in files}
-        report = self._apply(todo, [p for p in snap if p not in present], cancel)
+        report = self._apply(todo, [p for p in snap if p not in present], cancel, snap)
         report.files = len(files)
         self.state.set_meta("listing", listing)
         self.state.set_meta("listing_count", str(len(files)))
@@ -522,11 +567,15 @@ class Catalog:
         """Bring the catalog in line with what filesystem events named, looking
         at nothing else: the files named, and the folders that appeared."""
         self._check_parse_settings()
-        snap = self._snapshot()
+        # What the catalog knows of the files involved: a resident catalog
+        # has every row at hand, another asks the database for these alone.
+        known = self._snapshot() if self.resident else self._rows_at(changes.files)
         found: dict[str, ContentFile | None] = {}
         for folder in changes.gone_folders | changes.folders:
-            prefix = folder + "/"
-            found.update((path, None) for path in snap if path.startswith(prefix))
+            under = self._rows_under(folder)
+            if not self.resident:
+                known.update(under)
+            found.update((path, None) for path in under)
         for folder in changes.folders:
             try:
                 listed = scan_folder(os.path.join(self.root, folder))
@@ -535,13 +584,33 @@ class Catalog:
             found.update((f"{folder}/{f.rel}", f._replace(rel=f"{folder}/{f.rel}")) for f in listed)
         for rel in changes.files:
             found[rel] = self._stat(rel)
-        todo = [f for f in found.values() if f is not None and _differs(snap.get(f.rel), f)]
-        removed = [rel for rel, f in found.items() if f is None and rel in snap]
-        report = self._apply(todo, removed, cancel)
-        report.files = len(self._snapshot())
+        todo = [f for f in found.values() if f is not None and _differs(known.get(f.rel), f)]
+        removed = [rel for rel, f in found.items() if f is None and rel in known]
+        report = self._apply(todo, removed, cancel, known)
+        report.files = self._file_count()
         if report.changed:
             self.state.set_meta("listing", "")  # the next full scan compares every file again
         return report
+
+    def _rows_at(self, paths: Iterable[str]) -> dict[str, SnapRow]:
+        return {r[0]: SnapRow._make(r) for r in self.state.rows_in(
+            f"SELECT {_SNAP_COLUMNS} FROM files WHERE path IN ({{marks}})", paths)}  # noqa: S608
+
+    def _rows_under(self, folder: str) -> dict[str, SnapRow]:
+        """The rows of the files in `folder`, at any depth."""
+        prefix = folder + "/"
+        if self._snap is not None or self.resident:
+            return {p: r for p, r in self._snapshot().items() if p.startswith(prefix)}
+        # Paths compare byte by byte on both engines: those under "a/" sort
+        # from "a/" up to "a0" ('0' follows '/').
+        rows = self.state.conn.execute(f"SELECT {_SNAP_COLUMNS} FROM files WHERE path >= ? AND path < ?",  # noqa: S608
+                                       (prefix, folder + "0"))
+        return {r[0]: SnapRow._make(r) for r in rows}
+
+    def _file_count(self) -> int:
+        if self._snap is not None:
+            return len(self._snap)
+        return int(self.state.conn.execute("SELECT COUNT(*) FROM files").fetchone()[0])
 
     def _stat(self, rel: str) -> ContentFile | None:
         """The file at `rel` when it is an article file now, else None (gone, a folder, hidden)."""
@@ -554,24 +623,30 @@ class Catalog:
             return None
         return ContentFile(path, rel, st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
 
-    def _apply(self, todo: list[ContentFile], removed: list[str], cancel: threading.Event | None) -> Rescan:
-        """Reparse `todo` and forget `removed`, in the database and the snapshot."""
+    def _apply(self, todo: list[ContentFile], removed: list[str], cancel: threading.Event | None,
+               known: Mapping[str, SnapRow]) -> Rescan:
+        """Reparse `todo` and forget `removed` (`known` holds their rows as
+        they were), in the database and, when it is loaded, the snapshot."""
         conn = self.state.conn
-        snap = self._snapshot()
+        snap = self._snap
         report = Rescan(parsed=len(todo), removed=len(removed))
         if not todo and not removed:
             return report
         # Kept in memory again only once database and snapshot agree: a build
         # stopped half-way makes the next one read the database.
         self._forget_kept()
+        if self._dupes is None:
+            self._dupes = self._stored_duplicates()
         # Ids these files had, when duplicates are kept: a duplicate may have ended with them.
         touched = set() if self._dupes is None else {
-            row.article_id for p in (*removed, *(f.rel for f in todo)) if (row := snap.get(p)) is not None}
+            row.article_id for p in (*removed, *(f.rel for f in todo)) if (row := known.get(p)) is not None}
+        fresh = not removed and conn.execute("SELECT 1 FROM files LIMIT 1").fetchone() is None
         if removed:
             with self.state.transaction():
                 self._forget(conn, removed)
             for p in removed:
-                del snap[p]
+                if snap is not None:
+                    del snap[p]
                 if self._entries is not None:
                     self._entries.pop(p, None)
         parallel = _use_processes(len(todo))
@@ -579,18 +654,22 @@ class Catalog:
             with self.state.transaction():
                 conn.execute("DELETE FROM snapshot")  # the workers write `files` alone
         stored = _parse_into(conn, self.state.conn.target, todo, self.max_size, self.tz_name, cancel,
-                             parallel=parallel, articles=self._parsed)
+                             parallel=parallel, fresh=fresh, articles=self._parsed)
+        before = self._dupes
         if stored is None:
-            self._snap = self._load_snapshot()  # read back what the workers stored, and save it
-            self._entries = self._dupes = self._journal = None
+            self._dupes = None
+        elif before is not None:
+            ids = {i for i in (*touched, *(r.article_id for r in stored)) if i is not None}
+            self._dupes = self._duplicates_among(ids)
+        if stored is None or snap is None:
+            self._entries = self._journal = None
+            # A resident catalog reads back what the workers stored (and saves
+            # it as the snapshot); another leaves that to whoever needs it.
+            self._snap = self._load_snapshot() if self.resident else None
         else:
             snap.update((r.path, r.snap()) for r in stored)
             if self._entries is not None:
                 self._update_entries(stored)
-            before = self._dupes
-            if before is not None:
-                ids = {i for i in (*touched, *(r.article_id for r in stored)) if i is not None}
-                self._dupes = self._duplicates_among(ids)
             if self._journal is not None and self._entries is not None and before is not None \
                     and self._dupes is not None and len(self._journal.sources) < _JOURNAL_LIMIT:
                 # Besides the files themselves, those that began or ceased to be another's duplicate.
@@ -674,19 +753,50 @@ class Catalog:
 
     def article_count(self) -> int:
         """Distinct ids among the files that parsed: every parsed file but the
-        duplicates of another's id (counted from the snapshot, not the table)."""
-        parsed = sum(1 for r in self._snapshot().values() if r.article_id is not None)
+        duplicates of another's id."""
+        if self._snap is not None:
+            parsed = sum(1 for r in self._snap.values() if r.article_id is not None)
+        else:
+            parsed = int(self.state.conn.execute("SELECT COUNT(*) FROM files WHERE article_id IS NOT NULL"
+                                                 ).fetchone()[0])
         return parsed - len(self.duplicates())
 
     def duplicates(self) -> list[Duplicate]:
         """Files whose id another file, whose path sorts first, already has."""
         if self._dupes is None:
-            self._dupes = self._find_duplicates()
+            self._dupes = self._stored_duplicates()
+            if self._dupes is None:
+                self._dupes = self._find_duplicates()
+                generation = self.state.get_meta("catalog_generation")
+                if generation:
+                    self._store_duplicates(generation)
             self._journal = None
             kept = _IN_MEMORY.get(self.state.conn.target)
             if kept is not None and kept.snap is self._snap:
                 kept.dupes, kept.journal = self._dupes, None
         return self._dupes
+
+    # Finding the duplicates reads every row of an index; they are few and
+    # change only with the files involved, so they are stored with the
+    # catalog generation they belong to and updated with each change.
+
+    def _stored_duplicates(self) -> list[Duplicate] | None:
+        """The duplicates as last stored, if they belong to the catalog as it is."""
+        text = self.state.get_meta("duplicates")
+        if not text:
+            return None
+        try:
+            data = json.loads(text)
+            if data["generation"] != self.state.get_meta("catalog_generation"):
+                return None
+            return [Duplicate(*d) for d in data["found"]]
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def _store_duplicates(self, generation: str) -> None:
+        assert self._dupes is not None
+        found = [[d.article_id, d.kept, d.dropped] for d in self._dupes]
+        self.state.set_meta("duplicates", json.dumps({"generation": generation, "found": found}))
 
     def _duplicates_among(self, ids: set[str]) -> list[Duplicate]:
         """The known duplicates, with those of `ids` (the ids of files that just
@@ -756,13 +866,14 @@ class Catalog:
 
 
 def open_catalog(state: State, content_dir: str | os.PathLike[str], *, max_size: int, timezone_name: str,
-                 cancel: threading.Event | None = None, changes: Changes | None = None) -> tuple[Catalog, Rescan]:
+                 cancel: threading.Event | None = None, changes: Changes | None = None,
+                 resident: bool = False) -> tuple[Catalog, Rescan]:
     """Bring the catalog in line with the content folder: by a full scan, or,
     given the `changes` filesystem events named, by looking at those alone."""
     if changes is not None and not changes.lost:
         if not os.path.isdir(content_dir):
             raise ConfigError(f"the content folder {content_dir} does not exist", key="content_dir")
-        catalog = Catalog(state, content_dir, max_size=max_size, timezone_name=timezone_name)
+        catalog = Catalog(state, content_dir, max_size=max_size, timezone_name=timezone_name, resident=resident)
         return catalog, catalog.update(changes, cancel)
     try:
         listing = scan_listing(os.fspath(content_dir))
@@ -770,5 +881,5 @@ def open_catalog(state: State, content_dir: str | os.PathLike[str], *, max_size:
         raise ConfigError(f"the content folder {content_dir} does not exist", key="content_dir") from None
     except NotADirectoryError:
         raise ConfigError(f"{content_dir} is not a folder", key="content_dir") from None
-    catalog = Catalog(state, content_dir, max_size=max_size, timezone_name=timezone_name)
+    catalog = Catalog(state, content_dir, max_size=max_size, timezone_name=timezone_name, resident=resident)
     return catalog, catalog.rescan(listing, cancel)

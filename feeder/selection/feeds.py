@@ -20,7 +20,7 @@ from typing import Generic, Protocol, TypeVar
 from feeder.model import FeedPlan, Topic
 from feeder.selection.topics import TopicIndex
 
-__all__ = ["Selectable", "Selection", "select_feeds"]
+__all__ = ["Indexed", "Selectable", "Selection", "select_feeds", "select_indexed"]
 
 
 class Selectable(Protocol):
@@ -37,6 +37,18 @@ class Selectable(Protocol):
 
 
 T = TypeVar("T", bound=Selectable)
+T_co = TypeVar("T_co", bound=Selectable, covariant=True)
+
+
+class Indexed(Protocol[T_co]):
+    """The published articles as a database with the right indexes holds them
+    (see `select_indexed`). Times are POSIX timestamps; `names` are topic
+    names as articles spell them, None for every article."""
+
+    def spelling_counts(self, until: float) -> Mapping[str, int]: ...
+    def visible_count(self, until: float) -> int: ...
+    def newest(self, names: Sequence[str] | None, until: float, limit: int) -> Sequence[T_co]: ...
+    def since(self, names: Sequence[str] | None, until: float, since: float) -> Sequence[T_co]: ...
 
 
 def _order(article: Selectable) -> tuple[float, str]:
@@ -113,4 +125,44 @@ def select_feeds(
         topics=tuple(plans),
         display_names=display,
         visible=len(visible),
+    )
+
+
+def select_indexed(
+    articles: Indexed[T],
+    *,
+    index: TopicIndex,
+    now: datetime,
+    max_items: int,
+    retained: Mapping[str, str] | None = None,
+    keep_since: datetime | None = None,
+) -> Selection[T]:
+    """What `select_feeds` plans for the same articles (nothing held back),
+    asking `articles` for each feed's newest members and for the spelling
+    counts instead of going through every article: its cost grows with the
+    number of feeds, not of articles."""
+    now_ts = now.timestamp()
+    spellings: dict[str, Counter[str]] = {key: Counter([name]) for key, name in (retained or {}).items()}
+    names_of: dict[str, list[str]] = {}
+    for name, count in sorted(articles.spelling_counts(now_ts).items()):
+        key = index.key(name)
+        if key and count > 0:
+            spellings.setdefault(key, Counter())[name] += count
+            names_of.setdefault(key, []).append(name)
+    topics: dict[str, Topic] = index.build(spellings)
+    display = {name: topics[key].name for key, counter in spellings.items() for name in counter}
+    since = keep_since.timestamp() if keep_since is not None else None
+
+    def plan(topic: Topic | None, names: list[str] | None) -> FeedPlan[T]:
+        if names == []:
+            return FeedPlan(topic)  # configured or retained, with no visible article
+        recent = () if since is None else tuple(articles.since(names, now_ts, since))
+        return FeedPlan(topic, tuple(articles.newest(names, now_ts, max_items)), recent)
+
+    return Selection(
+        everything=plan(None, None),
+        topics=tuple(plan(topic, names_of.get(key, []))
+                     for key, topic in sorted(topics.items(), key=lambda kv: kv[1].slug)),
+        display_names=display,
+        visible=articles.visible_count(now_ts),
     )

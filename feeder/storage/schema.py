@@ -178,12 +178,27 @@ MIGRATIONS: list[str] = [
         WHERE key = 'holds_changed' AND value = '1' ON CONFLICT DO NOTHING;
     DELETE FROM meta WHERE key = 'holds_changed';
     """,
+    """
+    -- Each published article's topic names, one row per name: a build that
+    -- does not keep the catalog in memory selects a feed's newest items, and
+    -- counts how articles spell each topic, with indexed queries instead of
+    -- reading every file's row. Filled from `files` by the catalog
+    -- (meta topic_index), which keeps it in the same transactions as `files`.
+    CREATE TABLE file_topics (
+        path TEXT NOT NULL,
+        name TEXT NOT NULL,
+        published_at REAL NOT NULL,
+        article_id TEXT NOT NULL,
+        PRIMARY KEY (path, name)
+    );
+    CREATE INDEX file_topics_newest ON file_topics (name, published_at DESC, article_id);
+    """,
 ]
 
 
 # Every table of the schema above (what `feeder state copy` copies).
-TABLES = ("feeds", "links", "hosts", "in_feed", "meta", "files", "snapshot", "snapshot_delta", "output_feeds",
-          "media", "podcasts", "digests", "sources", "ingested", "leases")
+TABLES = ("feeds", "links", "hosts", "in_feed", "meta", "files", "file_topics", "snapshot", "snapshot_delta",
+          "output_feeds", "media", "podcasts", "digests", "sources", "ingested", "leases")
 
 _PG_TYPES = [(re.compile(r"\bINTEGER\b"), "BIGINT"), (re.compile(r"\bREAL\b"), "DOUBLE PRECISION"),
              (re.compile(r"\bBLOB\b"), "BYTEA"),

@@ -1,0 +1,109 @@
+"""Each feed's newest published articles, asked of the state database.
+
+A build that does not keep the catalog in memory (a cron run) would read
+every file's row to select a handful of items per feed. The catalog keeps
+each published article's topic names in `file_topics`, indexed by name and
+date, so that a feed's newest items are an indexed range read and the
+spelling counts one pass over an index, in the database's own code.
+`Members` answers the questions of `feeder.selection.feeds.select_indexed`.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Collection, Iterable, Sequence
+
+from feeder.content.catalog import _SEP, Entry
+from feeder.storage.db import Database
+
+__all__ = ["Members"]
+
+_ROW = "f.path, f.article_id, f.published_at, f.topics"
+
+
+def _order(e: Entry) -> tuple[float, str]:
+    return (-e.timestamp, e.id)
+
+
+class Members:
+    """The published articles of a catalog, but the files `dropped` (the
+    duplicates of another file's id), as selection sees them."""
+
+    def __init__(self, conn: Database, dropped: Collection[str] = ()):
+        self._conn = conn
+        self._dropped = frozenset(dropped)
+        self._topics: dict[str, tuple[str, ...]] = {}  # few distinct topic lists: each split once
+        self._dropped_entries: list[Entry] | None = None
+
+    def spelling_counts(self, until: float) -> dict[str, int]:
+        """How many articles visible at `until` carry each topic name."""
+        counts: dict[str, int] = dict(self._conn.execute(
+            "SELECT name, COUNT(*) FROM file_topics WHERE published_at <= ? GROUP BY name", (until,)))
+        for e in self._dropped_visible(until):
+            for name in e.topics:
+                counts[name] -= 1
+        return {name: n for name, n in counts.items() if n > 0}
+
+    def visible_count(self, until: float) -> int:
+        found = self._conn.execute(
+            "SELECT COUNT(*) FROM files WHERE published = 1 AND published_at <= ?", (until,)).fetchone()[0]
+        return int(found) - len(self._dropped_visible(until))
+
+    def newest(self, names: Sequence[str] | None, until: float, limit: int) -> list[Entry]:
+        """The `limit` newest articles visible at `until` (with one of `names`, unless None)."""
+        # A dropped file may take a place: ask for as many more as there are.
+        ask = limit + len(self._dropped)
+        if names is None:
+            rows = self._conn.execute(
+                f"SELECT {_ROW} FROM files f WHERE f.published = 1 AND f.published_at <= ? "  # noqa: S608
+                "ORDER BY f.published_at DESC, f.article_id LIMIT ?", (until, ask))
+            return self._take(self._entries(rows), limit)
+        # One ordered, limited read per spelling, merged: an IN list would make
+        # the database sort every member of the topic.
+        return self._take(heapq.merge(*(self._entries(self._conn.execute(
+            f"SELECT {_ROW} FROM file_topics t JOIN files f ON f.path = t.path "  # noqa: S608
+            "WHERE t.name = ? AND t.published_at <= ? ORDER BY t.published_at DESC, t.article_id LIMIT ?",
+            (name, until, ask))) for name in names), key=_order), limit)
+
+    def since(self, names: Sequence[str] | None, until: float, since: float) -> list[Entry]:
+        """Every article visible at `until` published at `since` or later (with one of `names`, unless None)."""
+        if names is None:
+            rows = self._conn.execute(
+                f"SELECT {_ROW} FROM files f WHERE f.published = 1 AND f.published_at <= ? "  # noqa: S608
+                "AND f.published_at >= ? ORDER BY f.published_at DESC, f.article_id", (until, since))
+            return self._take(self._entries(rows), None)
+        return self._take(heapq.merge(*(self._entries(self._conn.execute(
+            f"SELECT {_ROW} FROM file_topics t JOIN files f ON f.path = t.path "  # noqa: S608
+            "WHERE t.name = ? AND t.published_at <= ? AND t.published_at >= ? "
+            "ORDER BY t.published_at DESC, t.article_id", (name, until, since))) for name in names), key=_order),
+            None)
+
+    def _take(self, entries: Iterable[Entry], limit: int | None) -> list[Entry]:
+        """Entries in order, each once (an article may carry two spellings of a topic), none dropped."""
+        found: list[Entry] = []
+        seen: set[str] = set()
+        for e in entries:
+            if limit is not None and len(found) == limit:
+                break
+            if e.source in seen or e.source in self._dropped:
+                continue
+            seen.add(e.source)
+            found.append(e)
+        return found
+
+    def _entries(self, rows: Iterable[tuple[str, str, float, str | None]]) -> Iterable[Entry]:
+        topics = self._topics
+        for path, aid, at, names in rows:
+            key = names or ""
+            split = topics.get(key)
+            if split is None:
+                split = topics[key] = tuple(key.split(_SEP)) if key else ()
+            yield Entry(aid, path, True, at, split, "")
+
+    def _dropped_visible(self, until: float) -> list[Entry]:
+        if self._dropped_entries is None:
+            rows: Iterable[tuple[str, str, float, str | None]] = self._conn.execute(
+                f"SELECT {_ROW} FROM files f WHERE f.published = 1 AND f.path IN "  # noqa: S608
+                f"({', '.join('?' * len(self._dropped))})", tuple(sorted(self._dropped))) if self._dropped else []
+            self._dropped_entries = list(self._entries(rows))
+        return [e for e in self._dropped_entries if e.timestamp <= until]
