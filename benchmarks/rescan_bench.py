@@ -4,6 +4,7 @@ the floor of what the machine allows, and the daemon's edit-to-feed latency.
     python benchmarks/rescan_bench.py                 # N = 10,000 and 100,000
     python benchmarks/rescan_bench.py --n 10000
     python benchmarks/rescan_bench.py --n 1000000 --dir /var/tmp   # by hand: ~3 GB, minutes to generate
+    python benchmarks/rescan_bench.py --n 1000000 --dir /var/tmp --reuse   # keep the corpus for the next run
 
 For each N it generates realistic articles in the seed's format (~3 KB each,
 ~40 topics with a skewed distribution, ~60% published), then times, each as
@@ -154,9 +155,17 @@ def watch_latency(config: Path, content: Path, feed: Path, n: int, edits: int = 
 def bench(n: int, root: Path, *, watch: bool = True) -> None:
     content = root / "content"
     t = time.perf_counter()
-    generate(content, n)
+    if (root / "generated").exists():
+        # An earlier run's corpus (--reuse), with the files that run added: a new state and output.
+        for name in ("state", "feeds"):
+            shutil.rmtree(root / name, ignore_errors=True)
+        verb = "reused"
+    else:
+        generate(content, n)
+        (root / "generated").touch()
+        verb = "generated"
     size = sum(p.stat().st_size for p in content.rglob("*.txt"))
-    print(f"\nN = {n:,}: generated {size / 1e6:,.0f} MB ({size / n / 1000:.1f} KB per file) "
+    print(f"\nN = {n:,}: {verb} {size / 1e6:,.0f} MB ({size / n / 1000:.1f} KB per file) "
           f"in {time.perf_counter() - t:.1f} s")
     config = root / "feeder.yaml"
     config.write_text(yaml.safe_dump({
@@ -173,7 +182,8 @@ def bench(n: int, root: Path, *, watch: bool = True) -> None:
     victim = next(content.rglob("*.txt"))
     victim.write_text(victim.read_text().replace('title: "', 'title: "Updated: ', 1))
     phases.append(("rescan, one file changed", run_build(config)))
-    generate(content, 100, start=n, seed=7)
+    generate(content, 100, start=n + 100 * len(list(root.glob("added-*"))), seed=7)
+    (root / f"added-{time.time_ns()}").touch()
     phases.append(("rescan, 100 files added", run_build(config)))
     del reads
     times = dict(phases)
@@ -202,13 +212,22 @@ def main() -> None:
     ap.add_argument("--n", type=int, action="append", help="corpus size (repeatable; default 10000 and 100000)")
     ap.add_argument("--dir", type=Path, help="work folder (default: a temporary folder, removed afterwards)")
     ap.add_argument("--no-watch", action="store_true", help="skip the daemon's edit-to-feed latency")
+    ap.add_argument("--reuse", action="store_true",
+                    help="keep the corpus in DIR/feeder-bench-N and reuse it in later runs (with --dir)")
     a = ap.parse_args()
+    if a.reuse and a.dir is None:
+        ap.error("--reuse needs --dir")
     for n in a.n or [10_000, 100_000]:
-        root = Path(tempfile.mkdtemp(prefix=f"feeder-bench-{n}-", dir=a.dir))
+        if a.reuse:
+            root = a.dir / f"feeder-bench-{n}"
+            root.mkdir(parents=True, exist_ok=True)
+        else:
+            root = Path(tempfile.mkdtemp(prefix=f"feeder-bench-{n}-", dir=a.dir))
         try:
             bench(n, root, watch=not a.no_watch)
         finally:
-            shutil.rmtree(root, ignore_errors=True)
+            if not a.reuse:
+                shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -107,3 +107,33 @@ def test_a_changed_timezone_reparses_everything(site: Site, now):
     report = build(site.configure(timezone="America/New_York"), now=now)
     assert report.parsed == 1
     assert parse_feed(site.output / "atom.xml").entries[0].published != before
+
+
+def test_the_landing_page_and_opml_are_made_again_only_when_what_they_show_changed(site: Site, tmp_path: Path,
+                                                                                     now, monkeypatch):
+    from feeder.render import landing
+
+    made = []
+    render_landing = landing.render_landing
+    monkeypatch.setattr(landing, "render_landing", lambda *a, **kw: made.append(1) or render_landing(*a, **kw))
+    for n in range(20):
+        site.article(f"{n:02d}.txt", **good_fields(n, topics=["AI"]))
+    build(site.settings, now=now)
+    assert made == [1]
+    # The 10th newest article is in both feeds but among no feed's five headlines.
+    site.article("10.txt", **good_fields(10, title="Changed below the headlines", topics=["AI"]))
+    report = build(site.settings, now=now)
+    assert report.rendered == 2 and made == [1]
+    assert site.outputs() == cold_build(site, tmp_path, now, "cold1")
+    made.clear()
+    # The newest is a headline: the landing page shows its new title.
+    site.article("19.txt", **good_fields(19, title="A changed headline", topics=["AI"]))
+    report = build(site.settings, now=now)
+    assert "index.html" in report.written and made == [1]
+    assert b"A changed headline" in (site.output / "index.html").read_bytes()
+    assert site.outputs() == cold_build(site, tmp_path, now, "cold2")
+    # A deleted landing page is made again even though nothing it shows changed.
+    (site.output / "index.html").unlink()
+    site.article("10.txt", **good_fields(10, title="Changed again", topics=["AI"]))
+    assert "index.html" in build(site.settings, now=now).written
+    assert site.outputs() == cold_build(site, tmp_path, now, "cold3")

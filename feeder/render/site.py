@@ -66,23 +66,42 @@ def render_site(selection: Selection[Entry], settings: Settings, state: State, c
                 publisher: Publisher, now: datetime) -> int:
     """Render and write what changed; returns how many feeds were rendered."""
     site = _Site(selection, settings, state, catalog, publisher, now, quiet_date(selection), state.media(), {})
-    stale = _stale_feeds(site)
-    # The landing page shows every feed's newest headlines: those articles are read too.
-    site.load([e.source for plan, _ in stale for e in plan.items]
-              + [e.source for plan in selection.plans for e in plan.items[:HEADLINES]])
+    render_fp = hash_of(render_fingerprint(settings), state.media_fingerprint())
+    hashes = catalog.file_hashes(e.source for plan in selection.plans for e in plan.items)
+    stale = _stale_feeds(site, render_fp, hashes)
+    site.load([e.source for plan, _ in stale for e in plan.items])
     for plan, fingerprint in stale:
         _write_feed(site, plan, fingerprint)
     digest_dates = _write_digests(site) if settings.digest != "off" else {}
-    _write_opml(site, digest_dates)
-    _write_landing(site, digest_dates)
+    # The OPML list and the landing page (every feed's newest headlines, so
+    # their articles are read too) are made again only when what they show changed.
+    pages = _pages_fingerprint(site, render_fp, hashes, digest_dates)
+    if state.get_output_meta("pages_fingerprint") != pages or not all(
+            publisher.exists(p) for p in (OPML_NAME, INDEX_NAME)):
+        site.load([e.source for plan in selection.plans for e in plan.items[:HEADLINES]])
+        _write_opml(site, digest_dates)
+        complete = _write_landing(site, digest_dates)
+        state.set_output_meta("pages_fingerprint", pages if complete else "")
     return len(stale)
 
 
-def _stale_feeds(site: _Site) -> list[tuple[FeedPlan[Entry], str]]:
+def _pages_fingerprint(site: _Site, render_fp: str, hashes: dict[str, str], digest_dates: dict[str, datetime]) -> str:
+    """What the OPML list and the landing page are made from."""
+    names = site.names
+    return hash_of(
+        render_fp,
+        [[p.slug, None if p.topic is None else [p.topic.key, p.topic.name, p.topic.title, p.topic.description,
+                                                p.topic.blurb], len(p.items),
+          [[e.id, hashes.get(e.source), [names.get(n, n) for n in e.topics]] for e in p.items[:HEADLINES]]]
+         for p in site.selection.plans],
+        sorted((slug, d.isoformat()) for slug, d in digest_dates.items()),
+        sorted((slug, updated) for slug, (_, updated) in site.state.rendered().items()),
+    )
+
+
+def _stale_feeds(site: _Site, render_fp: str, hashes: dict[str, str]) -> list[tuple[FeedPlan[Entry], str]]:
     """The feeds whose last rendering no longer matches, with their new fingerprints."""
-    render_fp = hash_of(render_fingerprint(site.settings), site.state.media_fingerprint())
     rendered = site.state.rendered()
-    hashes = site.catalog.file_hashes(e.source for plan in site.selection.plans for e in plan.items)
     names = site.names
     stale = []
     for plan in site.selection.plans:
@@ -191,23 +210,27 @@ def _write_opml(site: _Site, digest_dates: dict[str, datetime]) -> None:
                                                 max([newest, *digest_dates.values()])))
 
 
-def _write_landing(site: _Site, digest_dates: dict[str, datetime]) -> None:
+def _write_landing(site: _Site, digest_dates: dict[str, datetime]) -> bool:
+    """Write the landing page; False when a headline's file could not be read (it is left out)."""
     from feeder.render.landing import LandingFeed, render_landing
     from feeder.render.xmlfeeds import feed_texts
 
     settings = site.settings
     base = settings.site.base_url
     landing = []
+    complete = True
     for plan in site.selection.plans:
         # The page's own heading names the site: sections name only the topic, and
         # show a description only when one is configured.
         title, _ = feed_texts(plan.topic, settings.site)
         heading, blurb = ("All topics", "") if plan.topic is None else (plan.topic.title, plan.topic.blurb)
         top = [site.items[e.source] for e in plan.items[:HEADLINES] if e.source in site.items]
+        complete = complete and len(top) == len(plan.items[:HEADLINES])
         digest = feed_files(plan.slug, base, digest=True) if plan.slug in digest_dates else None
         landing.append(LandingFeed(title, blurb, feed_files(plan.slug, base), len(plan.items), top,
                                    digest, settings.digest, heading=heading))
     site.publisher.write(INDEX_NAME, render_landing(landing, settings.site))
+    return complete
 
 
 def media_warnings(state: State) -> list[tuple[str, str]]:
