@@ -242,10 +242,15 @@ def test_entries_kept_in_a_long_lived_process_equal_entries_read_afresh(site: Si
         assert rescan.changed
         kept = sorted(catalog.entries(with_urls=True))
         kept_duplicates = catalog.duplicates()
+        kept_count = catalog.article_count()
         assert not built  # updated with the change, not read again
         assert kept == fresh(with_urls=True)
         assert kept_duplicates == fresh_duplicates()
-        resident(site, state)[0].entries(with_urls=True)  # and kept again for the next change
+        catalog_module._IN_MEMORY.clear()
+        assert kept_count == opened(site, state)[0].article_count()  # counted by the database
+        again = resident(site, state)[0]  # and kept again for the next change
+        again.entries(with_urls=True)
+        again.article_count()
         built.clear()
     assert {e.source for e in fresh(with_urls=False)} == {"a1.txt", "a3.txt", "a6.txt", "new.txt", "0-first.txt"}
     assert [(d.article_id, d.kept, d.dropped) for d in fresh_duplicates()] == [("a6", "a6.txt", "b-dup.txt")]

@@ -137,3 +137,32 @@ def test_the_landing_page_and_opml_are_made_again_only_when_what_they_show_chang
     site.article("10.txt", **good_fields(10, title="Changed again", topics=["AI"]))
     assert "index.html" in build(site.settings, now=now).written
     assert site.outputs() == cold_build(site, tmp_path, now, "cold3")
+
+
+def test_a_resident_build_reads_again_only_the_articles_that_changed(site: Site, tmp_path: Path, now, monkeypatch):
+    """The daemon keeps its prepared items: one edit re-reads one file, and the output stays a cold build's."""
+    from feeder.content import reader
+
+    reads: list[str] = []
+    parse_file = reader.parse_file
+    monkeypatch.setattr(reader, "parse_file", lambda f, **kw: reads.append(f.rel) or parse_file(f, **kw))
+    for n in range(20):
+        site.article(f"{n:02d}.txt", **good_fields(n, topics=["AI", "Space"] if n % 2 else ["AI"]))
+    build(site.settings, now=now, resident=True)
+    steps = [
+        lambda: site.article("07.txt", **good_fields(7, title="Edited", topics=["AI", "Space"])),
+        lambda: site.article("new.txt", **good_fields(30, topics=["Space"])),
+        lambda: (site.content / "12.txt").unlink(),
+    ]
+    for i, step in enumerate(steps):
+        step()
+        reads.clear()
+        build(site.settings, now=now, resident=True)
+        assert len(reads) <= 1, reads  # the changed file alone, parsed once for the scan and the feeds
+        assert site.outputs() == cold_build(site, tmp_path, now, f"cold{i}")
+    # What rendering depends on changed: every item is prepared again.
+    site.configure(site=replace(site.settings.site, title="Renamed"))
+    reads.clear()
+    build(site.settings, now=now, resident=True)
+    assert len(reads) >= 19
+    assert site.outputs() == cold_build(site, tmp_path, now, "cold-renamed")

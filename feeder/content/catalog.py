@@ -120,6 +120,7 @@ class _Kept:
     urls: bool = False
     dupes: list[Duplicate] | None = None
     journal: _Journal | None = None
+    parsed: int | None = None  # rows with an article id
 
 
 # -- parsing, possibly in worker processes -------------------------------------
@@ -390,6 +391,7 @@ class Catalog:
         self._dupes: list[Duplicate] | None = None
         # Valid while `_entries` and `_dupes` are kept up to date change by change.
         self._journal: _Journal | None = None
+        self._parsed_count: int | None = None  # rows of the snapshot with an article id
 
     # The `files` table is the truth. Reading 100,000 rows from it costs a
     # few tenths of a second, so the columns every selecting build reads are
@@ -405,9 +407,10 @@ class Catalog:
             if kept is not None and generation and kept.generation == generation:
                 # Nobody wrote the catalog since this process last did.
                 self._snap, self._entries, self._entry_urls = kept.snap, kept.entries, kept.urls
-                self._dupes, self._journal = kept.dupes, kept.journal
+                self._dupes, self._journal, self._parsed_count = kept.dupes, kept.journal, kept.parsed
                 return self._snap
             self._snap, self._entries, self._dupes, self._journal = self._load_snapshot(), None, None, None
+            self._parsed_count = None
             if generation:
                 # Read, not changed: it is the catalog of that generation (a
                 # build holds the lock, so nobody wrote meanwhile).
@@ -433,7 +436,7 @@ class Catalog:
                 self._store_duplicates(generation)
         if self._snap is not None:
             _IN_MEMORY[self.state.conn.target] = _Kept(generation, self._snap, self._entries, self._entry_urls,
-                                                       self._dupes, self._journal)
+                                                       self._dupes, self._journal, self._parsed_count)
 
     def _forget_kept(self) -> None:
         _IN_MEMORY.pop(self.state.conn.target, None)
@@ -486,7 +489,7 @@ class Catalog:
                 self.state.set_meta("topic_index", "1")
                 self.state.set_meta("listing", "")
                 self.state.set_meta("duplicates", "")
-            self._snap = self._entries = self._dupes = self._journal = None
+            self._snap = self._entries = self._dupes = self._journal = self._parsed_count = None
         elif self.state.get_meta("topic_index") != "1":
             self._fill_topic_index()
 
@@ -640,6 +643,8 @@ class Catalog:
         # Ids these files had, when duplicates are kept: a duplicate may have ended with them.
         touched = set() if self._dupes is None else {
             row.article_id for p in (*removed, *(f.rel for f in todo)) if (row := known.get(p)) is not None}
+        had_ids = sum(1 for p in (*removed, *(f.rel for f in todo))
+                      if (row := known.get(p)) is not None and row.article_id is not None)
         fresh = not removed and conn.execute("SELECT 1 FROM files LIMIT 1").fetchone() is None
         if removed:
             with self.state.transaction():
@@ -662,12 +667,14 @@ class Catalog:
             ids = {i for i in (*touched, *(r.article_id for r in stored)) if i is not None}
             self._dupes = self._duplicates_among(ids)
         if stored is None or snap is None:
-            self._entries = self._journal = None
+            self._entries = self._journal = self._parsed_count = None
             # A resident catalog reads back what the workers stored (and saves
             # it as the snapshot); another leaves that to whoever needs it.
             self._snap = self._load_snapshot() if self.resident else None
         else:
             snap.update((r.path, r.snap()) for r in stored)
+            if self._parsed_count is not None:
+                self._parsed_count += sum(1 for r in stored if r.article_id is not None) - had_ids
             if self._entries is not None:
                 self._update_entries(stored)
             if self._journal is not None and self._entries is not None and before is not None \
@@ -755,7 +762,12 @@ class Catalog:
         """Distinct ids among the files that parsed: every parsed file but the
         duplicates of another's id."""
         if self._snap is not None:
-            parsed = sum(1 for r in self._snap.values() if r.article_id is not None)
+            if self._parsed_count is None:
+                self._parsed_count = sum(1 for r in self._snap.values() if r.article_id is not None)
+                kept = _IN_MEMORY.get(self.state.conn.target)
+                if kept is not None and kept.snap is self._snap:
+                    kept.parsed = self._parsed_count
+            parsed = self._parsed_count
         else:
             parsed = int(self.state.conn.execute("SELECT COUNT(*) FROM files WHERE article_id IS NOT NULL"
                                                  ).fetchone()[0])

@@ -10,7 +10,7 @@ A feed is rendered again only when its items or what it is rendered from
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from feeder.config import Settings
@@ -25,6 +25,12 @@ from feeder.selection.feeds import Selection
 from feeder.storage.state import State
 
 __all__ = ["quiet_date", "render_site"]
+
+# A long-lived process's prepared items by source: (file hash, render
+# fingerprint, item). Reading and preparing again the 50 items of a feed that
+# one new article changed was most of a daemon round's rendering.
+_PREPARED: dict[str, tuple[str, str, Item]] = {}
+_PREPARED_LIMIT = 20_000
 
 def quiet_date(selection: Selection[Entry]) -> datetime:
     """The date of a feed without items: the site's newest publication, so an
@@ -45,7 +51,10 @@ class _Site:
     now: datetime
     quiet: datetime
     media: MediaIndex
-    items: dict[str, Item]  # by source path: each article read and prepared once per build
+    render_fp: str
+    hashes: dict[str, str]  # file hash by source, for every feed's items
+    items: dict[str, Item] = field(default_factory=dict)  # by source: each article read and prepared once
+    keep: bool = False  # keep prepared items for this process's next build
 
     @property
     def names(self) -> dict[str, str]:
@@ -54,8 +63,19 @@ class _Site:
     def load(self, sources: list[str]) -> None:
         """Read and prepare the articles not read yet (a vanished or broken file is left out)."""
         missing = [s for s in dict.fromkeys(sources) if s not in self.items]
+        if self.keep:
+            for source in missing:
+                kept = _PREPARED.get(source)
+                if kept is not None and kept[0] == self.hashes.get(source) and kept[1] == self.render_fp:
+                    self.items[source] = kept[2]
+            missing = [s for s in missing if s not in self.items]
         for source, article in self.catalog.articles(missing).items():
-            self.items[source] = prepare(article, self.media)
+            item = self.items[source] = prepare(article, self.media)
+            file_hash = self.hashes.get(source)
+            if self.keep and file_hash is not None:
+                if len(_PREPARED) >= _PREPARED_LIMIT:
+                    del _PREPARED[next(iter(_PREPARED))]  # the longest kept
+                _PREPARED[source] = (file_hash, self.render_fp, item)
 
     def plan_items(self, plan: FeedPlan[Entry]) -> FeedPlan[Item]:
         found = tuple(self.items[e.source] for e in plan.items if e.source in self.items)
@@ -64,10 +84,15 @@ class _Site:
 
 def render_site(selection: Selection[Entry], settings: Settings, state: State, catalog: Catalog,
                 publisher: Publisher, now: datetime) -> int:
-    """Render and write what changed; returns how many feeds were rendered."""
-    site = _Site(selection, settings, state, catalog, publisher, now, quiet_date(selection), state.media(), {})
+    """Render and write what changed; returns how many feeds were rendered.
+
+    A resident catalog's process (the daemon) keeps the items it prepared:
+    when one new article changes a feed, the others are not read again.
+    """
     render_fp = hash_of(render_fingerprint(settings), state.media_fingerprint())
     hashes = catalog.file_hashes(e.source for plan in selection.plans for e in plan.items)
+    site = _Site(selection, settings, state, catalog, publisher, now, quiet_date(selection), state.media(),
+                 render_fp, hashes, keep=catalog.resident)
     stale = _stale_feeds(site, render_fp, hashes)
     site.load([e.source for plan, _ in stale for e in plan.items])
     for plan, fingerprint in stale:
