@@ -254,3 +254,29 @@ def test_entries_kept_in_a_long_lived_process_equal_entries_read_afresh(site: Si
         built.clear()
     assert {e.source for e in fresh(with_urls=False)} == {"a1.txt", "a3.txt", "a6.txt", "new.txt", "0-first.txt"}
     assert [(d.article_id, d.kept, d.dropped) for d in fresh_duplicates()] == [("a6", "a6.txt", "b-dup.txt")]
+
+
+def test_a_full_scan_after_event_updates_looks_at_what_events_changed_without_comparing_everything(
+        site: Site, state: State, monkeypatch):
+    from feeder.content.watch import Changes
+
+    for n in range(5):
+        site.article(f"a{n}.txt", **good_fields(n))
+    opened(site, state)  # a full scan: the listing is kept
+    path = site.content / "a1.txt"
+    before, times = path.read_bytes(), path.stat()
+    site.article("a1.txt", **good_fields(1, title="Seen by events"))
+    catalog = Catalog(state, site.content, max_size=1_000_000, timezone_name="UTC", resident=True)
+    assert catalog.update(Changes(files={"a1.txt"})).parsed == 1  # as the daemon does, from events
+    # Put back as it was listed, with its old time: the listing shows no change at all.
+    path.write_bytes(before)
+    os.utime(path, ns=(times.st_atime_ns, times.st_mtime_ns))
+    monkeypatch.setattr(Catalog, "_compare", lambda *a: pytest.fail("compared every file"))
+    catalog_module._IN_MEMORY.clear()
+    catalog, rescan = opened(site, state)
+    assert (rescan.parsed, rescan.files) == (1, 5)
+    assert catalog.articles(["a1.txt"])["a1.txt"].title == "Article number 1"
+    assert [t for (t,) in state.conn.execute("SELECT path FROM listing_dirty")] == []
+    assert catalog.file_hashes(["a1.txt"]) == opened(site, state)[0].file_hashes(["a1.txt"])
+    again = opened(site, state)[1]
+    assert (again.parsed, again.changed) == (0, False)

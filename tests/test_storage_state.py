@@ -151,6 +151,7 @@ def test_a_link_verdict_change_pending_before_the_upgrade_still_makes_the_next_b
         st.conn.execute("DROP INDEX files_errors")
         st.conn.execute("DROP INDEX files_warnings")
         st.conn.execute("DROP TABLE file_topics")  # and what later migrations made
+        st.conn.execute("DROP TABLE listing_dirty")
         st.set_meta("holds_changed", "1")  # what a link check of the previous version left
         before = next(i for i, m in enumerate(MIGRATIONS) if "reselect_requests" in m)
         st.conn.execute(f"PRAGMA user_version = {before}")

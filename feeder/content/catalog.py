@@ -483,7 +483,7 @@ class Catalog:
         if self.state.get_meta("parse_fingerprint") != fingerprint:
             self._forget_kept()
             with self.state.transaction() as conn:
-                for table in ("files", "file_topics", "snapshot", "snapshot_delta"):
+                for table in ("files", "file_topics", "snapshot", "snapshot_delta", "listing_dirty"):
                     conn.execute(f"DELETE FROM {table}")  # noqa: S608 - constant names
                 self.state.set_meta("parse_fingerprint", fingerprint)
                 self.state.set_meta("topic_index", "1")
@@ -504,28 +504,32 @@ class Catalog:
     def rescan(self, scan: Sequence[ContentFile] | Listing, cancel: threading.Event | None = None) -> Rescan:
         """Bring the `files` table in line with the folder (a full scan of it); returns what changed."""
         self._check_parse_settings()
+        dirty = self._dirty()
         if not isinstance(scan, Listing):
             files, listing = scan, listing_hash(scan)
-            if self.state.get_meta("listing") == listing:
+            if self.state.get_meta("listing") == listing and not dirty:
                 return Rescan(files=len(files))
             return self._compare(files, listing, cancel)
         listing = scan.fingerprint
         known = self.state.get_meta("listing")
         count = self.state.get_meta("listing_count")
-        if known == listing and count is not None:
+        if known == listing and count is not None and not dirty:
             return Rescan(files=int(count))  # not one file added, removed or touched: as many as last time
         before = self._last_listing(known)
         if before is not None and scan.raw is not None:
-            # Only the records that differ from the last listing name files to look at.
+            # Only the records that differ from the last listing, and the
+            # files events changed since, name files to look at.
             from feeder.content.watch import Changes
 
-            report = self.update(Changes(files=changed_paths(before, scan.raw)), cancel)
+            report = self._look_at(Changes(files=changed_paths(before, scan.raw) | dirty), cancel, events=False)
         else:
             report = self._compare(scan.files, listing, cancel)
         report.files = self._file_count()
-        self.state.set_meta("listing", listing)
-        self.state.set_meta("listing_count", str(report.files))
         self._keep_listing(scan)
+        with self.state.transaction() as conn:
+            self.state.set_meta("listing", listing)
+            self.state.set_meta("listing_count", str(report.files))
+            conn.execute("DELETE FROM listing_dirty")
         return report
 
     def _compare(self, files: Sequence[ContentFile], listing: str, cancel: threading.Event | None) -> Rescan:
@@ -537,8 +541,10 @@ class Catalog:
         present = {f.rel for f in files}
         report = self._apply(todo, [p for p in snap if p not in present], cancel, snap)
         report.files = len(files)
-        self.state.set_meta("listing", listing)
-        self.state.set_meta("listing_count", str(len(files)))
+        with self.state.transaction() as conn:
+            self.state.set_meta("listing", listing)
+            self.state.set_meta("listing_count", str(len(files)))
+            conn.execute("DELETE FROM listing_dirty")
         return report
 
     @property
@@ -569,6 +575,9 @@ class Catalog:
     def update(self, changes: Changes, cancel: threading.Event | None = None) -> Rescan:
         """Bring the catalog in line with what filesystem events named, looking
         at nothing else: the files named, and the folders that appeared."""
+        return self._look_at(changes, cancel, events=True)
+
+    def _look_at(self, changes: Changes, cancel: threading.Event | None, *, events: bool) -> Rescan:
         self._check_parse_settings()
         # What the catalog knows of the files involved: a resident catalog
         # has every row at hand, another asks the database for these alone.
@@ -589,11 +598,22 @@ class Catalog:
             found[rel] = self._stat(rel)
         todo = [f for f in found.values() if f is not None and _differs(known.get(f.rel), f)]
         removed = [rel for rel, f in found.items() if f is None and rel in known]
+        if events and (todo or removed):
+            # The kept listing no longer says what the catalog holds for these
+            # paths: the next full scan looks at them besides what its listing
+            # shows changed (a file put back as it was listed, with its old
+            # time, would otherwise keep the catalog's newer row). Noted
+            # before the change, so that a build stopped half-way loses none.
+            with self.state.transaction() as conn:
+                conn.executemany(upsert("listing_dirty", ("path",), ("path",)),
+                                 [(p,) for p in (*removed, *(f.rel for f in todo))])
         report = self._apply(todo, removed, cancel, known)
         report.files = self._file_count()
-        if report.changed:
-            self.state.set_meta("listing", "")  # the next full scan compares every file again
         return report
+
+    def _dirty(self) -> set[str]:
+        """Paths filesystem events changed in the catalog since the listing was kept."""
+        return {p for (p,) in self.state.conn.execute("SELECT path FROM listing_dirty")}
 
     def _rows_at(self, paths: Iterable[str]) -> dict[str, SnapRow]:
         return {r[0]: SnapRow._make(r) for r in self.state.rows_in(

@@ -192,13 +192,18 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (path, name)
     );
     CREATE INDEX file_topics_newest ON file_topics (name, published_at DESC, article_id);
+    -- Files that filesystem events changed in the catalog since the content
+    -- folder's listing was last kept: the next full scan looks at them too.
+    CREATE TABLE listing_dirty (
+        path TEXT PRIMARY KEY
+    );
     """,
 ]
 
 
 # Every table of the schema above (what `feeder state copy` copies).
-TABLES = ("feeds", "links", "hosts", "in_feed", "meta", "files", "file_topics", "snapshot", "snapshot_delta",
-          "output_feeds", "media", "podcasts", "digests", "sources", "ingested", "leases")
+TABLES = ("feeds", "links", "hosts", "in_feed", "meta", "files", "file_topics", "listing_dirty", "snapshot",
+          "snapshot_delta", "output_feeds", "media", "podcasts", "digests", "sources", "ingested", "leases")
 
 _PG_TYPES = [(re.compile(r"\bINTEGER\b"), "BIGINT"), (re.compile(r"\bREAL\b"), "DOUBLE PRECISION"),
              (re.compile(r"\bBLOB\b"), "BYTEA"),
