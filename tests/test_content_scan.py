@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from feeder.content import scan
 from feeder.content.scan import scan_folder, scan_listing
@@ -69,3 +71,41 @@ def test_a_missing_folder_is_an_error(tmp_path: Path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(NotADirectoryError):
         scan_listing(tmp_path / "file")
+
+
+_RECORDS = st.builds(lambda kind, size, t, folder, name: f"{kind}{size} 17.{t} {folder}/{name}".encode(),
+                     st.sampled_from(["F", "F", "L"]), st.integers(1, 9), st.integers(0, 3),
+                     # A folder named like a record: one record may end with another whole one.
+                     st.sampled_from(["a", "b", "a/deep", "b/F1 17.0 a"]), st.sampled_from(["x", "y", "xy", "é"]))
+
+
+@settings(max_examples=500, deadline=None)
+# The last record of one listing is the end of the other's last record.
+@example([b"F2 17.0 a/y", b"F1 17.0 a/x"], [b"F1 17.0 b/F1 17.0 a/x"], 1, 0, 1 << 16)
+@given(st.lists(_RECORDS, max_size=30, unique=True), st.lists(_RECORDS, max_size=30, unique=True),
+       st.integers(0, 30), st.integers(0, 30), st.sampled_from([1, 3, 64, 1 << 16]))
+def test_changed_paths_compares_only_the_differing_stretch_and_misses_nothing(
+        first, second, keep_head, keep_tail, block):
+    """Two listings sharing a head and a tail (as find gives for a folder
+    that changed in one place): the same paths as comparing every record."""
+    before_records = first
+    # `now` keeps a head and a tail of `before` around other records.
+    now_records = first[:keep_head] + [r for r in second if r not in first] + first[len(first) - keep_tail:]
+    before = b"".join(r + b"\0" for r in before_records)
+    now = b"".join(r + b"\0" for r in dict.fromkeys(now_records))
+
+    def every_record(a: bytes, b: bytes) -> set[str]:
+        paths = set()
+        for record in set(a.split(b"\0")) ^ set(b.split(b"\0")):
+            if record:
+                text = os.fsdecode(record[1:])
+                paths.add(text.split(" ", 2)[2] if record[:1] == b"F" else text)
+        return paths
+
+    saved = scan._BLOCK
+    scan._BLOCK = block
+    try:
+        assert scan.changed_paths(before, now) == every_record(before, now)
+        assert scan.changed_paths(now, before) == every_record(now, before)
+    finally:
+        scan._BLOCK = saved

@@ -170,8 +170,22 @@ def find_fingerprint(raw: bytes) -> str:
 
 def changed_paths(before: bytes, now: bytes) -> set[str]:
     """The paths whose record differs between two of find's listings: added,
-    removed, or with another size or time. Compared as whole records, in C."""
-    old, new = set(before.split(b"\0")), set(now.split(b"\0"))
+    removed, or with another size or time. Compared as whole records, in C.
+
+    find lists an unchanged folder in the same order every time, so two
+    listings share a long head and tail: only the records between the first
+    and the last difference are compared as sets (a million records would
+    cost most of a second; one edit's stretch, nothing)."""
+    head = _common_head(before, now)
+    head = before.rfind(b"\0", 0, head) + 1  # back to the start of a record
+    tail = _common_tail(before, now, limit=min(len(before), len(now)) - head)
+    if tail:
+        # Forward to the first record end inside the common tail: what
+        # follows it starts a record in both listings.
+        cut = before.find(b"\0", len(before) - tail)
+        tail = len(before) - cut - 1 if cut != -1 else 0
+    old = set(before[head:len(before) - tail].split(b"\0"))
+    new = set(now[head:len(now) - tail].split(b"\0"))
     paths = set()
     for record in old ^ new:
         if not record:
@@ -179,6 +193,30 @@ def changed_paths(before: bytes, now: bytes) -> set[str]:
         text = os.fsdecode(record[1:])
         paths.add(text.split(" ", 2)[2] if record[:1] == b"F" else text)
     return paths
+
+
+_BLOCK = 1 << 16
+
+
+def _common_head(a: bytes, b: bytes) -> int:
+    """How many leading bytes `a` and `b` share (compared a block at a time, in C)."""
+    n, i = min(len(a), len(b)), 0
+    while i < n and a[i:i + _BLOCK] == b[i:i + _BLOCK]:
+        i += _BLOCK
+    end = min(i + _BLOCK, n)
+    while i < end and a[i] == b[i]:
+        i += 1
+    return min(i, n)
+
+
+def _common_tail(a: bytes, b: bytes, *, limit: int) -> int:
+    """How many trailing bytes `a` and `b` share, at most `limit`."""
+    la, lb, i = len(a), len(b), 0
+    while i + _BLOCK <= limit and a[la - i - _BLOCK:la - i] == b[lb - i - _BLOCK:lb - i]:
+        i += _BLOCK
+    while i < limit and a[la - i - 1] == b[lb - i - 1]:
+        i += 1
+    return i
 
 
 def _parse_find(root: str, raw: bytes) -> list[ContentFile]:
