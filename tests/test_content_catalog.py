@@ -11,7 +11,8 @@ import pytest
 
 from feeder.content import catalog as catalog_module
 from feeder.content.catalog import Catalog, open_catalog
-from feeder.errors import ConfigError
+from feeder.errors import Cancelled, ConfigError
+from feeder.storage.db import secondary_indexes
 from feeder.storage.state import State
 
 from conftest import Site, good_fields, open_state, write_corpus
@@ -128,6 +129,32 @@ def test_parallel_parsing_stores_what_serial_parsing_does(tmp_path: Path, monkey
                 "FROM files"))
             results.append((rows, sorted(catalog.entries(with_urls=True))))
     assert results[0] == results[1]
+    # Also the file_topics rows, and every index, made again after a bulk fill without them.
+    for mode in ("parallel", "serial"):
+        with open_state(tmp_path / mode / "state") as state:
+            assert not state.get_meta("deferred_indexes")
+            results.append((sorted(state.conn.execute("SELECT * FROM file_topics")),
+                            secondary_indexes(state.conn, ("files", "file_topics"))))
+    assert results[2] == results[3]
+    assert {"files_errors", "file_topics_newest"} <= {name for name, _ in results[2][1]}
+
+
+def test_indexes_set_aside_for_a_cold_build_are_made_again_after_a_stop(site: Site, state: State, monkeypatch):
+    write_corpus(site.content, catalog_module.PARALLEL_THRESHOLD + 10)
+    expected = secondary_indexes(state.conn, ("files", "file_topics"))
+
+    def stopped(*args, **kw):
+        assert secondary_indexes(state.conn, ("files", "file_topics")) == []  # set aside while filling
+        raise Cancelled()
+
+    with monkeypatch.context() as m:
+        m.setattr(catalog_module, "_parse_in_workers", stopped)
+        with pytest.raises(Cancelled):
+            opened(site, state)
+    assert secondary_indexes(state.conn, ("files", "file_topics")) == []
+    catalog, rescan = opened(site, state)  # the next build makes them first
+    assert secondary_indexes(state.conn, ("files", "file_topics")) == expected
+    assert rescan.parsed == catalog_module.PARALLEL_THRESHOLD + 10 and catalog.problems() == []
 
 
 def test_a_long_lived_process_reuses_its_catalog_until_another_process_writes(site: Site, state: State):

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from feeder.errors import StateError
 
 __all__ = ["Cursor", "Database", "PostgresDatabase", "SqliteDatabase", "connect", "database_errors",
-           "is_postgres_url", "redact_url"]
+           "is_postgres_url", "redact_url", "secondary_indexes"]
 
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 
@@ -190,6 +190,22 @@ def connect(target: str | Path, *, readonly: bool = False, timeout: float = 30) 
         label = redact_url(target_text) if postgres else target_text
         raise StateError(label, f"cannot open the state database: {describe_database_error(exc, target_text)}") \
             from None
+
+
+def secondary_indexes(db: Database, tables: Sequence[str]) -> list[tuple[str, str]]:
+    """(name, CREATE statement) of the indexes on `tables` that may be
+    dropped and made again (not those behind a primary key or a unique
+    constraint)."""
+    marks = ", ".join("?" * len(tables))
+    if db.dialect == "postgresql":
+        rows = db.execute(
+            "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.schemaname = current_schema() "  # noqa: S608
+            f"AND i.tablename IN ({marks}) AND NOT EXISTS "
+            "(SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname) ORDER BY i.indexname", tables)
+    else:
+        rows = db.execute(f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name IN ({marks}) "  # noqa: S608
+                          "AND sql IS NOT NULL ORDER BY name", tables)
+    return [(name, sql) for name, sql in rows]
 
 
 def describe_database_error(exc: BaseException, url: str = "") -> str:
