@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from feeder.content import catalog as catalog_module
+from feeder.content import parsing
 from feeder.content.catalog import Catalog, open_catalog
 from feeder.errors import Cancelled, ConfigError
 from feeder.storage.db import secondary_indexes
@@ -113,14 +114,14 @@ def test_a_missing_content_folder_is_a_configuration_error(site: Site, state: St
 
 def test_parallel_parsing_stores_what_serial_parsing_does(tmp_path: Path, monkeypatch):
     results = []
-    count = catalog_module.PARALLEL_THRESHOLD + 51
-    assert catalog_module._use_processes(count)  # this machine has more than one core
+    count = parsing.PARALLEL_THRESHOLD + 51
+    assert parsing.use_processes(count)  # this machine has more than one core
     for mode in ("parallel", "serial"):
         site = Site(tmp_path / mode)
-        write_corpus(site.content, catalog_module.PARALLEL_THRESHOLD + 50)
+        write_corpus(site.content, parsing.PARALLEL_THRESHOLD + 50)
         site.write("batch00/broken.txt", "---\npublished: perhaps\n---\n")
         if mode == "serial":
-            monkeypatch.setattr(catalog_module, "PARALLEL_THRESHOLD", 10**9)
+            monkeypatch.setattr(parsing, "PARALLEL_THRESHOLD", 10**9)
         with open_state(site.state) as state:
             catalog, rescan = opened(site, state)
             assert rescan.parsed == count
@@ -140,7 +141,7 @@ def test_parallel_parsing_stores_what_serial_parsing_does(tmp_path: Path, monkey
 
 
 def test_indexes_set_aside_for_a_cold_build_are_made_again_after_a_stop(site: Site, state: State, monkeypatch):
-    write_corpus(site.content, catalog_module.PARALLEL_THRESHOLD + 10)
+    write_corpus(site.content, parsing.PARALLEL_THRESHOLD + 10)
     expected = secondary_indexes(state.conn, ("files", "file_topics"))
 
     def stopped(*args, **kw):
@@ -148,13 +149,13 @@ def test_indexes_set_aside_for_a_cold_build_are_made_again_after_a_stop(site: Si
         raise Cancelled()
 
     with monkeypatch.context() as m:
-        m.setattr(catalog_module, "_parse_in_workers", stopped)
+        m.setattr(parsing, "_parse_in_workers", stopped)
         with pytest.raises(Cancelled):
             opened(site, state)
     assert secondary_indexes(state.conn, ("files", "file_topics")) == []
     catalog, rescan = opened(site, state)  # the next build makes them first
     assert secondary_indexes(state.conn, ("files", "file_topics")) == expected
-    assert rescan.parsed == catalog_module.PARALLEL_THRESHOLD + 10 and catalog.problems() == []
+    assert rescan.parsed == parsing.PARALLEL_THRESHOLD + 10 and catalog.problems() == []
 
 
 def test_a_long_lived_process_reuses_its_catalog_until_another_process_writes(site: Site, state: State):

@@ -12,8 +12,9 @@ import pytest
 
 from feeder.config import TopicSettings
 from feeder.content import catalog as catalog_module
-from feeder.content.catalog import _SEP, open_catalog
+from feeder.content.catalog import open_catalog
 from feeder.content.members import Members
+from feeder.content.parsing import TOPIC_SEP
 from feeder.content.watch import Changes
 from feeder.selection.feeds import select_feeds, select_indexed
 from feeder.selection.topics import TopicIndex
@@ -53,7 +54,7 @@ def check(state, settings_now_variants) -> None:
     topic_rows = sorted(state.conn.execute("SELECT path, name, published_at, article_id FROM file_topics"))
     expected = sorted((p, name, at, aid) for p, aid, pub, at, names in state.conn.execute(
         "SELECT path, article_id, published, published_at, topics FROM files WHERE published = 1")
-        if names for name in names.split(_SEP))
+        if names for name in names.split(TOPIC_SEP))
     assert topic_rows == expected
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import heapq
 from collections.abc import Collection, Iterable, Sequence
 
-from feeder.content.catalog import _SEP, Entry
+from feeder.content.catalog import Entry
+from feeder.content.parsing import TOPIC_SEP
 from feeder.storage.db import Database
 
 __all__ = ["Members"]
@@ -97,7 +98,7 @@ class Members:
             key = names or ""
             split = topics.get(key)
             if split is None:
-                split = topics[key] = tuple(key.split(_SEP)) if key else ()
+                split = topics[key] = tuple(key.split(TOPIC_SEP)) if key else ()
             yield Entry(aid, path, True, at, split, "")
 
     def _dropped_visible(self, until: float) -> list[Entry]:
