@@ -208,3 +208,29 @@ def test_bad_schedule_specs_are_configuration_errors(site: Site, spec):
     proc = run_feeder("daemon", "--config", str(cfg), timeout=20)
     assert proc.returncode == 2
     assert "schedule.rescan" in proc.stderr
+
+
+def test_a_stop_asked_while_the_scheduler_starts_is_not_lost(site: Site, monkeypatch):
+    """SIGTERM a few milliseconds after start once found the scheduler not yet
+    running, so nothing shut it down and the daemon never exited."""
+    import threading
+
+    from feeder.app.daemon import Daemon
+
+    d = Daemon(site.settings, None)
+    start = d.scheduler.start
+
+    def signalled_while_starting(*args, **kw):
+        d.stop.set()  # what the handler does when the scheduler is not running yet
+        return start(*args, **kw)
+
+    monkeypatch.setattr(d.scheduler, "start", signalled_while_starting)
+    # Without the fix this would block for good: a timer ends it and the test fails on the time.
+    watchdog = threading.Timer(15, lambda: d.scheduler.shutdown(wait=False))
+    watchdog.start()
+    started = time.monotonic()
+    try:
+        assert d._run_scheduler() == 0
+    finally:
+        watchdog.cancel()
+    assert time.monotonic() - started < 10

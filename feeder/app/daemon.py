@@ -24,6 +24,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from apscheduler.events import EVENT_SCHEDULER_STARTED, SchedulerEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
@@ -322,6 +323,10 @@ class Daemon:
         if self.scheduler.running:  # a signal before the scheduler started: it will not start
             self.scheduler.shutdown(wait=False)
 
+    def _stop_if_asked(self, event: SchedulerEvent) -> None:
+        if self.stop.is_set():
+            self.scheduler.shutdown(wait=False)
+
     def _on_reload(self, signum: int, frame: FrameType | None) -> None:
         try:
             new = load_config(self.config_path)
@@ -373,6 +378,9 @@ class Daemon:
             if not self.leadership.leading:
                 log.info("standing by: another instance publishes (checking every %g s)", self._poll_seconds())
         log.info("feeder daemon started: %s", ", ".join(f"{j.name} every {j.spec(self.settings)}" for j in self.jobs))
+        # A signal that comes while the scheduler starts finds it not running
+        # yet and cannot shut it down: the scheduler does, once it runs.
+        self.scheduler.add_listener(self._stop_if_asked, EVENT_SCHEDULER_STARTED)
         if not self.stop.is_set():
             self.scheduler.start()  # returns after shutdown
         deadline = time.monotonic() + STOP_GRACE
