@@ -47,7 +47,7 @@ def check(state, settings_now_variants) -> None:
     entries = catalog.entries()
     # The duplicates kept up to date change by change are those a full look finds.
     assert catalog.duplicates() == catalog._find_duplicates()
-    members = Members(state.conn, [d.dropped for d in catalog.duplicates()])
+    members = Members(state, [d.dropped for d in catalog.duplicates()])
     for kw in settings_now_variants:
         assert select_indexed(members, index=INDEX, **kw) == select_feeds(entries, index=INDEX, **kw), kw
     # The topic rows are exactly what the files' rows say.

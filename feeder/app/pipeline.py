@@ -241,14 +241,17 @@ def _build(settings: Settings, state: State, now: datetime, resolver: Resolver |
             # first change then costs what any other does (at a million
             # articles, reading every entry takes seconds).
             with report.timed("select"):
-                _select(settings, state, catalog, BuildReport(), now)
+                _select(settings, state, catalog, now)
         _report_from_state(state, report)
         state.set_output_meta("last_now", now.isoformat())
         report.unchanged = True
         return report
     state.set_output_meta("complete", "0")
     with report.timed("select"):
-        selection, held_visible = _select(settings, state, catalog, report, now)
+        report.skipped += [Problem(d.dropped, f"id '{d.article_id}' is already used by {d.kept}")
+                           for d in catalog.duplicates()]
+        report.skipped.sort(key=lambda p: p.path)
+        selection, held_visible = _select(settings, state, catalog, now)
     with report.timed("render"):
         from feeder.render.site import media_warnings, render_site
 
@@ -277,8 +280,7 @@ def _check_links(settings: Settings, state: State, report: BuildReport, now: dat
     return holds_changed or report.links.holds_changed or media_learned > 0
 
 
-def _select(settings: Settings, state: State, catalog: Catalog, report: BuildReport,
-            now: datetime) -> tuple[Selection[Entry], int]:
+def _select(settings: Settings, state: State, catalog: Catalog, now: datetime) -> tuple[Selection[Entry], int]:
     """Plan every feed; also returns how many visible articles the link policy holds back.
 
     A resident catalog's selection is kept and updated with the entries that
@@ -290,16 +292,13 @@ def _select(settings: Settings, state: State, catalog: Catalog, report: BuildRep
     from feeder.selection.topics import TopicIndex
 
     with_urls = settings.links.enabled
-    duplicates = catalog.duplicates()
-    report.skipped += [Problem(d.dropped, f"id '{d.article_id}' is already used by {d.kept}") for d in duplicates]
-    report.skipped.sort(key=lambda p: p.path)
+    index = TopicIndex(settings.topics, settings.site.title)
     keep_since = digest_window(settings.digest, now, settings.tzinfo, settings.max_items)
     if not catalog.resident and not settings.links.enabled:
         from feeder.content.members import Members
         from feeder.selection.feeds import select_indexed
 
-        selection = select_indexed(Members(state.conn, [d.dropped for d in duplicates]),
-                                   index=TopicIndex(settings.topics, settings.site.title), now=now,
+        selection = select_indexed(Members(state, [d.dropped for d in catalog.duplicates()]), index=index, now=now,
                                    max_items=settings.max_items, retained=state.known_topics(), keep_since=keep_since)
         return selection, 0
     where = (state.conn.target, state.output_key)
@@ -309,7 +308,7 @@ def _select(settings: Settings, state: State, catalog: Catalog, report: BuildRep
     cursor, changes = catalog.entry_changes(kept.cursor if kept is not None and kept.topics == topics else None,
                                             with_urls=with_urls)
     if kept is None or changes is None:
-        live = LiveSelection(TopicIndex(settings.topics, settings.site.title), catalog.entries(with_urls=with_urls))
+        live = LiveSelection(index, catalog.entries(with_urls=with_urls))
     else:
         live = kept.live
         live.update(changes)

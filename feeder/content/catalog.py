@@ -126,7 +126,6 @@ class _Kept:
     parsed: int | None = None  # rows with an article id
 
 
-
 # db path → (generation, snapshot): the catalog a long-lived process last saw.
 _IN_MEMORY: dict[str, _Kept] = {}
 
@@ -299,7 +298,9 @@ class Catalog:
             files, listing = scan, listing_hash(scan)
             if self.state.get_meta("listing") == listing and not dirty:
                 return Rescan(files=len(files))
-            return self._compare(files, listing, cancel)
+            report = self._compare(files, cancel)
+            self._listed(listing, report.files)
+            return report
         listing = scan.fingerprint
         known = self.state.get_meta("listing")
         count = self.state.get_meta("listing_count")
@@ -313,16 +314,20 @@ class Catalog:
 
             report = self._look_at(Changes(files=changed_paths(before, scan.raw) | dirty), cancel, events=False)
         else:
-            report = self._compare(scan.files, listing, cancel)
+            report = self._compare(scan.files, cancel)
         report.files = self._file_count()
         self._keep_listing(scan)
-        with self.state.transaction() as conn:
-            self.state.set_meta("listing", listing)
-            self.state.set_meta("listing_count", str(report.files))
-            conn.execute("DELETE FROM listing_dirty")
+        self._listed(listing, report.files)
         return report
 
-    def _compare(self, files: Sequence[ContentFile], listing: str, cancel: threading.Event | None) -> Rescan:
+    def _listed(self, listing: str, count: int) -> None:
+        """The catalog is in line with this listing: no file events changed since."""
+        with self.state.transaction() as conn:
+            self.state.set_meta("listing", listing)
+            self.state.set_meta("listing_count", str(count))
+            conn.execute("DELETE FROM listing_dirty")
+
+    def _compare(self, files: Sequence[ContentFile], cancel: threading.Event | None) -> Rescan:
         """Compare every file of a full listing with the catalog."""
         snap = self._snapshot()
         get = snap.get
@@ -331,10 +336,6 @@ class Catalog:
         present = {f.rel for f in files}
         report = self._apply(todo, [p for p in snap if p not in present], cancel, snap)
         report.files = len(files)
-        with self.state.transaction() as conn:
-            self.state.set_meta("listing", listing)
-            self.state.set_meta("listing_count", str(len(files)))
-            conn.execute("DELETE FROM listing_dirty")
         return report
 
     @property
@@ -450,11 +451,10 @@ class Catalog:
         self._forget_kept()
         if self._dupes is None:
             self._dupes = self._stored_duplicates()
+        before_rows = [row for p in (*removed, *(f.rel for f in todo)) if (row := known.get(p)) is not None]
         # Ids these files had, when duplicates are kept: a duplicate may have ended with them.
-        touched = set() if self._dupes is None else {
-            row.article_id for p in (*removed, *(f.rel for f in todo)) if (row := known.get(p)) is not None}
-        had_ids = sum(1 for p in (*removed, *(f.rel for f in todo))
-                      if (row := known.get(p)) is not None and row.article_id is not None)
+        touched = set() if self._dupes is None else {row.article_id for row in before_rows}
+        had_ids = sum(1 for row in before_rows if row.article_id is not None)
         fresh = not removed and conn.execute("SELECT 1 FROM files LIMIT 1").fetchone() is None
         if removed:
             with self.state.transaction():
@@ -470,9 +470,10 @@ class Catalog:
                 conn.execute("DELETE FROM snapshot")  # the workers write `files` alone
             if fresh:
                 self._defer_indexes()
-        stored = parse_and_store(conn, self.state.conn.target, todo, self.max_size, self.tz_name, cancel,
-                             parallel=parallel, fresh=fresh, articles=self._parsed)
-        self._restore_indexes()
+        stored = parse_and_store(conn, conn.target, todo, self.max_size, self.tz_name, cancel,
+                                 parallel=parallel, fresh=fresh, articles=self._parsed)
+        if parallel and fresh:
+            self._restore_indexes()
         before = self._dupes
         if stored is None:
             self._dupes = None

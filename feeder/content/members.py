@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterable, Sequence
 
 from feeder.content.catalog import Entry
 from feeder.content.parsing import TOPIC_SEP
-from feeder.storage.db import Database
+from feeder.storage.base import Store
 
 __all__ = ["Members"]
 
@@ -30,8 +30,9 @@ class Members:
     """The published articles of a catalog, but the files `dropped` (the
     duplicates of another file's id), as selection sees them."""
 
-    def __init__(self, conn: Database, dropped: Collection[str] = ()):
-        self._conn = conn
+    def __init__(self, state: Store, dropped: Collection[str] = ()):
+        self._state = state
+        self._conn = state.conn
         self._dropped = frozenset(dropped)
         self._topics: dict[str, tuple[str, ...]] = {}  # few distinct topic lists: each split once
         self._dropped_entries: list[Entry] | None = None
@@ -53,31 +54,32 @@ class Members:
     def newest(self, names: Sequence[str] | None, until: float, limit: int) -> list[Entry]:
         """The `limit` newest articles visible at `until` (with one of `names`, unless None)."""
         # A dropped file may take a place: ask for as many more as there are.
-        ask = limit + len(self._dropped)
-        if names is None:
-            rows = self._conn.execute(
-                f"SELECT {_ROW} FROM files f WHERE f.published = 1 AND f.published_at <= ? "  # noqa: S608
-                "ORDER BY f.published_at DESC, f.article_id LIMIT ?", (until, ask))
-            return self._take(self._entries(rows), limit)
-        # One ordered, limited read per spelling, merged: an IN list would make
-        # the database sort every member of the topic.
-        return self._take(heapq.merge(*(self._entries(self._conn.execute(
-            f"SELECT {_ROW} FROM file_topics t JOIN files f ON f.path = t.path "  # noqa: S608
-            "WHERE t.name = ? AND t.published_at <= ? ORDER BY t.published_at DESC, t.article_id LIMIT ?",
-            (name, until, ask))) for name in names), key=_order), limit)
+        return self._take(self._ordered(names, until, None, limit + len(self._dropped)), limit)
 
     def since(self, names: Sequence[str] | None, until: float, since: float) -> list[Entry]:
         """Every article visible at `until` published at `since` or later (with one of `names`, unless None)."""
+        return self._take(self._ordered(names, until, since, None), None)
+
+    def _ordered(self, names: Sequence[str] | None, until: float, since: float | None,
+                 limit: int | None) -> Iterable[Entry]:
+        """Visible articles newest first, from `since` on, at most `limit` from each read."""
+        bounds, params = ["published_at <= ?"], [until]
+        if since is not None:
+            bounds.append("published_at >= ?")
+            params.append(since)
+        tail = "" if limit is None else f" LIMIT {int(limit)}"
         if names is None:
-            rows = self._conn.execute(
-                f"SELECT {_ROW} FROM files f WHERE f.published = 1 AND f.published_at <= ? "  # noqa: S608
-                "AND f.published_at >= ? ORDER BY f.published_at DESC, f.article_id", (until, since))
-            return self._take(self._entries(rows), None)
-        return self._take(heapq.merge(*(self._entries(self._conn.execute(
+            where = " AND ".join(f"f.{b}" for b in bounds)
+            return self._entries(self._conn.execute(
+                f"SELECT {_ROW} FROM files f WHERE f.published = 1 AND {where} "  # noqa: S608
+                f"ORDER BY f.published_at DESC, f.article_id{tail}", params))
+        # One ordered, limited read per spelling, merged: an IN list would make
+        # the database sort every member of the topic.
+        where = " AND ".join(f"t.{b}" for b in bounds)
+        return heapq.merge(*(self._entries(self._conn.execute(
             f"SELECT {_ROW} FROM file_topics t JOIN files f ON f.path = t.path "  # noqa: S608
-            "WHERE t.name = ? AND t.published_at <= ? AND t.published_at >= ? "
-            "ORDER BY t.published_at DESC, t.article_id", (name, until, since))) for name in names), key=_order),
-            None)
+            f"WHERE t.name = ? AND {where} ORDER BY t.published_at DESC, t.article_id{tail}", [name, *params]))
+            for name in names), key=_order)
 
     def _take(self, entries: Iterable[Entry], limit: int | None) -> list[Entry]:
         """Entries in order, each once (an article may carry two spellings of a topic), none dropped."""
@@ -103,8 +105,7 @@ class Members:
 
     def _dropped_visible(self, until: float) -> list[Entry]:
         if self._dropped_entries is None:
-            rows: Iterable[tuple[str, str, float, str | None]] = self._conn.execute(
-                f"SELECT {_ROW} FROM files f WHERE f.published = 1 AND f.path IN "  # noqa: S608
-                f"({', '.join('?' * len(self._dropped))})", tuple(sorted(self._dropped))) if self._dropped else []
-            self._dropped_entries = list(self._entries(rows))
+            self._dropped_entries = list(self._entries(self._state.rows_in(
+                f"SELECT {_ROW} FROM files f WHERE f.published = 1 AND f.path IN ({{marks}})",  # noqa: S608
+                sorted(self._dropped))))
         return [e for e in self._dropped_entries if e.timestamp <= until]

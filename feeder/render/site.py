@@ -10,6 +10,7 @@ A feed is rendered again only when its items or what it is rendered from
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -31,6 +32,7 @@ __all__ = ["quiet_date", "render_site"]
 # one new article changed was most of a daemon round's rendering.
 _PREPARED: dict[str, tuple[str, str, Item]] = {}
 _PREPARED_LIMIT = 20_000
+
 
 def quiet_date(selection: Selection[Entry]) -> datetime:
     """The date of a feed without items: the site's newest publication, so an
@@ -66,7 +68,7 @@ class _Site:
         if self.keep:
             for source in missing:
                 kept = _PREPARED.get(source)
-                if kept is not None and kept[0] == self.hashes.get(source) and kept[1] == self.render_fp:
+                if kept is not None and kept[:2] == (self.hashes.get(source), self.render_fp):
                     self.items[source] = kept[2]
             missing = [s for s in missing if s not in self.items]
         for source, article in self.catalog.articles(missing).items():
@@ -76,6 +78,11 @@ class _Site:
                 if len(_PREPARED) >= _PREPARED_LIMIT:
                     del _PREPARED[next(iter(_PREPARED))]  # the longest kept
                 _PREPARED[source] = (file_hash, self.render_fp, item)
+
+    def items_key(self, entries: Iterable[Entry]) -> list[list[object]]:
+        """What a rendering shows of these entries: id, file hash, topic names."""
+        names = self.names
+        return [[e.id, self.hashes.get(e.source), [names.get(n, n) for n in e.topics]] for e in entries]
 
     def plan_items(self, plan: FeedPlan[Entry]) -> FeedPlan[Item]:
         found = tuple(self.items[e.source] for e in plan.items if e.source in self.items)
@@ -93,14 +100,14 @@ def render_site(selection: Selection[Entry], settings: Settings, state: State, c
     hashes = catalog.file_hashes(e.source for plan in selection.plans for e in plan.items)
     site = _Site(selection, settings, state, catalog, publisher, now, quiet_date(selection), state.media(),
                  render_fp, hashes, keep=catalog.resident)
-    stale = _stale_feeds(site, render_fp, hashes)
+    stale = _stale_feeds(site)
     site.load([e.source for plan, _ in stale for e in plan.items])
     for plan, fingerprint in stale:
         _write_feed(site, plan, fingerprint)
     digest_dates = _write_digests(site) if settings.digest != "off" else {}
     # The OPML list and the landing page (every feed's newest headlines, so
     # their articles are read too) are made again only when what they show changed.
-    pages = _pages_fingerprint(site, render_fp, hashes, digest_dates)
+    pages = _pages_fingerprint(site, digest_dates)
     if state.get_output_meta("pages_fingerprint") != pages or not all(
             publisher.exists(p) for p in (OPML_NAME, INDEX_NAME)):
         site.load([e.source for plan in selection.plans for e in plan.items[:HEADLINES]])
@@ -110,31 +117,28 @@ def render_site(selection: Selection[Entry], settings: Settings, state: State, c
     return len(stale)
 
 
-def _pages_fingerprint(site: _Site, render_fp: str, hashes: dict[str, str], digest_dates: dict[str, datetime]) -> str:
+def _pages_fingerprint(site: _Site, digest_dates: dict[str, datetime]) -> str:
     """What the OPML list and the landing page are made from."""
-    names = site.names
     return hash_of(
-        render_fp,
+        site.render_fp,
         [[p.slug, None if p.topic is None else [p.topic.key, p.topic.name, p.topic.title, p.topic.description,
-                                                p.topic.blurb], len(p.items),
-          [[e.id, hashes.get(e.source), [names.get(n, n) for n in e.topics]] for e in p.items[:HEADLINES]]]
+                                                p.topic.blurb], len(p.items), site.items_key(p.items[:HEADLINES])]
          for p in site.selection.plans],
         sorted((slug, d.isoformat()) for slug, d in digest_dates.items()),
         sorted((slug, updated) for slug, (_, updated) in site.state.rendered().items()),
     )
 
 
-def _stale_feeds(site: _Site, render_fp: str, hashes: dict[str, str]) -> list[tuple[FeedPlan[Entry], str]]:
+def _stale_feeds(site: _Site) -> list[tuple[FeedPlan[Entry], str]]:
     """The feeds whose last rendering no longer matches, with their new fingerprints."""
     rendered = site.state.rendered()
-    names = site.names
     stale = []
     for plan in site.selection.plans:
         t = plan.topic
         fingerprint = hash_of(
-            render_fp,
+            site.render_fp,
             None if t is None else [t.key, t.name, t.slug, t.title, t.description],
-            [[e.id, hashes.get(e.source), [names.get(n, n) for n in e.topics]] for e in plan.items],
+            site.items_key(plan.items),
             None if plan.items else site.quiet.isoformat(),
         )
         paths = feed_files(plan.slug, site.settings.site.base_url).paths.values()

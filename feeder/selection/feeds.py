@@ -12,7 +12,7 @@ catalog's light `Entry` rows.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
@@ -20,7 +20,7 @@ from typing import Generic, Protocol, TypeVar
 from feeder.model import FeedPlan, Topic
 from feeder.selection.topics import TopicIndex
 
-__all__ = ["Indexed", "Selectable", "Selection", "select_feeds", "select_indexed"]
+__all__ = ["Indexed", "Selectable", "Selection", "assemble", "select_feeds", "select_indexed"]
 
 
 class Selectable(Protocol):
@@ -67,6 +67,25 @@ class Selection(Generic[T]):
         return (self.everything, *self.topics)
 
 
+def assemble(index: TopicIndex, retained: Mapping[str, str] | None, counts: Mapping[str, Counter[str]],
+             plan: Callable[[Topic | None, str], FeedPlan[T]], visible: int) -> Selection[T]:
+    """A selection, from how the visible articles spell each topic key
+    (`counts`) and a way to plan one feed: by its topic and key, None and ''
+    for all topics. Shared by every way of selecting, so that they agree on
+    which topics get a feed, their names and their order."""
+    spellings: dict[str, Counter[str]] = {key: Counter([name]) for key, name in (retained or {}).items()}
+    for key, counter in counts.items():
+        if counter:
+            spellings[key] = spellings[key] + counter if key in spellings else counter
+    topics: dict[str, Topic] = index.build(spellings)
+    return Selection(
+        everything=plan(None, ""),
+        topics=tuple(plan(topic, key) for key, topic in sorted(topics.items(), key=lambda kv: kv[1].slug)),
+        display_names={name: topics[key].name for key, counter in spellings.items() for name in counter},
+        visible=visible,
+    )
+
+
 def select_feeds(
     articles: Sequence[T],
     *,
@@ -88,7 +107,7 @@ def select_feeds(
     # Visible: marked published, its time has come, and nothing holds it back.
     visible = [a for a in articles if a.published and a.timestamp <= now_ts and a.id not in held_back]
     visible.sort(key=_order)  # once: every feed is then a prefix of its members
-    spellings: dict[str, Counter[str]] = {key: Counter([name]) for key, name in (retained or {}).items()}
+    spellings: dict[str, Counter[str]] = {}
     members: dict[str, list[T]] = {}
     recent: dict[str, list[T]] = {}
     since = keep_since.timestamp() if keep_since is not None else None
@@ -113,19 +132,14 @@ def select_feeds(
                 feed.append(article)
             if since is not None and article.timestamp >= since:
                 recent.setdefault(key, []).append(article)
-    topics: dict[str, Topic] = index.build(spellings)
-    display = {name: topics[key].name for key, counter in spellings.items() for name in counter}
-    plans = [
-        FeedPlan(topic, tuple(members.get(key, ())), tuple(recent.get(key, ())))
-        for key, topic in sorted(topics.items(), key=lambda kv: kv[1].slug)
-    ]
-    return Selection(
-        everything=FeedPlan(None, tuple(visible[:max_items]),
-                           tuple(a for a in visible if since is not None and a.timestamp >= since)),
-        topics=tuple(plans),
-        display_names=display,
-        visible=len(visible),
-    )
+
+    def plan(topic: Topic | None, key: str) -> FeedPlan[T]:
+        if topic is None:
+            return FeedPlan(None, tuple(visible[:max_items]),
+                            tuple(a for a in visible if since is not None and a.timestamp >= since))
+        return FeedPlan(topic, tuple(members.get(key, ())), tuple(recent.get(key, ())))
+
+    return assemble(index, retained, spellings, plan, len(visible))
 
 
 def select_indexed(
@@ -142,27 +156,18 @@ def select_indexed(
     counts instead of going through every article: its cost grows with the
     number of feeds, not of articles."""
     now_ts = now.timestamp()
-    spellings: dict[str, Counter[str]] = {key: Counter([name]) for key, name in (retained or {}).items()}
-    names_of: dict[str, list[str]] = {}
+    spellings: dict[str, Counter[str]] = {}
     for name, count in sorted(articles.spelling_counts(now_ts).items()):
         key = index.key(name)
         if key and count > 0:
             spellings.setdefault(key, Counter())[name] += count
-            names_of.setdefault(key, []).append(name)
-    topics: dict[str, Topic] = index.build(spellings)
-    display = {name: topics[key].name for key, counter in spellings.items() for name in counter}
     since = keep_since.timestamp() if keep_since is not None else None
 
-    def plan(topic: Topic | None, names: list[str] | None) -> FeedPlan[T]:
+    def plan(topic: Topic | None, key: str) -> FeedPlan[T]:
+        names = None if topic is None else list(spellings.get(key, ()))
         if names == []:
             return FeedPlan(topic)  # configured or retained, with no visible article
         recent = () if since is None else tuple(articles.since(names, now_ts, since))
         return FeedPlan(topic, tuple(articles.newest(names, now_ts, max_items)), recent)
 
-    return Selection(
-        everything=plan(None, None),
-        topics=tuple(plan(topic, names_of.get(key, []))
-                     for key, topic in sorted(topics.items(), key=lambda kv: kv[1].slug)),
-        display_names=display,
-        visible=articles.visible_count(now_ts),
-    )
+    return assemble(index, retained, spellings, plan, articles.visible_count(now_ts))

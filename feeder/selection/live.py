@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Generic
 
 from feeder.model import FeedPlan, Topic
-from feeder.selection.feeds import Selectable, Selection, T, _order
+from feeder.selection.feeds import Selectable, Selection, T, _order, assemble
 from feeder.selection.topics import TopicIndex
 
 __all__ = ["LiveSelection"]
@@ -129,33 +129,19 @@ class LiveSelection(Generic[T]):
                 key = self._key(name)
                 if key:
                     future.setdefault(key, Counter())[name] += 1
-        spellings: dict[str, Counter[str]] = {key: Counter([name]) for key, name in (retained or {}).items()}
-        for key, counter in self._spellings.items():
-            counts = counter - future[key] if key in future else counter
-            if counts:
-                found = spellings.get(key)
-                if found is None:
-                    spellings[key] = Counter(counts)
-                else:
-                    found.update(counts)
-        topics: dict[str, Topic] = self._index.build(spellings)
-        display = {name: topics[key].name for key, counter in spellings.items() for name in counter}
+        counts = {key: counter - future[key] if key in future else counter
+                  for key, counter in self._spellings.items()}
         since = keep_since.timestamp() if keep_since is not None else None
 
-        def plan(topic: Topic | None, members: list[T]) -> FeedPlan[T]:
+        def plan(topic: Topic | None, key: str) -> FeedPlan[T]:
+            members = everything if topic is None else self._members.get(key, [])
             start = cut if topic is None else bisect_left(members, -now_ts, key=_age)
             recent: tuple[T, ...] = ()
             if since is not None:
                 recent = tuple(members[start:bisect_right(members, -since, key=_age)])
             return FeedPlan(topic, tuple(members[start:start + max_items]), recent)
 
-        return Selection(
-            everything=plan(None, everything),
-            topics=tuple(plan(topic, self._members.get(key, []))
-                         for key, topic in sorted(topics.items(), key=lambda kv: kv[1].slug)),
-            display_names=display,
-            visible=len(everything) - cut,
-        )
+        return assemble(self._index, retained, counts, plan, len(everything) - cut)
 
     # -- keeping the lists and counts --------------------------------------
 
