@@ -234,6 +234,25 @@ def test_waiting_for_the_lock_is_said_once(site: Site):
                        f"(process {os.getpid()}); waiting up to 0.5 s for it to finish"]
 
 
+def test_the_folder_is_listed_only_once_the_build_holds_the_lock(site: Site):
+    """A file the lock's holder writes before it lets go is in the next build:
+    the build starts listing the folder early, but never before it holds the lock."""
+    import subprocess
+    import sys
+
+    from feeder.storage.lock import BuildLock
+
+    site.article("a.txt", **good_fields(1))
+    with BuildLock(site.state, timeout=1):
+        proc = subprocess.Popen([sys.executable, "-m", "feeder", "build", "-q", "--wait", "60", "--config",
+                                 str(site.config_file())], stderr=subprocess.PIPE, text=True)
+        assert "waiting up to 60 s" in proc.stderr.readline()
+        site.article("b.txt", **good_fields(2))
+    assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    proc.stderr.close()
+    assert len(parse_feed(site.output / "rss.xml").entries) == 2
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["serve", "--port", "99999"], "expected a port number from 1 to 65535, not '99999'"),
     (["serve", "--port", "http"], "expected a port number from 1 to 65535"),

@@ -65,6 +65,44 @@ def test_the_fingerprint_changes_with_any_file(tree: Path):
     assert scan_listing(tree).fingerprint == touched
 
 
+def test_a_listing_started_ahead_is_the_listing(tree: Path):
+    pending = scan.start_listing(tree)
+    assert pending is not None
+    ahead = scan_listing(tree, pending)
+    assert ahead.raw is not None and ahead.files == scan_folder(tree)
+    assert scan_listing(tree).fingerprint == ahead.fingerprint
+    assert pending.result() is None  # used once: the next scan lists the folder again
+
+
+def test_a_listing_started_for_another_folder_is_not_used(tree: Path, tmp_path: Path):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "elsewhere.txt").write_text("x")
+    with scan.start_listing(other) as pending:
+        assert scan_listing(tree, pending).files == scan_folder(tree)
+        assert [f.rel for f in scan_listing(other, pending).files] == ["elsewhere.txt"]
+
+
+def test_a_listing_never_asked_for_is_stopped_and_reaped(tmp_path: Path):
+    root = tmp_path / "big"
+    for i in range(50):
+        (root / f"d{i}").mkdir(parents=True)
+        for j in range(40):
+            (root / f"d{i}" / f"{j}.txt").write_text("x")
+    pending = scan.start_listing(root)
+    assert pending is not None
+    pid = pending._proc.pid
+    pending.close()
+    with pytest.raises(ChildProcessError):  # reaped: no zombie is left behind
+        os.waitpid(pid, os.WNOHANG)
+    assert pending.result() is None
+    pending.close()  # twice is harmless
+
+
+def test_no_listing_is_started_for_a_missing_folder(tmp_path: Path):
+    assert scan.start_listing(tmp_path / "nope") is None
+
+
 def test_a_missing_folder_is_an_error(tmp_path: Path):
     with pytest.raises(FileNotFoundError):
         scan_listing(tmp_path / "nope")

@@ -213,9 +213,29 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_SOURCES if report.all_failed else EXIT_OK
 
 
-def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
-    from feeder.app.pipeline import build
+@contextlib.contextmanager
+def _listing_under_lock(settings: Settings, args: argparse.Namespace) -> Iterator[tuple[Any, Any]]:
+    """With SQLite state: the build lock, then the content folder's listing
+    started under it, so that find walks the folder while the rest of feeder
+    is imported. With PostgreSQL the build also waits for the shared lock
+    (another machine may be building), and lists the folder after it."""
+    if settings.state.url is not None:
+        yield None, None
+        return
+    from feeder.content.scan import start_listing
+    from feeder.storage.lock import BuildLock
 
+    timeout = settings.lock_timeout if args.wait is None else args.wait
+    with BuildLock(settings.state_dir, timeout=timeout, cancel=args.cancel) as held:
+        pending = start_listing(settings.content_dir)
+        try:
+            yield held, pending
+        finally:
+            if pending is not None:
+                pending.close()
+
+
+def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     if args.ingest and settings.sources:
         from feeder.ingest.run import ingest
 
@@ -225,7 +245,10 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
         for s in ingested.sources:
             if s.status == "error" or s.problems:
                 _problem(args, s.line(), source=s.url)
-    report = build(settings, lock_timeout=args.wait, cancel=args.cancel)
+    with _listing_under_lock(settings, args) as (held, pending):
+        from feeder.app.pipeline import build
+
+        report = build(settings, lock_timeout=args.wait, cancel=args.cancel, held=held, pending=pending)
     if report.files == 0:
         log.warning("no article files found in %s (feeder reads *.txt and *.md files, in subfolders too); "
                     "the feeds were written empty", settings.content_dir)

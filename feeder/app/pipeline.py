@@ -35,12 +35,14 @@ from feeder.storage.state import State
 # Markdown...) are imported where they are used: a rescan that finds nothing
 # to do never loads them, which is most of its time.
 if TYPE_CHECKING:
+    from feeder.content.scan import PendingListing
     from feeder.content.watch import Changes
     from feeder.links.rounds import RoundReport
     from feeder.net.guard import Resolver
     from feeder.output.websub import Ping
     from feeder.selection.feeds import Selection
     from feeder.selection.live import LiveSelection
+    from feeder.storage.lock import BuildLock
 
 
 __all__ = ["BuildReport", "BuildStats", "FeedSummary", "LastBuild", "Problem", "build", "open_catalog"]
@@ -157,11 +159,12 @@ class BuildStats:
 
 
 def open_catalog(settings: Settings, state: State, report: BuildReport, cancel: threading.Event | None = None,
-                 changes: Changes | None = None, resident: bool = False) -> tuple[Catalog, bool]:
+                 changes: Changes | None = None, resident: bool = False,
+                 pending: PendingListing | None = None) -> tuple[Catalog, bool]:
     """Bring the catalog up to date (a full scan, or only what `changes` names); True when a file changed."""
     catalog, rescan = content_catalog(state, settings.content_dir, max_size=settings.max_file_size,
                                       timezone_name=settings.timezone, cancel=cancel, changes=changes,
-                                      resident=resident)
+                                      resident=resident, pending=pending)
     report.files, report.parsed = rescan.files, rescan.parsed
     report.skipped = [Problem(path, problem) for path, problem in catalog.problems()]
     report.file_warnings = [Problem(path, warning) for path, warning in catalog.warnings()]
@@ -177,6 +180,8 @@ def build(
     cancel: threading.Event | None = None,
     changes: Changes | None = None,
     resident: bool = False,
+    held: BuildLock | None = None,
+    pending: PendingListing | None = None,
 ) -> BuildReport:
     """Build every feed once. Raises `FeederError` only when the operator must act.
 
@@ -186,14 +191,16 @@ def build(
     catalog looks at those files alone instead of scanning the folder.
     A `resident` build (the daemon's) keeps the catalog and the selection in
     memory for the next one, which then works on what changed.
+    A caller that took the build lock itself passes it as `held`, and the
+    content folder's listing it started under it as `pending`.
     """
     now = now or datetime.now(timezone.utc)
-    with locked_state(settings.state_dir, settings.state.url, cancel=cancel,
+    with locked_state(settings.state_dir, settings.state.url, cancel=cancel, held=held,
                       timeout=settings.lock_timeout if lock_timeout is None else lock_timeout) as state:
         state.output_key = settings.output_key
         started, clock = datetime.now(timezone.utc), time.perf_counter()
         try:
-            report = _build(settings, state, now, resolver, cancel, changes, resident)
+            report = _build(settings, state, now, resolver, cancel, changes, resident, pending)
         except Exception as exc:
             outcome = "stopped" if isinstance(exc, Cancelled) else "failed"
             _record_last_build(state, LastBuild(started.isoformat(timespec="seconds"),
@@ -215,7 +222,8 @@ def _record_last_build(state: State, last: LastBuild) -> None:
 
 
 def _build(settings: Settings, state: State, now: datetime, resolver: Resolver | None,
-           cancel: threading.Event | None, changes: Changes | None, resident: bool) -> BuildReport:
+           cancel: threading.Event | None, changes: Changes | None, resident: bool,
+           pending: PendingListing | None = None) -> BuildReport:
     from feeder.render.fingerprints import selection_fingerprint
 
     report = BuildReport()
@@ -227,7 +235,7 @@ def _build(settings: Settings, state: State, now: datetime, resolver: Resolver |
         # state): events on this machine may not have seen it.
         changes = None
     with report.timed("scan and parse"):
-        catalog, files_changed = open_catalog(settings, state, report, cancel, changes, resident)
+        catalog, files_changed = open_catalog(settings, state, report, cancel, changes, resident, pending)
     if sweep_requested:
         state.done("sweep")
     with report.timed("link checks"):

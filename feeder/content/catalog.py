@@ -43,6 +43,7 @@ from feeder.content.scan import (
     ARTICLE_SUFFIXES,
     ContentFile,
     Listing,
+    PendingListing,
     changed_paths,
     find_fingerprint,
     hidden_name,
@@ -696,16 +697,17 @@ class Catalog:
 
 def open_catalog(state: State, content_dir: str | os.PathLike[str], *, max_size: int, timezone_name: str,
                  cancel: threading.Event | None = None, changes: Changes | None = None,
-                 resident: bool = False) -> tuple[Catalog, Rescan]:
-    """Bring the catalog in line with the content folder: by a full scan, or,
-    given the `changes` filesystem events named, by looking at those alone."""
+                 resident: bool = False, pending: PendingListing | None = None) -> tuple[Catalog, Rescan]:
+    """Bring the catalog in line with the content folder: by a full scan (from
+    the `pending` listing, when one was started), or, given the `changes`
+    filesystem events named, by looking at those alone."""
     if changes is not None and not changes.lost:
         if not os.path.isdir(content_dir):
             raise ConfigError(f"the content folder {content_dir} does not exist", key="content_dir")
         catalog = Catalog(state, content_dir, max_size=max_size, timezone_name=timezone_name, resident=resident)
         return catalog, catalog.update(changes, cancel)
     try:
-        listing = scan_listing(os.fspath(content_dir))
+        listing = scan_listing(os.fspath(content_dir), pending)
     except FileNotFoundError:
         raise ConfigError(f"the content folder {content_dir} does not exist", key="content_dir") from None
     except NotADirectoryError:

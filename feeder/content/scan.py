@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import operator
@@ -12,18 +13,20 @@ import stat
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 __all__ = [
     "ARTICLE_SUFFIXES",
     "ContentFile",
     "Listing",
+    "PendingListing",
     "changed_paths",
     "find_fingerprint",
     "hidden_name",
     "listing_hash",
     "scan_folder",
     "scan_listing",
+    "start_listing",
 ]
 
 ARTICLE_SUFFIXES = (".txt", ".md")
@@ -128,21 +131,93 @@ _FIND_EXPRESSION = ["-mindepth", "1", "-name", ".*", "-prune", "-o",
                     "(", "-type", "f", "-printf", "F%s %T@ %P\\0", "-o", "-type", "l", "-printf", "L%P\\0", ")"]
 
 
-def scan_listing(root: Path | str) -> Listing:
-    """The article files under `root`, as `scan_folder` finds them, with a cheap fingerprint."""
+def scan_listing(root: Path | str, pending: PendingListing | None = None) -> Listing:
+    """The article files under `root`, as `scan_folder` finds them, with a cheap fingerprint.
+
+    Given the `pending` listing of `root` started earlier, its result is used."""
     root = os.fspath(root)
     st = os.stat(root)  # FileNotFoundError, as the scan raises
     if not stat.S_ISDIR(st.st_mode):
         raise NotADirectoryError(root)
-    find = _gnu_find()
-    if find is not None:
-        proc = subprocess.run([find, root, *_FIND_EXPRESSION], stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, check=False)
-        if proc.returncode in (0, 1):  # 1: a folder vanished or was unreadable, as scandir skips it
-            raw = proc.stdout
-            return Listing(root, find_fingerprint(raw), raw, None)
+    if pending is None or pending.root != root:
+        pending = start_listing(root)
+    raw = pending.result() if pending is not None else None
+    if raw is not None:
+        return Listing(root, find_fingerprint(raw), raw, None)
     files = scan_folder(root)
     return Listing(root, listing_hash(files), None, files)
+
+
+class PendingListing:
+    """find listing a folder in the background.
+
+    A cron rescan that finds nothing changed costs little more than find
+    itself, so what runs beside it counts: started as soon as the build
+    holds its lock, find walks the folder while Python imports the rest of
+    feeder and opens the state database. It writes into an unnamed file in
+    memory rather than a pipe, which would stall it once 64 KiB wait unread.
+    """
+
+    def __init__(self, root: str, find: str):
+        self.root = root
+        self._out = _anonymous_file()
+        try:
+            self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
+                [find, root, *_FIND_EXPRESSION], stdin=subprocess.DEVNULL, stdout=self._out,
+                stderr=subprocess.DEVNULL)
+        except BaseException:
+            self._out.close()
+            raise
+
+    def result(self) -> bytes | None:
+        """find's output, or None when it failed (then the folder is walked in Python)."""
+        if self._proc is None:
+            return None
+        proc, self._proc = self._proc, None
+        try:
+            status = proc.wait()
+            if status not in (0, 1):  # 1: a folder vanished or was unreadable, as scandir skips it
+                return None
+            self._out.seek(0)
+            return self._out.read()
+        finally:
+            self._out.close()
+
+    def close(self) -> None:
+        """Stop find if its result was never asked for."""
+        if self._proc is not None:
+            proc, self._proc = self._proc, None
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        self._out.close()
+
+    def __enter__(self) -> PendingListing:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def start_listing(root: Path | str) -> PendingListing | None:
+    """Start listing `root` with GNU find; None where there is no GNU find or no such folder."""
+    root = os.fspath(root)
+    find = _gnu_find()
+    if find is None or not os.path.isdir(root):
+        return None
+    try:
+        return PendingListing(root, find)
+    except OSError:
+        return None
+
+
+def _anonymous_file() -> BinaryIO:
+    if hasattr(os, "memfd_create"):
+        with contextlib.suppress(OSError):
+            return open(os.memfd_create("feeder-listing", os.MFD_CLOEXEC), "w+b")
+    import tempfile  # not on Linux: never imported there
+
+    return tempfile.TemporaryFile()
 
 
 @functools.cache

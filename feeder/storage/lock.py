@@ -105,16 +105,20 @@ def _holder(fd: int) -> str:
 
 @contextlib.contextmanager
 def locked_state(state_dir: Path, url: str | None, *, timeout: float,
-                 cancel: threading.Event | None = None) -> Iterator[State]:
+                 cancel: threading.Event | None = None, held: BuildLock | None = None) -> Iterator[State]:
     """The state database, opened for one build, ingest or check run at a time.
 
     The file lock keeps this machine's runs apart (and `state_dir` is theirs);
     with PostgreSQL a session-level advisory lock keeps every machine's runs
     apart too. `State.confirm_lock` checks it before output is written.
+    A caller that `held` the file lock already (it started work that needs
+    it) passes it, and keeps releasing it.
     """
     from feeder.storage.state import State
 
-    with BuildLock(state_dir, timeout=timeout, cancel=cancel), State.open(state_dir, url) as state:
+    file_lock = contextlib.nullcontext(held) if held is not None else BuildLock(state_dir, timeout=timeout,
+                                                                               cancel=cancel)
+    with file_lock, State.open(state_dir, url) as state:
         if state.dialect == "postgresql":
             from feeder.storage.advisory import lock, unlock
 
