@@ -131,3 +131,59 @@ def test_a_gzip_copy_is_kept_beside_each_file_and_is_deterministic(tmp_path):
     assert (tmp_path / "topics/ai/rss.xml.gz").read_bytes() == first
     pub.write("topics/ai/rss.xml", b"<rss>two</rss>")
     assert gzip.decompress((tmp_path / "topics/ai/rss.xml.gz").read_bytes()) == b"<rss>two</rss>"
+
+
+def test_write_many_puts_every_file_in_place_and_reports_each(tmp_path):
+    import gzip
+
+    pub = Publisher(tmp_path)
+    files = {"t/rss.xml": b"<rss/>", "t/atom.xml": b"<feed/>", "t/feed.json": b"{}"}
+    assert pub.write_many(files) == [True, True, True]
+    for rel, data in files.items():
+        assert (tmp_path / rel).read_bytes() == data
+        assert gzip.decompress((tmp_path / f"{rel}.gz").read_bytes()) == data
+    assert pub.write_many({**files, "t/feed.json": b"{ }"}) == [False, False, True]
+    assert pub.written == [*files, "t/feed.json"]
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_files_written_in_the_background_are_in_place_before_then_runs(tmp_path):
+    pub = Publisher(tmp_path)
+    seen: list[tuple[str, bytes]] = []
+
+    def then(rel: str):
+        return lambda: seen.append((rel, (tmp_path / rel).read_bytes()))  # what is on disk when recorded
+
+    with pub.in_background():
+        pub.write_later({"a/rss.xml": b"A", "a/atom.xml": b"A2"}, then=then("a/atom.xml"))
+        pub.write_later({"b/rss.xml": b"B", "b/atom.xml": b"B2"}, then=then("b/atom.xml"))
+        assert seen == [("a/atom.xml", b"A2")]  # b's files may still be on their way: not recorded yet
+        pub.write("index.html", b"page")  # any other write waits for them first
+        assert seen == [("a/atom.xml", b"A2"), ("b/atom.xml", b"B2")]
+    assert pub.written == ["a/rss.xml", "a/atom.xml", "b/rss.xml", "b/atom.xml", "index.html"]
+
+
+def test_a_failed_background_write_is_raised_and_never_recorded(tmp_path):
+    pub = Publisher(tmp_path)
+    (tmp_path / "b").write_text("a file where a folder must be")
+    recorded = []
+    with pytest.raises(OutputError) as caught, pub.in_background():
+        pub.write_later({"a/rss.xml": b"A", "a/atom.xml": b"A"}, then=lambda: recorded.append("a"))
+        pub.write_later({"b/rss.xml": b"B", "b/atom.xml": b"B"}, then=lambda: recorded.append("b"))
+    assert "cannot write" in str(caught.value) and "b/rss.xml" in str(caught.value)
+    assert recorded == ["a"]
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_a_stop_comes_between_feeds(tmp_path):
+    from feeder.errors import Cancelled
+
+    cancel = threading.Event()
+    pub = Publisher(tmp_path, cancel)
+    recorded = []
+    with pytest.raises(Cancelled), pub.in_background():
+        pub.write_later({"a/rss.xml": b"A", "a/atom.xml": b"A"}, then=lambda: recorded.append("a"))
+        cancel.set()
+        pub.write_later({"b/rss.xml": b"B", "b/atom.xml": b"B"}, then=lambda: recorded.append("b"))
+    assert recorded == ["a"]  # the feed already handed over is finished and recorded
+    assert (tmp_path / "a/atom.xml").read_bytes() == b"A" and not (tmp_path / "b").exists()

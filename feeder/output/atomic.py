@@ -8,7 +8,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["FILE_MODE", "TEMP_PREFIX", "TEMP_SUFFIX", "atomic_write"]
+__all__ = ["FILE_MODE", "TEMP_PREFIX", "TEMP_SUFFIX", "atomic_write", "sync_folder"]
 
 TEMP_PREFIX = ".feeder-"
 TEMP_SUFFIX = ".tmp"
@@ -20,10 +20,14 @@ os.umask(_UMASK)
 FILE_MODE = 0o666 & ~_UMASK
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes, *, sync: bool = True) -> None:
     """Replace `path` with `data`: written to a temporary file in the same
     folder, flushed to disk and renamed over it, so a reader (or a crash)
-    sees the old file or the new one, never half of one."""
+    sees the old file or the new one, never half of one.
+
+    The folder is synced too, which makes the rename itself durable; a
+    caller writing several files into one folder passes `sync=False` and
+    calls `sync_folder` once after the last."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -36,10 +40,11 @@ def atomic_write(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    if sync:
+        sync_folder(path.parent)
 
 
-def _fsync_dir(folder: Path) -> None:
+def sync_folder(folder: Path) -> None:
     # Makes the rename itself durable; not every platform can open a folder.
     try:
         fd = os.open(folder, os.O_RDONLY)

@@ -16,11 +16,15 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, NamedTuple
 
 from feeder.errors import OutputError, check_cancel, describe_os_error
-from feeder.output.atomic import TEMP_PREFIX, TEMP_SUFFIX, atomic_write
+from feeder.output.atomic import TEMP_PREFIX, TEMP_SUFFIX, atomic_write, sync_folder
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 __all__ = ["Publisher"]
 
@@ -28,6 +32,16 @@ log = logging.getLogger(__name__)
 
 _TEMP_NAME = re.compile(rf"^{re.escape(TEMP_PREFIX)}.*{re.escape(TEMP_SUFFIX)}$")
 
+
+
+# A feed's formats: RSS, Atom and JSON Feed, each written by a thread of its own.
+_FORMATS = 3
+
+
+class _Batch(NamedTuple):
+    files: dict[str, bytes]
+    futures: list[Future[tuple[bool, Path | None]]]
+    then: Callable[[], None] | None
 
 
 class Publisher:
@@ -42,6 +56,8 @@ class Publisher:
         self.guard = guard
         self.written: list[str] = []
         self.seconds = 0.0  # spent writing (and comparing with what is on disk)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: _Batch | None = None
 
     def prepare(self) -> None:
         """Create the output folder and remove temporaries a killed run left behind."""
@@ -90,6 +106,7 @@ class Publisher:
         `feeder serve` and nginx's gzip_static), written first: a server that
         finds the new plain file finds the new compressed one too.
         """
+        self.settle()
         # Stopping between files, never inside one: no temporary file is left.
         check_cancel(self.cancel)
         if self.guard is not None:
@@ -100,26 +117,104 @@ class Publisher:
         finally:
             self.seconds += time.perf_counter() - started
 
+    def write_many(self, files: Mapping[str, bytes], *, gzipped: bool = True) -> list[bool]:
+        """`write` for several files at once (one feed's formats): each in a
+        thread of its own, as compressing and flushing to disk let go of the
+        GIL, and each folder synced once after its last rename. Returns when
+        every file is in place, or raises the first file's error."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.settle()
+        with ThreadPoolExecutor(max_workers=max(1, len(files)), thread_name_prefix="feeder-write") as pool:
+            return self._settle(self._start(pool, files, gzipped, None))
+
+    @contextlib.contextmanager
+    def in_background(self) -> Iterator[None]:
+        """Within it, `write_later` returns as soon as its files are handed to
+        threads. On the way out every file is in place, or the first error is
+        raised; after an error, files still being written are finished first."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = self._pool = ThreadPoolExecutor(max_workers=_FORMATS, thread_name_prefix="feeder-write")
+        try:
+            yield
+            self.settle()
+        finally:
+            self._pool = self._pending = None
+            pool.shutdown(wait=True)
+
+    def write_later(self, files: Mapping[str, bytes], then: Callable[[], None]) -> None:
+        """Write `files` as `write_many` does, and call `then` once they are in
+        place: in the background within `in_background` (the next feed is
+        rendered meanwhile), the files and `then` done by the next write or
+        `settle`; at once outside it."""
+        if self._pool is None:
+            self.write_many(files)
+            then()
+            return
+        self.settle()
+        self._pending = self._start(self._pool, files, True, then)
+
+    def settle(self) -> None:
+        """Wait for the files `write_later` handed over, and call its `then`."""
+        batch, self._pending = self._pending, None
+        if batch is not None:
+            self._settle(batch)
+
+    def _start(self, pool: ThreadPoolExecutor, files: Mapping[str, bytes], gzipped: bool,
+               then: Callable[[], None] | None) -> _Batch:
+        # Stopping between feeds, never inside one: no temporary file is left.
+        check_cancel(self.cancel)
+        if self.guard is not None:
+            self.guard()
+        started = time.perf_counter()
+        futures = [pool.submit(self._put, rel, data, gzipped=gzipped) for rel, data in files.items()]
+        self.seconds += time.perf_counter() - started
+        return _Batch(dict(files), futures, then)
+
+    def _settle(self, batch: _Batch) -> list[bool]:
+        started = time.perf_counter()
+        try:
+            results = [f.result() for f in batch.futures]  # the first error, in the order given
+            for folder in {folder for _, folder in results if folder is not None}:
+                sync_folder(folder)
+        finally:
+            self.seconds += time.perf_counter() - started
+        done = [self._done(rel, data, written) for (rel, data), (written, _)
+                in zip(batch.files.items(), results, strict=True)]
+        if batch.then is not None:
+            batch.then()
+        return done
+
     def _write(self, rel: str, data: bytes, *, gzipped: bool) -> bool:
+        written, _ = self._put(rel, data, gzipped=gzipped, sync=True)
+        return self._done(rel, data, written)
+
+    def _put(self, rel: str, data: bytes, *, gzipped: bool, sync: bool = False) -> tuple[bool, Path | None]:
+        """Put `rel` and its compressed copy in place: whether `rel` changed
+        (it may have held these bytes already), and the folder written into
+        (None when nothing was), which `sync` syncs after each rename."""
         path = self.target(rel)
         gz_path = path.with_name(path.name + ".gz")
         same = self._same(path, data)
         if same and (not gzipped or gz_path.exists()):
-            return False
+            return False, None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if gzipped:
                 # mtime=0 and no file name in the header: the same bytes every time.
-                atomic_write(gz_path, gzip.compress(data, compresslevel=9, mtime=0))
+                atomic_write(gz_path, gzip.compress(data, compresslevel=9, mtime=0), sync=sync)
             if not same:
-                atomic_write(path, data)
+                atomic_write(path, data, sync=sync)
         except OSError as exc:
             raise OutputError(path, f"cannot write: {describe_os_error(exc)}") from None
-        if same:
-            return False
-        self.written.append(rel)
-        log.debug("wrote %s (%d bytes)", rel, len(data))
-        return True
+        return not same, path.parent
+
+    def _done(self, rel: str, data: bytes, written: bool) -> bool:
+        if written:
+            self.written.append(rel)
+            log.debug("wrote %s (%d bytes)", rel, len(data))
+        return written
 
     @staticmethod
     def _same(path: Path, data: bytes) -> bool:

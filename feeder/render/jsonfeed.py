@@ -68,6 +68,15 @@ def render_json_feed(plan: FeedPlan[Item], files: FeedFiles, site: SiteSettings,
     }
     if hubs:
         feed["hubs"] = [{"type": "WebSub", "url": hub} for hub in hubs]
-    feed["items"] = items
     # Keys in a fixed order and no floats: the same feed always gives the same bytes.
-    return (json.dumps(feed, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    return _dump(feed, items).encode("utf-8")
+
+
+def _dump(feed: dict[str, Any], items: list[dict[str, Any]]) -> str:
+    """The feed with one item per line: diffs and grep stay readable, and
+    json's C encoder does the work (`indent` takes its Python encoder,
+    seven times slower: a quarter of rendering a feed)."""
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+    head = dumps({**feed, "items": []})
+    assert head.endswith("[]}")
+    return head[:-2] + ("\n" + ",\n".join(map(dumps, items)) + "\n" if items else "") + "]}\n"

@@ -102,8 +102,9 @@ def render_site(selection: Selection[Entry], settings: Settings, state: State, c
                  render_fp, hashes, keep=catalog.resident)
     stale = _stale_feeds(site)
     site.load([e.source for plan, _ in stale for e in plan.items])
-    for plan, fingerprint in stale:
-        _write_feed(site, plan, fingerprint)
+    with publisher.in_background():  # a feed is written while the next one is rendered
+        for plan, fingerprint in stale:
+            _write_feed(site, plan, fingerprint)
     digest_dates = _write_digests(site) if settings.digest != "off" else {}
     # The OPML list and the landing page (every feed's newest headlines, so
     # their articles are read too) are made again only when what they show changed.
@@ -161,14 +162,14 @@ def _write_feed(site: _Site, plan: FeedPlan[Entry], fingerprint: str) -> None:
         show = Show(plan.topic.podcast, site.state.podcast_guid(plan.slug, podcast_guid(files.urls["rss"])))
     documents = render_xml_feeds(full, files, settings.site, site.names, hubs, show, site.quiet)
     documents["json"] = render_json_feed(full, files, settings.site, site.names, hubs)
-    for fmt, data in documents.items():
-        site.publisher.write(files.paths[fmt], data)
-    # Recorded after the files are in place: a crash before this line only
-    # means the feed is rendered again next time. A feed that lost an item
-    # (its file vanished since the scan) is rendered again next time too.
+    # Recorded once the files are in place: a crash before that only means
+    # the feed is rendered again next time. A feed that lost an item (its
+    # file vanished since the scan) is rendered again next time too.
     complete = len(full.items) == len(plan.items)
-    site.state.save_rendered(plan.slug, fingerprint if complete else "",
-                             feed_updated(full.items, site.quiet).isoformat())
+    updated = feed_updated(full.items, site.quiet).isoformat()
+    site.publisher.write_later({files.paths[fmt]: data for fmt, data in documents.items()},
+                               then=lambda: site.state.save_rendered(plan.slug, fingerprint if complete else "",
+                                                                     updated))
 
 
 def _write_digests(site: _Site) -> dict[str, datetime]:
@@ -189,8 +190,7 @@ def _write_digests(site: _Site) -> dict[str, datetime]:
         files = feed_files(plan.slug, settings.site.base_url, digest=True)
         documents = render_digest_feeds(items, files, settings.site, f"{title} ({label.lower()} digest)",
                                         f"{label} digest of {title}: one item per {per}", site.quiet)
-        for fmt, data in documents.items():
-            site.publisher.write(files.paths[fmt], data)
+        site.publisher.write_many({files.paths[fmt]: data for fmt, data in documents.items()})
         newest[plan.slug] = max((i.date for i in items), default=site.quiet)
     return newest
 
