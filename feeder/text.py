@@ -60,8 +60,10 @@ URL_SCHEMES = {"http", "https", "mailto"}
 
 def xml_safe(text: str) -> str:
     """Remove characters that XML 1.0 cannot represent."""
-    if text.isascii() and text.isprintable():
-        return text  # the common case, checked in C without a regex
+    if text.isprintable():
+        # The common case, checked in C without a regex: every character
+        # XML cannot carry (controls, surrogates, U+FFFE/U+FFFF) is unprintable.
+        return text
     return _NOT_XML_CHAR.sub("", text)
 
 
@@ -73,9 +75,12 @@ def clean_text(text: str) -> str:
     """Plain text made safe and tidy: no control characters, whitespace
     runs (line breaks included) collapsed to one space. Nothing that looks
     like markup is touched: renderers escape it on output."""
-    text = xml_safe(text)
-    if text.isascii() and "  " not in text and text.isprintable() and text == text.strip():
-        return text
+    if text.isprintable():
+        # Then its only whitespace is the plain space: tidy already, most often.
+        if "  " not in text and text[:1] != " " and text[-1:] != " ":
+            return text
+    else:
+        text = _NOT_XML_CHAR.sub("", text)
     return _SPACES.sub(" ", text).strip()
 
 

@@ -1,6 +1,10 @@
-import pytest
+import re
 
-from feeder.text import html_to_text, render_markdown, sanitize_html, xml_safe
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from feeder.text import clean_text, html_to_text, render_markdown, sanitize_html, xml_safe
 from feeder.urls import is_http_url
 
 pytestmark = pytest.mark.no_state  # never opens the state database: runs once
@@ -40,3 +44,17 @@ def test_is_http_url():
     assert not is_http_url("mailto:a@b.c")
     assert not is_http_url("https://exa mple.org/")
     assert not is_http_url("http://[::1")
+
+
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet=st.characters(codec=None), max_size=40)
+       | st.text(" \t\n\xa0\u2003ab\x00\ud800\ufffe", max_size=12))
+def test_text_is_cleaned_as_the_rules_say(text: str):
+    """The fast paths give what the rules give: no character XML cannot
+    carry, whitespace runs but the no-break space collapsed, ends trimmed."""
+    safe = _NOT_XML.sub("", text)
+    assert xml_safe(text) == safe
+    assert clean_text(text) == re.sub(r"[^\S\xa0]+", " ", safe).strip()
