@@ -14,21 +14,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
 from feeder.errors import ConfigError, describe_os_error, describe_yaml_error
-from feeder.model import PodcastSettings  # a topic's show settings travel with its Topic
+
+if TYPE_CHECKING:
+    from feeder.model import PodcastSettings  # a topic's show settings travel with its Topic
 
 __all__ = [
     "Every",
     "IngestSettings",
     "LinkSettings",
     "LogSettings",
-    "PodcastSettings",
     "ScheduleSettings",
     "ServeSettings",
     "Settings",
@@ -592,6 +593,10 @@ def _site(r: _Reader) -> SiteSettings:
 
 
 def _podcast(r: _Reader) -> PodcastSettings:
+    # Imported here: a rescan reads its configuration before it holds the
+    # build lock and lists the folder, and the model's classes cost 15 ms.
+    from feeder.model import PodcastSettings
+
     image = r.opt_text("image")
     if not image:
         raise r.fail("image", "is required for a podcast (a 1400-3000 px JPEG or PNG)")

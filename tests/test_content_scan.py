@@ -99,6 +99,12 @@ def test_a_listing_never_asked_for_is_stopped_and_reaped(tmp_path: Path):
     pending.close()  # twice is harmless
 
 
+def test_without_gnu_find_the_folder_is_walked_in_python(tree: Path, monkeypatch):
+    monkeypatch.setattr(scan, "_gnu_find", lambda: None)  # another find's -printf cannot be trusted
+    listing = scan_listing(tree)
+    assert listing.raw is None and listing.files == scan_folder(tree)
+
+
 def test_no_listing_is_started_for_a_missing_folder(tmp_path: Path):
     assert scan.start_listing(tmp_path / "nope") is None
 

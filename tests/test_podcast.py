@@ -13,8 +13,8 @@ import podcastparser
 from lxml import etree
 
 from feeder.app.pipeline import build
-from feeder.config import LinkSettings, PodcastSettings, TopicSettings
-from feeder.model import item_id
+from feeder.config import LinkSettings, TopicSettings
+from feeder.model import PodcastSettings, item_id
 
 from conftest import Site, good_fields, validate_atom
 from httpserver import Reply

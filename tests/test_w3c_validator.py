@@ -16,7 +16,8 @@ from feedvalidator import problems
 from lxml import etree
 
 from feeder.app.pipeline import build
-from feeder.config import PodcastSettings, TopicSettings
+from feeder.config import TopicSettings
+from feeder.model import PodcastSettings
 
 from conftest import ROOT, Site, good_fields, run_feeder
 from feeds import parse_feed

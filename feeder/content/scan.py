@@ -175,8 +175,10 @@ class PendingListing:
             return None
         proc, self._proc = self._proc, None
         try:
+            # Asked while the listing runs: only GNU find's -printf gives it.
+            gnu = _gnu_find() is not None
             status = proc.wait()
-            if status not in (0, 1):  # 1: a folder vanished or was unreadable, as scandir skips it
+            if not gnu or status not in (0, 1):  # 1: a folder vanished or was unreadable, as scandir skips it
                 return None
             self._out.seek(0)
             return self._out.read()
@@ -202,7 +204,7 @@ class PendingListing:
 def start_listing(root: Path | str) -> PendingListing | None:
     """Start listing `root` with GNU find; None where there is no GNU find or no such folder."""
     root = os.fspath(root)
-    find = _gnu_find()
+    find = shutil.which("find")
     if find is None or not os.path.isdir(root):
         return None
     try:
