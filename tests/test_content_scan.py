@@ -91,12 +91,37 @@ def test_a_listing_never_asked_for_is_stopped_and_reaped(tmp_path: Path):
             (root / f"d{i}" / f"{j}.txt").write_text("x")
     pending = scan.start_listing(root)
     assert pending is not None
-    pid = pending._proc.pid
+    pids = [proc.pid for proc, _ in pending._runs]
     pending.close()
-    with pytest.raises(ChildProcessError):  # reaped: no zombie is left behind
-        os.waitpid(pid, os.WNOHANG)
+    for pid in pids:
+        with pytest.raises(ChildProcessError):  # reaped: no zombie is left behind
+            os.waitpid(pid, os.WNOHANG)
     assert pending.result() is None
     pending.close()  # twice is harmless
+
+
+@pytest.mark.parametrize("ways", [2, 3, 4])
+def test_finds_dividing_the_folder_list_what_one_find_lists(tree: Path, monkeypatch, ways: int):
+    for name in ("b", "c d", "e\\nf", "#g", "h~"):
+        (tree / name / "deeper").mkdir(parents=True)
+        (tree / name / "deeper" / "x.txt").write_text("x")
+        (tree / name / "y.md").write_text("y")
+    monkeypatch.setattr(scan, "_cpus", lambda: 1)
+    one = scan_listing(tree)
+    monkeypatch.setattr(scan, "_cpus", lambda: ways)
+    assert scan._divide(str(tree), ways) is not None  # the folders were divided among the finds
+    divided = scan_listing(tree)
+    assert sorted(divided.raw.split(b"\0")) == sorted(one.raw.split(b"\0"))
+    assert divided.files == one.files == scan_folder(tree)
+    assert scan_listing(tree).fingerprint == divided.fingerprint  # the same order every time
+
+
+@pytest.mark.parametrize("name", ["-name", "(", "!"])
+def test_a_name_find_would_read_as_an_expression_is_never_on_its_command_line(tree: Path, name: str):
+    (tree / name).mkdir()
+    (tree / name / "z.txt").write_text("z")
+    assert scan._divide(str(tree), 2) is None
+    assert f"{name}/z.txt" in [f.rel for f in scan_listing(tree).files]
 
 
 def test_without_gnu_find_the_folder_is_walked_in_python(tree: Path, monkeypatch):
