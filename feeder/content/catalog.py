@@ -19,7 +19,6 @@ import os
 import re
 import stat
 import threading
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -105,7 +104,7 @@ class _Journal:
     duplicates were last read whole: a reader that has seen the first `n`
     needs only the rest (see `Catalog.entry_changes`)."""
 
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    id: str = field(default_factory=lambda: os.urandom(16).hex())
     sources: list[str] = field(default_factory=list)
 
 
@@ -196,7 +195,7 @@ class Catalog:
         """Remember the snapshot in this process under a new generation: a
         long-lived process (the daemon) reuses it for its next build, and the
         new generation tells every other process that theirs is stale."""
-        generation = uuid.uuid4().hex
+        generation = os.urandom(16).hex()
         with self.state.transaction():
             self.state.set_meta("catalog_generation", generation)
             if self._dupes is not None:

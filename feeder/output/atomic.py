@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 __all__ = ["FILE_MODE", "TEMP_PREFIX", "TEMP_SUFFIX", "atomic_write", "sync_folder"]
@@ -28,6 +27,8 @@ def atomic_write(path: Path, data: bytes, *, sync: bool = True) -> None:
     The folder is synced too, which makes the rename itself durable; a
     caller writing several files into one folder passes `sync=False` and
     calls `sync_folder` once after the last."""
+    import tempfile  # with `random`, 5 ms that a rescan writing nothing would spend
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as fh:
