@@ -37,6 +37,8 @@ from feeder.errors import Cancelled, ConfigError, FeederError, LockTimeout, Outp
 
 if TYPE_CHECKING:
     from feeder.app.pipeline import BuildReport
+    from feeder.content.scan import PendingListing
+    from feeder.storage.lock import BuildLock
 
 log = logging.getLogger("feeder")
 
@@ -214,7 +216,8 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 @contextlib.contextmanager
-def _listing_under_lock(settings: Settings, args: argparse.Namespace) -> Iterator[tuple[Any, Any]]:
+def _listing_under_lock(settings: Settings,
+                        args: argparse.Namespace) -> Iterator[tuple[BuildLock | None, PendingListing | None]]:
     """With SQLite state: the build lock, then the content folder's listing
     started under it, so that find walks the folder while the rest of feeder
     is imported. With PostgreSQL the build also waits for the shared lock
