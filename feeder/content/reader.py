@@ -146,9 +146,10 @@ class _FieldReader:
     def fail(self, field: str, problem: str) -> ContentError:
         return ContentError(self.rel, f"field '{field}' {problem}", field=field)
 
-    def optional(self, read: Callable[[], _T], default: _T) -> _T:
+    def optional(self, default: _T, read: Callable[..., _T], *args: Any) -> _T:
+        """`read(*args)`, or `default` with a warning when it raises `ContentError`."""
         try:
-            return read()
+            return read(*args)
         except ContentError as exc:
             self.warnings.append(f"{exc.problem}; left out")
             return default
@@ -167,7 +168,9 @@ class _FieldReader:
     def text(self, value: Any, field: str, *, required: bool = False) -> str:
         if value is None:
             return ""
-        cleaned = clean_text(self.string(value, field))
+        if not isinstance(value, str):
+            raise self.fail(field, f"must be text, not {_kind(value)}")
+        cleaned = clean_text(value)
         if required and not cleaned:
             raise self.fail(field, "has no text once control characters are removed")
         return cleaned
@@ -196,6 +199,8 @@ class _FieldReader:
         return int(value)
 
     def moment(self, value: Any, field: str) -> datetime:
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return value  # the seed's form: YAML read it, with its zone
         if isinstance(value, str):
             try:
                 value = datetime.fromisoformat(value.strip())
@@ -245,7 +250,7 @@ class _FieldReader:
 
     def each(self, value: Any, field: str, read: Callable[[Any, str], _T]) -> tuple[_T, ...]:
         """The usable items of an optional list; each unusable one is a warning."""
-        items: list[Any] = self.optional(lambda: self.seq(value, field), [])
+        items: list[Any] = self.optional([], self.seq, value, field)
         found: list[_T] = []
         for i, item in enumerate(items):
             try:
@@ -260,8 +265,8 @@ class _FieldReader:
         m = self.mapping(item, where)
         return Image(
             self.url(self.require(m, "url", where + "."), where + ".url"),
-            self.optional(lambda: self.integer(m.get("width"), where + ".width"), None),
-            self.optional(lambda: self.integer(m.get("height"), where + ".height"), None),
+            self.optional(None, self.integer, m.get("width"), where + ".width"),
+            self.optional(None, self.integer, m.get("height"), where + ".height"),
         )
 
     def related_item(self, item: Any, where: str) -> Related:
@@ -270,10 +275,9 @@ class _FieldReader:
         return Related(
             title=self.text(self.require(m, "title", where + "."), where + ".title", required=True),
             url=self.url(self.require(m, url_field, where + "."), f"{where}.{url_field}"),
-            excerpt=self.optional(lambda: self.text(m.get("excerpt"), where + ".excerpt"), ""),
-            published_at=self.optional(lambda: self.opt_moment(m.get("publishedDateTime"),
-                                                               where + ".publishedDateTime"), None),
-            provider=self.optional(lambda: self.provider(m.get("provider"), where + ".provider"), None),
+            excerpt=self.optional("", self.text, m.get("excerpt"), where + ".excerpt"),
+            published_at=self.optional(None, self.opt_moment, m.get("publishedDateTime"), where + ".publishedDateTime"),
+            provider=self.optional(None, self.provider, m.get("provider"), where + ".provider"),
         )
 
     def enclosure(self, value: Any) -> Enclosure | None:
@@ -333,12 +337,6 @@ class _FieldReader:
             raise self.fail("published", f"must be true or false, not {_kind(value)}")
         return value
 
-    def value(self, spec: FieldSpec, raw: Any) -> Any:
-        """One field's value, read as the schema says; raises `ContentError`."""
-        if spec.required:
-            raw = self.require(self.meta, spec.name)
-        return _READERS[spec.kind](self, spec, raw)
-
     # One reader per kind of field in the schema.
     def _text(self, spec: FieldSpec, raw: Any) -> str | None:
         if spec.required:
@@ -362,9 +360,11 @@ class _FieldReader:
         """Every field the schema names: a wrong required or strict one is an
         error (all of them reported), a wrong optional one a warning."""
         values: dict[str, Any] = {}
-        for spec in FIELDS:
+        meta = self.meta
+        for spec, read in _PLAN:
             try:
-                values[spec.attribute] = self.value(spec, self.meta.get(spec.name))
+                raw = self.require(meta, spec.name) if spec.required else meta.get(spec.name)
+                values[spec.attribute] = read(self, spec, raw)
             except ContentError as exc:
                 if spec.strict:
                     self.errors.append(exc.problem)
@@ -390,5 +390,7 @@ _READERS: dict[str, Callable[[_FieldReader, FieldSpec, Any], Any]] = {
     "episode": lambda r, spec, raw: r.episode_type(raw),
     "id": lambda r, spec, raw: r.identity(),
 }
+# Each field with its reader, in the schema's order.
+_PLAN = tuple((spec, _READERS[spec.kind]) for spec in FIELDS)
 # What an optional field left out becomes.
 _DEFAULTS = {name: f.default for name, f in Article.__dataclass_fields__.items()}
