@@ -124,6 +124,16 @@ def test_a_name_find_would_read_as_an_expression_is_never_on_its_command_line(tr
     assert f"{name}/z.txt" in [f.rel for f in scan_listing(tree).files]
 
 
+@pytest.mark.parametrize("ways", [1, 2])
+def test_a_content_folder_that_is_a_link_is_listed_as_its_folder(tree: Path, tmp_path: Path, monkeypatch, ways):
+    link = tmp_path / "content-link"
+    link.symlink_to(tree, target_is_directory=True)
+    monkeypatch.setattr(scan, "_cpus", lambda: ways)
+    files = scan_listing(link).files
+    assert [f.rel for f in files] == [f.rel for f in scan_folder(tree)] != []
+    assert files == scan_folder(link)
+
+
 def test_without_gnu_find_the_folder_is_walked_in_python(tree: Path, monkeypatch):
     monkeypatch.setattr(scan, "_gnu_find", lambda: None)  # another find's -printf cannot be trusted
     listing = scan_listing(tree)

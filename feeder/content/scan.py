@@ -172,7 +172,9 @@ class PendingListing:
 
     def __init__(self, root: str, find: str, groups: list[list[str]] | None = None):
         self.root = root
-        commands = ([[find, root, *_FIND_EXPRESSION]] if groups is None
+        # Started in the root: a root that is a symbolic link to a folder is
+        # listed as its folder (find does not follow a link it is given).
+        commands = ([[find, ".", *_FIND_EXPRESSION]] if groups is None
                     else [[find, *group, *_FIND_ENTRIES_EXPRESSION] for group in groups])
         self._runs: list[tuple[subprocess.Popen[bytes], BinaryIO]] = []
         try:
