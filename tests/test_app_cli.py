@@ -234,6 +234,16 @@ def test_waiting_for_the_lock_is_said_once(site: Site):
                        f"(process {os.getpid()}); waiting up to 0.5 s for it to finish"]
 
 
+def test_a_content_folder_reached_through_a_link_is_published(site: Site):
+    site.article("a.txt", **good_fields(1))
+    site.article("news/b.txt", **good_fields(2))
+    link = site.root / "content-link"
+    link.symlink_to(site.content, target_is_directory=True)
+    proc = run_feeder("build", "-q", "--config", str(site.config_file({"content_dir": str(link)})))
+    assert proc.returncode == 0, proc.stderr
+    assert len(parse_feed(site.output / "rss.xml").entries) == 2
+
+
 def test_the_folder_is_listed_only_once_the_build_holds_the_lock(site: Site):
     """A file the lock's holder writes before it lets go is in the next build:
     the build starts listing the folder early, but never before it holds the lock."""
