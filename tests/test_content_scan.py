@@ -116,6 +116,22 @@ def test_finds_dividing_the_folder_list_what_one_find_lists(tree: Path, monkeypa
     assert scan_listing(tree).fingerprint == divided.fingerprint  # the same order every time
 
 
+def test_a_folder_added_at_the_top_changes_only_its_own_stretch_of_the_listing(tmp_path: Path):
+    root = tmp_path / "content"
+    for i in range(0, 40, 2):
+        (root / f"f{i:02d}").mkdir(parents=True)
+        (root / f"f{i:02d}" / "a.txt").write_text("x")
+    before = scan_listing(root)
+    assert scan._divide(str(root), 2) is not None
+    (root / "f15").mkdir()
+    (root / "f15" / "new.txt").write_text("new")
+    after = scan_listing(root)
+    assert scan.changed_paths(before.raw, after.raw) == {"f15/new.txt"}
+    head = scan._common_head(before.raw, after.raw)
+    tail = scan._common_tail(before.raw, after.raw, limit=len(before.raw) - head)
+    assert head + tail == len(before.raw)  # the old listing is the new one with the folder's records taken out
+
+
 @pytest.mark.parametrize("name", ["-name", "(", "!"])
 def test_a_name_find_would_read_as_an_expression_is_never_on_its_command_line(tree: Path, name: str):
     (tree / name).mkdir()

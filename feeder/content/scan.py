@@ -11,6 +11,7 @@ import re
 import shutil
 import stat
 import subprocess
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
@@ -165,9 +166,7 @@ class PendingListing:
     wait unread. With more than one core, the root's entries are divided
     among as many finds (stat-ing every file is the kernel's work, and it
     spreads): at 100,000 files in 100 folders two finds take 0.55 of the
-    time of one. The listing is their outputs one after the other (a
-    folder added at the top deals the folders anew, and the rescan that
-    sees it compares more of the two listings).
+    time of one. The listing is their outputs one after the other.
     """
 
     def __init__(self, root: str, find: str, groups: list[list[str]] | None = None):
@@ -242,9 +241,13 @@ def start_listing(root: Path | str) -> PendingListing | None:
 
 def _divide(root: str, ways: int) -> list[list[str]] | None:
     """The root's entries (but dot-names, which find prunes) divided among
-    `ways` finds, folders dealt out in name order; None for one find over
-    the root: one core, fewer folders than finds, a name find would read as
-    an option, or more entries than a command line should carry."""
+    `ways` finds; None for one find over the root: one core, fewer than two
+    groups of folders, a name find would read as part of its expression, or
+    more entries than a command line should carry.
+
+    Each folder's group comes from its name alone (a CRC), and each group
+    lists its folders in name order: a folder added or removed changes its
+    own stretch of the listing, which is all the next rescan compares."""
     if ways < 2:
         return None
     try:
@@ -252,11 +255,16 @@ def _divide(root: str, ways: int) -> list[list[str]] | None:
             entries = sorted((e.name, e.is_dir(follow_symlinks=False)) for e in it if not e.name.startswith("."))
     except OSError:
         return None
-    folders = [name for name, is_dir in entries if is_dir]
-    if len(folders) < ways or len(entries) > _MAX_SPLIT_ENTRIES or any(
+    if len(entries) > _MAX_SPLIT_ENTRIES or any(
             name.startswith("-") or name in ("(", ")", "!", ",") for name, _ in entries):
         return None
-    groups = [folders[i::ways] for i in range(ways)]
+    dealt: list[list[str]] = [[] for _ in range(ways)]
+    for name, is_dir in entries:
+        if is_dir:
+            dealt[zlib.crc32(os.fsencode(name)) % ways].append(name)
+    groups = [group for group in dealt if group]  # a find given no folder would list the root
+    if len(groups) < 2:
+        return None
     groups[0] += [name for name, is_dir in entries if not is_dir]  # files and links at the top
     return groups
 
