@@ -51,8 +51,8 @@ def check(state, settings_now_variants) -> None:
     for kw in settings_now_variants:
         assert select_indexed(members, index=INDEX, **kw) == select_feeds(entries, index=INDEX, **kw), kw
     # The topic rows are exactly what the files' rows say.
-    topic_rows = sorted(state.conn.execute("SELECT path, name, published_at, article_id FROM file_topics"))
-    expected = sorted((p, name, at, aid) for p, aid, pub, at, names in state.conn.execute(
+    topic_rows = sorted(state.conn.execute("SELECT path, name, published_at, article_id, topics FROM file_topics"))
+    expected = sorted((p, name, at, aid, names) for p, aid, pub, at, names in state.conn.execute(
         "SELECT path, article_id, published, published_at, topics FROM files WHERE published = 1")
         if names for name in names.split(TOPIC_SEP))
     assert topic_rows == expected

@@ -99,7 +99,7 @@ DELTA_UPSERT = upsert("snapshot_delta", ("path", "data"), ("path",))
 _worker_db: Database | None = None
 
 
-TOPIC_UPSERT = upsert("file_topics", ("path", "name", "published_at", "article_id"), ("path", "name"))
+TOPIC_UPSERT = upsert("file_topics", ("path", "name", "published_at", "article_id", "topics"), ("path", "name"))
 
 
 def _is_entry(r: SnapRow | FileRow) -> bool:
@@ -107,9 +107,9 @@ def _is_entry(r: SnapRow | FileRow) -> bool:
     return r.published == 1 and r.article_id is not None and r.published_at is not None
 
 
-def topic_rows(rows: Iterable[SnapRow | FileRow]) -> list[tuple[str, str, float, str]]:
+def topic_rows(rows: Iterable[SnapRow | FileRow]) -> list[tuple[str, str, float, str, str]]:
     """The `file_topics` rows of these files: one per topic name of each published article."""
-    return [(r.path, name, r.published_at, r.article_id)  # type: ignore[misc]
+    return [(r.path, name, r.published_at, r.article_id, r.topics)  # type: ignore[misc]
             for r in rows if r.topics and _is_entry(r) for name in r.topics.split(TOPIC_SEP)]
 
 
