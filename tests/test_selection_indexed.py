@@ -111,3 +111,26 @@ def test_a_catalog_from_before_the_topic_table_fills_it_once(site: Site):
         open_catalog(state, site.content, max_size=1_000_000, timezone_name="UTC")
         assert state.conn.execute("SELECT COUNT(*) FROM file_topics").fetchone()[0] == 6
         check(state, VARIANTS)
+
+
+@pytest.mark.sqlite_only
+def test_a_topic_index_from_before_it_carried_topic_names_is_made_again(site: Site):
+    from feeder.storage.state import MIGRATIONS
+
+    rng = random.Random(7)
+    for n in range(30):
+        write_random(site, rng, f"{rng.choice(FOLDERS)}f{n}.md")
+    with open_state(site.state) as state:
+        open_catalog(state, site.content, max_size=1_000_000, timezone_name="UTC")
+        # What schema v11 made: no topic names in the rows, an index without them.
+        with state.transaction() as conn:
+            conn.execute("DROP INDEX file_topics_newest")
+            conn.execute("ALTER TABLE file_topics DROP COLUMN topics")
+            conn.execute("CREATE INDEX file_topics_newest ON file_topics (name, published_at DESC, article_id)")
+        state.conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
+    catalog_module._IN_MEMORY.clear()
+    with open_state(site.state) as state:  # the upgrade
+        state.content_root = site.content
+        assert state.get_meta("topic_index") is None
+        check(state, VARIANTS)  # the catalog fills the rows again, topic names included
+        assert state.get_meta("topic_index") == "1"
