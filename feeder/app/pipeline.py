@@ -296,7 +296,6 @@ def _select(settings: Settings, state: State, catalog: Catalog, now: datetime) -
     is asked of the database; with them, the policy looks at every entry.
     """
     from feeder.selection.digests import digest_window
-    from feeder.selection.live import LiveSelection
     from feeder.selection.topics import TopicIndex
 
     with_urls = settings.links.enabled
@@ -309,6 +308,8 @@ def _select(settings: Settings, state: State, catalog: Catalog, now: datetime) -
         selection = select_indexed(Members(state, [d.dropped for d in catalog.duplicates()]), index=index, now=now,
                                    max_items=settings.max_items, retained=state.known_topics(), keep_since=keep_since)
         return selection, 0
+    from feeder.selection.live import LiveSelection
+
     where = (state.conn.target, state.output_key)
     topics = (settings.topics, settings.site.title)
     # Taken out while it is changed: a build that fails half-way leaves none behind.
