@@ -80,7 +80,7 @@ def clean_text(text: str) -> str:
         if "  " not in text and text[:1] != " " and text[-1:] != " ":
             return text
     else:
-        text = _NOT_XML_CHAR.sub("", text)
+        text = xml_safe(text)
     return _SPACES.sub(" ", text).strip()
 
 

@@ -106,9 +106,9 @@ def test_finds_dividing_the_folder_list_what_one_find_lists(tree: Path, monkeypa
         (tree / name / "deeper").mkdir(parents=True)
         (tree / name / "deeper" / "x.txt").write_text("x")
         (tree / name / "y.md").write_text("y")
-    monkeypatch.setattr(scan, "_cpus", lambda: 1)
+    monkeypatch.setattr(scan, "cpus", lambda: 1)
     one = scan_listing(tree)
-    monkeypatch.setattr(scan, "_cpus", lambda: ways)
+    monkeypatch.setattr(scan, "cpus", lambda: ways)
     assert scan._divide(str(tree), ways) is not None  # the folders were divided among the finds
     divided = scan_listing(tree)
     assert sorted(divided.raw.split(b"\0")) == sorted(one.raw.split(b"\0"))
@@ -144,7 +144,7 @@ def test_a_name_find_would_read_as_an_expression_is_never_on_its_command_line(tr
 def test_a_content_folder_that_is_a_link_is_listed_as_its_folder(tree: Path, tmp_path: Path, monkeypatch, ways):
     link = tmp_path / "content-link"
     link.symlink_to(tree, target_is_directory=True)
-    monkeypatch.setattr(scan, "_cpus", lambda: ways)
+    monkeypatch.setattr(scan, "cpus", lambda: ways)
     files = scan_listing(link).files
     assert [f.rel for f in files] == [f.rel for f in scan_folder(tree)] != []
     assert files == scan_folder(link)

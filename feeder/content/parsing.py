@@ -21,7 +21,7 @@ from datetime import tzinfo
 from typing import TYPE_CHECKING, NamedTuple
 from zoneinfo import ZoneInfo
 
-from feeder.content.scan import ContentFile
+from feeder.content.scan import ContentFile, cpus
 from feeder.errors import ContentError, check_cancel
 from feeder.model import Article
 from feeder.storage.db import Database, connect
@@ -144,15 +144,8 @@ def _parse_and_store(args: tuple[list[ContentFile], int, str, str, bool]) -> int
     return len(files)
 
 
-def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def use_processes(count: int) -> bool:
-    return count >= PARALLEL_THRESHOLD and _cpus() > 1
+    return count >= PARALLEL_THRESHOLD and cpus() > 1
 
 
 def differs(row: SnapRow | None, f: ContentFile) -> bool:
@@ -263,7 +256,7 @@ def _parse_in_workers(chunks: list[list[ContentFile]], max_size: int, tz_name: s
 
     # forkserver: the daemon has threads, and forking a threaded process can deadlock.
     ctx = multiprocessing.get_context("forkserver")
-    pool = ProcessPoolExecutor(max_workers=_cpus(), mp_context=ctx, initializer=_worker_init,
+    pool = ProcessPoolExecutor(max_workers=cpus(), mp_context=ctx, initializer=_worker_init,
                                initargs=(os.getpid(),))
     try:
         pending = {pool.submit(_parse_and_store, (c, max_size, tz_name, db_target, fresh)) for c in chunks}

@@ -168,9 +168,7 @@ class _FieldReader:
     def text(self, value: Any, field: str, *, required: bool = False) -> str:
         if value is None:
             return ""
-        if not isinstance(value, str):
-            raise self.fail(field, f"must be text, not {_kind(value)}")
-        cleaned = clean_text(value)
+        cleaned = clean_text(self.string(value, field))
         if required and not cleaned:
             raise self.fail(field, "has no text once control characters are removed")
         return cleaned

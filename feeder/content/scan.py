@@ -22,6 +22,7 @@ __all__ = [
     "Listing",
     "PendingListing",
     "changed_paths",
+    "cpus",
     "find_fingerprint",
     "hidden_name",
     "listing_hash",
@@ -136,6 +137,7 @@ _FIND_ENTRIES_EXPRESSION = ["-name", ".*", "-prune", "-o",
                             "(", "-type", "f", "-printf", "F%s %T@ %p\\0", "-o", "-type", "l", "-printf", "L%p\\0", ")"]
 # Dividing the root's entries among finds needs them on a command line.
 _MAX_SPLIT_ENTRIES = 2048
+_MAX_FINDS = 4
 
 
 def scan_listing(root: Path | str, pending: PendingListing | None = None) -> Listing:
@@ -234,7 +236,7 @@ def start_listing(root: Path | str) -> PendingListing | None:
     if find is None or not os.path.isdir(root):
         return None
     try:
-        return PendingListing(root, find, _divide(root, _cpus()))
+        return PendingListing(root, find, _divide(root, min(cpus(), _MAX_FINDS)))
     except OSError:
         return None
 
@@ -269,11 +271,12 @@ def _divide(root: str, ways: int) -> list[list[str]] | None:
     return groups
 
 
-def _cpus() -> int:
+def cpus() -> int:
+    """The cores this process may run on."""
     try:
-        return min(len(os.sched_getaffinity(0)), 4)
+        return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return min(os.cpu_count() or 1, 4)
+        return os.cpu_count() or 1
 
 
 def _anonymous_file() -> BinaryIO:

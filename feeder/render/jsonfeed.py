@@ -74,8 +74,8 @@ def render_json_feed(plan: FeedPlan[Item], files: FeedFiles, site: SiteSettings,
 
 def _dump(feed: dict[str, Any], items: list[dict[str, Any]]) -> str:
     """The feed with one item per line: diffs and grep stay readable, and
-    json's C encoder does the work (`indent` takes its Python encoder,
-    seven times slower: a quarter of rendering a feed)."""
+    json's C encoder does the work (`indent` takes its Python encoder: 1.2
+    against 0.5 ms for a feed of 50 benchmark items)."""
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
     head = dumps({**feed, "items": []})
     assert head.endswith("[]}")
