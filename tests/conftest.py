@@ -258,6 +258,7 @@ class ServeProcess:
         import urllib.request
 
         self.port = port
+        self.log = log
         self.proc = subprocess.Popen([sys.executable, "-m", "feeder", *args],
                                      stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
         deadline = time.monotonic() + 20
@@ -275,6 +276,9 @@ class ServeProcess:
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
 
     def stop(self) -> int:
         import signal

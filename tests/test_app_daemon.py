@@ -55,7 +55,7 @@ def test_daemon_publishes_edits_and_deletions_then_stops_cleanly(site: Site, dae
     wait_until(lambda: ids(rss) == [item_id("a")], timeout=5, what="the deleted article to go")
 
     started = time.monotonic()
-    assert d.stop() == 0
+    assert d.stop() == 0, d.text()[-4000:]
     assert time.monotonic() - started < 5
     assert temporaries(site.output) == []
     log = d.text()
@@ -78,7 +78,7 @@ def test_a_failing_round_is_logged_and_the_next_succeeds(site: Site, daemon, tmp
         aside.rename(site.output)
     wait_until(lambda: item_id("b") in ids(site.output / "rss.xml"), what="recovery")
     assert d.proc.poll() is None
-    assert d.stop() == 0
+    assert d.stop() == 0, d.text()[-4000:]
 
 
 def test_a_job_that_raises_is_logged_with_traceback_and_the_daemon_carries_on(site: Site, daemon):
@@ -93,7 +93,7 @@ def test_a_job_that_raises_is_logged_with_traceback_and_the_daemon_carries_on(si
     assert "rescan failed" in d.text() and "ValueError" in d.text()
     site.article("b.txt", **good_fields(2))  # a change: the next rescan selects again and recovers
     wait_until(lambda: item_id("b") in ids(site.output / "rss.xml"), what="recovery")
-    assert d.stop() == 0
+    assert d.stop() == 0, d.text()[-4000:]
 
 
 def test_sighup_reloads_and_keeps_the_old_configuration_when_the_new_is_bad(site: Site, daemon):
@@ -114,7 +114,7 @@ def test_sighup_reloads_and_keeps_the_old_configuration_when_the_new_is_bad(site
     site.article("b.txt", **good_fields(2))
     wait_until(lambda: item_id("b") in ids(rss), what="rescans to go on")
     assert parse_feed(rss).feed.title == "Renamed Site"
-    assert d.stop() == 0
+    assert d.stop() == 0, d.text()[-4000:]
 
 
 def test_sigterm_during_a_large_build_exits_promptly_without_temporaries(site: Site, daemon):

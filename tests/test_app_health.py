@@ -81,7 +81,7 @@ def test_a_daemon_answers_healthz_and_turns_503_while_the_output_folder_is_unusa
     assert any("output folder" in r for r in reasons), reasons
     site.output.unlink()  # recovery: the next round recreates it
     wait_until(lambda: get_url(url)[0] == 200 and (site.output / "rss.xml").exists(), 20, "recovery")
-    assert d.stop() == 0
+    assert d.stop() == 0, d.text()[-4000:]
 
 
 def test_metrics_and_health_can_move_or_be_turned_off(site: Site, tmp_path: Path, daemons):
@@ -94,11 +94,11 @@ def test_metrics_and_health_can_move_or_be_turned_off(site: Site, tmp_path: Path
     assert get_url(f"http://127.0.0.1:{feeds_port}/rss.xml")[0] == 200
     assert get_url(f"http://127.0.0.1:{feeds_port}/metrics")[0] == 404  # not beside the public feeds
     assert get_url(f"http://127.0.0.1:{admin_port}/rss.xml")[0] == 404
-    assert d.stop() == 0
+    assert d.stop() == 0, d.text()[-4000:]
     port = free_port()
     cfg = site.config_file({"schedule": {"rescan": "1s"}, "serve": {"metrics": False}})
     d = daemons(cfg, tmp_path / "off.log", "--serve", f"127.0.0.1:{port}")
     wait_until(lambda: get_url(f"http://127.0.0.1:{port}/rss.xml")[0] == 200, 20, "the feeds")
     assert get_url(f"http://127.0.0.1:{port}/healthz")[0] == 404
     assert get_url(f"http://127.0.0.1:{port}/metrics")[0] == 404
-    assert d.stop() == 0
+    assert d.stop() == 0, d.text()[-4000:]

@@ -20,7 +20,7 @@ def test_a_daemon_logging_json_writes_one_object_per_line(site: Site, tmp_path: 
     cfg = site.config_file({"schedule": {"rescan": "1s"}, "log": {"format": "json"}})
     d = daemons(cfg, tmp_path / "daemon.log", "-vv")
     wait_until(lambda: sum('"round": "rescan"' in line for line in d.text().splitlines()) >= 2, 20, "two rounds")
-    assert d.stop() == 0
+    assert d.stop() == 0, d.text()[-4000:]
     entries = json_lines(d.text())
     assert {"time", "level", "logger", "message"} <= set(entries[0])
     rounds = [e for e in entries if e.get("round") == "rescan"]

@@ -84,4 +84,4 @@ def test_metrics_move_by_exactly_what_a_round_did(site: Site, tmp_path: Path, da
     assert value(m, "feeder_http_requests_total", status="200") >= 5  # the requests of this test
     names = {name for name, _ in m}
     assert all(n.startswith("feeder_") or n.startswith(("python_", "process_")) for n in names), names
-    assert d.stop() == 0
+    assert d.stop() == 0, d.text()[-4000:]

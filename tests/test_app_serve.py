@@ -38,7 +38,7 @@ def served_site(tmp_path_factory):
     build(load_config(cfg), now=now)
     server = ServeProcess(["serve", "--config", str(cfg), "--port", str(port)], port, tmp_path / "serve.log")
     yield site, server
-    assert server.stop() == 0
+    assert server.stop() == 0, server.text()[-4000:]
 
 
 @pytest.fixture
@@ -211,5 +211,5 @@ def test_daemon_serves_too(tmp_path: Path):
             time.sleep(0.1)
         assert httpx.get(server.url("/rss.xml")).headers["content-type"].startswith("application/rss+xml")
     finally:
-        assert server.stop() == 0
+        assert server.stop() == 0, server.text()[-4000:]
     assert not os.path.exists(site.output / ".feeder-rss.xml.tmp")

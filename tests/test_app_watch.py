@@ -66,7 +66,7 @@ def test_every_kind_of_change_is_published_from_events(site: Site, tmp_path: Pat
     # The feed shows the last change before the round ends (the landing page
     # and the OPML file come after it): wait for the round, not only the feed.
     wait_until(lambda: site.outputs() == cold.outputs(), 10, "the last round to finish")
-    assert d.stop() == 0
+    assert d.stop() == 0, d.text()[-4000:]
     assert site.outputs() == cold.outputs()
 
 
@@ -79,7 +79,7 @@ def test_a_burst_of_saves_becomes_a_few_rounds(site: Site, tmp_path: Path, daemo
     wait_until(lambda: len(feed_ids(site)) == 501, 30, "all 500 published")
     rounds = d.text().count("feeder.app.daemon: watch:") - rounds_before
     assert 1 <= rounds <= 25, rounds
-    assert d.stop() == 0
+    assert d.stop() == 0, d.text()[-4000:]
 
 
 def test_lost_events_lead_to_a_sweep(site: Site, tmp_path: Path, daemons):
@@ -100,7 +100,7 @@ def test_lost_events_lead_to_a_sweep(site: Site, tmp_path: Path, daemons):
         d.signal(signal.SIGCONT)
     wait_until(lambda: item_id("late") in feed_ids(site), 30, "the sweep")
     assert "filesystem events were lost" in d.text()
-    assert d.stop() == 0
+    assert d.stop() == 0, d.text()[-4000:]
 
 
 def test_without_events_the_daemon_says_so_and_rescans(site: Site, tmp_path: Path, daemons):
@@ -111,4 +111,4 @@ def test_without_events_the_daemon_says_so_and_rescans(site: Site, tmp_path: Pat
     site.article("b.txt", **good_fields(2))
     wait_until(lambda: item_id("b") in feed_ids(site), 10, "a rescan")
     assert "watching" not in d.text()
-    assert d.stop() == 0
+    assert d.stop() == 0, d.text()[-4000:]

@@ -36,7 +36,7 @@ def sample_served(tmp_path_factory):
     assert proc.returncode == 0, proc.stderr
     server = ServeProcess(["serve", "--config", str(cfg), "--port", str(port)], port, root / "serve.log")
     yield root, server
-    assert server.stop() == 0
+    assert server.stop() == 0, server.text()[-4000:]
 
 
 @pytest.fixture(scope="module")

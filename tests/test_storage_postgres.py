@@ -99,7 +99,7 @@ def test_one_daemon_publishes_the_other_takes_over_after_kill_9(site: Site, tmp_
     site.article("c.txt", **good_fields(3))
     wait_until(lambda: item_id("c") in ids(rss), timeout=20, what="an edit published by the new publisher")
     settle(two)
-    assert two.stop() == 0
+    assert two.stop() == 0, two.text()[-4000:]
     assert site.outputs() == cold_build(site, tmp_path / "cold", new_state)
 
 
@@ -116,7 +116,7 @@ def test_a_publisher_killed_mid_publish_leaves_the_next_one_a_cold_builds_output
     first.proc.wait()
     wait_until(lambda: "this instance publishes now" in other.text(), timeout=FAILOVER + 20, what="the takeover")
     settle(other)
-    assert other.stop() == 0
+    assert other.stop() == 0, other.text()[-4000:]
     assert site.outputs() == cold_build(site, tmp_path / "cold", new_state)
 
 
@@ -208,7 +208,7 @@ def test_a_restarted_database_fails_a_round_cleanly_and_the_daemon_carries_on(si
     settle(d)
     assert d.proc.poll() is None
     assert "pg-secret" not in d.text()
-    assert d.stop() == 0
+    assert d.stop() == 0, d.text()[-4000:]
     assert site.outputs() == cold_build(site, tmp_path / "cold", new_state)
 
 
@@ -224,7 +224,7 @@ def test_a_daemon_started_while_the_database_is_down_waits_for_it(site: Site, tm
     finally:
         postgres_server.restart()
     wait_until(lambda: item_id("a") in ids(site.output / "rss.xml"), timeout=30, what="the first feed")
-    assert d.stop() == 0
+    assert d.stop() == 0, d.text()[-4000:]
 
 
 def test_state_copy_moves_everything_subscribers_would_notice(site: Site, tmp_path: Path, monkeypatch, http_server):
@@ -300,11 +300,11 @@ def test_the_publisher_lock_is_released_by_a_clean_stop(site: Site, tmp_path: Pa
     wait_until(lambda: publishing(ports[0]), timeout=10, what="the publisher's gauge")
     assert not publishing(ports[1])
     stopped = time.monotonic()
-    assert one.stop() == 0
+    assert one.stop() == 0, one.text()[-4000:]
     wait_until(lambda: "this instance publishes now" in two.text(), timeout=FAILOVER + 10, what="the takeover")
     print(f"takeover after a clean stop: {time.monotonic() - stopped:.2f} s")
     wait_until(lambda: publishing(ports[1]), timeout=10, what="the new publisher's gauge")
-    assert two.stop() == 0
+    assert two.stop() == 0, two.text()[-4000:]
 
 
 def test_postgresql_columns_hold_64_bit_integers_and_doubles(site: Site):
@@ -445,7 +445,7 @@ def test_each_instance_renders_its_own_folder_and_serves_the_same_bytes(site: Si
     assert answers[0][2] == answers[1][2]
     assert answers[0][1]["ETag"] == answers[1][1]["ETag"]  # a load balancer may send a reader to either
     for d in ds.values():
-        assert d.stop() == 0
+        assert d.stop() == 0, d.text()[-4000:]
     one = {p.relative_to(outs["one"]).as_posix(): p.read_bytes() for p in sorted(outs["one"].rglob("*")) if p.is_file()}
     two = {p.relative_to(outs["two"]).as_posix(): p.read_bytes() for p in sorted(outs["two"].rglob("*")) if p.is_file()}
     assert one == two == cold_build(site, tmp_path / "cold", new_state)
