@@ -216,21 +216,23 @@ def test_a_stop_asked_while_the_scheduler_starts_is_not_lost(site: Site, monkeyp
     import threading
 
     from feeder.app.daemon import Daemon
+    from feeder.app.signals import SignalInbox
 
     d = Daemon(site.settings, None)
     start = d.scheduler.start
 
     def signalled_while_starting(*args, **kw):
-        d.stop.set()  # what the handler does when the scheduler is not running yet
+        os.kill(os.getpid(), signal.SIGTERM)  # caught by the inbox, as the daemon's own signals are
         return start(*args, **kw)
 
     monkeypatch.setattr(d.scheduler, "start", signalled_while_starting)
-    # Without the fix this would block for good: a timer ends it and the test fails on the time.
-    watchdog = threading.Timer(15, lambda: d.scheduler.shutdown(wait=False))
-    watchdog.start()
-    started = time.monotonic()
-    try:
-        assert d._run_scheduler() == 0
-    finally:
-        watchdog.cancel()
+    with SignalInbox((signal.SIGTERM,)) as inbox:
+        # Were the signal lost, this would block for good: a timer ends it and the test fails on the time.
+        watchdog = threading.Timer(15, inbox.post, (signal.SIGTERM,))
+        watchdog.start()
+        started = time.monotonic()
+        try:
+            assert d._run_scheduler(inbox) == 0
+        finally:
+            watchdog.cancel()
     assert time.monotonic() - started < 10

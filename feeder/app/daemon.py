@@ -1,5 +1,5 @@
-"""`feeder daemon`: APScheduler 3 in the foreground, wiring jobs to the same
-functions cron runs.
+"""`feeder daemon`: APScheduler 3 wiring jobs to the same functions cron runs,
+while the main thread waits for signals and acts on them.
 
 Jobs never overlap themselves (`max_instances=1`, coalescing, a misfire
 grace time) and share the build lock with cron runs. SIGTERM and SIGINT ask
@@ -21,12 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-from apscheduler.events import EVENT_SCHEDULER_STARTED, SchedulerEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -36,6 +34,7 @@ from feeder.app.health import Health
 from feeder.app.metrics import Metrics
 from feeder.app.notify import Notifier
 from feeder.app.pipeline import build
+from feeder.app.signals import SignalInbox
 from feeder.config import Every, Settings, load_config
 from feeder.content.watch import Changes, Watcher, WatchUnavailable
 from feeder.errors import Cancelled, ConfigError, FeederError, LockTimeout
@@ -102,7 +101,7 @@ class Daemon:
         if self.settings.state.url and self.settings.ha.output == "shared":
             self.leadership = Leadership(self.settings.state.url, timeout=self._poll_seconds(),
                                          cooldown=self.settings.ha.failover)
-        self.scheduler = BlockingScheduler(
+        self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=4)},
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},
             timezone=timezone.utc,
@@ -316,18 +315,16 @@ class Daemon:
 
     # -- signals ---------------------------------------------------------------
 
-    def _on_stop(self, signum: int, frame: FrameType | None) -> None:
-        log.info("received %s: stopping", signal.Signals(signum).name)
-        self.notifier.stopping()
-        self.stop.set()
-        if self.scheduler.running:  # a signal before the scheduler started: it will not start
-            self.scheduler.shutdown(wait=False)
+    def _on_signal(self, signum: int) -> None:
+        """Act on a signal, in the main thread (see `feeder.app.signals` for why not in the handler)."""
+        if signum == signal.SIGHUP:
+            self._reload()
+        elif not self.stop.is_set():
+            log.info("received %s: stopping", signal.Signals(signum).name)
+            self.notifier.stopping()
+            self.stop.set()
 
-    def _stop_if_asked(self, event: SchedulerEvent) -> None:
-        if self.stop.is_set():
-            self.scheduler.shutdown(wait=False)
-
-    def _on_reload(self, signum: int, frame: FrameType | None) -> None:
+    def _reload(self) -> None:
         try:
             new = load_config(self.config_path)
         except ConfigError as exc:
@@ -346,28 +343,26 @@ class Daemon:
         log.info("SIGHUP: configuration reloaded from %s", self.config_path or "the default location")
 
     def run(self) -> int:
-        # Handlers first: a SIGTERM while the server starts stops the daemon cleanly too.
-        signal.signal(signal.SIGTERM, self._on_stop)
-        signal.signal(signal.SIGINT, self._on_stop)
-        signal.signal(signal.SIGHUP, self._on_reload)
-        server = None
-        if self.serve is not None:
-            from feeder.app.serve import Admin, ServerThread
+        # Signals first: a SIGTERM while the server starts stops the daemon cleanly too.
+        with SignalInbox((signal.SIGTERM, signal.SIGINT, signal.SIGHUP)) as inbox:
+            server = None
+            if self.serve is not None:
+                from feeder.app.serve import Admin, ServerThread
 
-            admin = Admin(self.health, self.metrics) if self.settings.serve.metrics else None
-            server = ServerThread(self.settings, *self.serve, admin=admin)
+                admin = Admin(self.health, self.metrics) if self.settings.serve.metrics else None
+                server = ServerThread(self.settings, *self.serve, admin=admin)
+                try:
+                    server.start()
+                except OSError as exc:
+                    log.error("cannot listen on %s:%d: %s", *self.serve, exc.strerror or exc)
+                    return EXIT_LISTEN
             try:
-                server.start()
-            except OSError as exc:
-                log.error("cannot listen on %s:%d: %s", *self.serve, exc.strerror or exc)
-                return EXIT_LISTEN
-        try:
-            return self._run_scheduler()
-        finally:
-            if server is not None:
-                server.stop()
+                return self._run_scheduler(inbox)
+            finally:
+                if server is not None:
+                    server.stop()
 
-    def _run_scheduler(self) -> int:
+    def _run_scheduler(self, inbox: SignalInbox) -> int:
         # Watch first, sweep next (the first rescan): no change falls between the two.
         self._start_watching()
         self._elect()
@@ -378,11 +373,14 @@ class Daemon:
             if not self.leadership.leading:
                 log.info("standing by: another instance publishes (checking every %g s)", self._poll_seconds())
         log.info("feeder daemon started: %s", ", ".join(f"{j.name} every {j.spec(self.settings)}" for j in self.jobs))
-        # A signal that comes while the scheduler starts finds it not running
-        # yet and cannot shut it down: the scheduler does, once it runs.
-        self.scheduler.add_listener(self._stop_if_asked, EVENT_SCHEDULER_STARTED)
-        if not self.stop.is_set():
-            self.scheduler.start()  # returns after shutdown
+        # A signal that came before this point waits in the inbox: none is lost.
+        self.scheduler.start()
+        try:
+            while not self.stop.is_set():
+                for signum in inbox.wait():
+                    self._on_signal(signum)
+        finally:
+            self.scheduler.shutdown(wait=False)
         deadline = time.monotonic() + STOP_GRACE
         while self.running and time.monotonic() < deadline:
             time.sleep(0.05)
