@@ -37,8 +37,6 @@ from feeder.errors import Cancelled, ConfigError, FeederError, LockTimeout, Outp
 
 if TYPE_CHECKING:
     from feeder.app.pipeline import BuildReport
-    from feeder.content.scan import PendingListing
-    from feeder.storage.lock import BuildLock
 
 log = logging.getLogger("feeder")
 
@@ -215,29 +213,6 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_SOURCES if report.all_failed else EXIT_OK
 
 
-@contextlib.contextmanager
-def _listing_under_lock(settings: Settings,
-                        args: argparse.Namespace) -> Iterator[tuple[BuildLock | None, PendingListing | None]]:
-    """With SQLite state: the build lock, then the content folder's listing
-    started under it, so that find walks the folder while the rest of feeder
-    is imported. With PostgreSQL the build also waits for the shared lock
-    (another machine may be building), and lists the folder after it."""
-    if settings.state.url is not None:
-        yield None, None
-        return
-    from feeder.content.scan import start_listing
-    from feeder.storage.lock import BuildLock
-
-    timeout = settings.lock_timeout if args.wait is None else args.wait
-    with BuildLock(settings.state_dir, timeout=timeout, cancel=args.cancel) as held:
-        pending = start_listing(settings.content_dir)
-        try:
-            yield held, pending
-        finally:
-            if pending is not None:
-                pending.close()
-
-
 def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
     if args.ingest and settings.sources:
         from feeder.ingest.run import ingest
@@ -248,10 +223,13 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
         for s in ingested.sources:
             if s.status == "error" or s.problems:
                 _problem(args, s.line(), source=s.url)
-    with _listing_under_lock(settings, args) as (held, pending):
+    from feeder.app.headstart import head_start
+
+    with head_start(settings, timeout=settings.lock_timeout if args.wait is None else args.wait,
+                    cancel=args.cancel) as started:
         from feeder.app.pipeline import build
 
-        report = build(settings, lock_timeout=args.wait, cancel=args.cancel, held=held, pending=pending)
+        report = build(settings, lock_timeout=args.wait, cancel=args.cancel, head_start=started)
     if report.files == 0:
         log.warning("no article files found in %s (feeder reads *.txt and *.md files, in subfolders too); "
                     "the feeds were written empty", settings.content_dir)

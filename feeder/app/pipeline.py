@@ -35,6 +35,7 @@ from feeder.storage.state import State
 # Markdown...) are imported where they are used: a rescan that finds nothing
 # to do never loads them, which is most of its time.
 if TYPE_CHECKING:
+    from feeder.app.headstart import HeadStart
     from feeder.content.scan import PendingListing
     from feeder.content.watch import Changes
     from feeder.links.rounds import RoundReport
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
     from feeder.output.websub import Ping
     from feeder.selection.feeds import Selection
     from feeder.selection.live import LiveSelection
-    from feeder.storage.lock import BuildLock
 
 
 __all__ = ["BuildReport", "BuildStats", "FeedSummary", "LastBuild", "Problem", "build", "open_catalog"]
@@ -180,8 +180,7 @@ def build(
     cancel: threading.Event | None = None,
     changes: Changes | None = None,
     resident: bool = False,
-    held: BuildLock | None = None,
-    pending: PendingListing | None = None,
+    head_start: HeadStart | None = None,
 ) -> BuildReport:
     """Build every feed once. Raises `FeederError` only when the operator must act.
 
@@ -191,10 +190,11 @@ def build(
     catalog looks at those files alone instead of scanning the folder.
     A `resident` build (the daemon's) keeps the catalog and the selection in
     memory for the next one, which then works on what changed.
-    A caller that took the build lock itself passes it as `held`, and the
-    content folder's listing it started under it as `pending`.
+    A caller that took the build lock itself and started listing the content
+    folder under it passes both as `head_start`.
     """
     now = now or datetime.now(timezone.utc)
+    held, pending = (head_start.lock, head_start.listing) if head_start is not None else (None, None)
     with locked_state(settings.state_dir, settings.state.url, cancel=cancel, held=held,
                       timeout=settings.lock_timeout if lock_timeout is None else lock_timeout) as state:
         state.output_key = settings.output_key
