@@ -98,7 +98,8 @@ def test_selection_from_the_database_equals_select_feeds(site: Site, seed: int):
             check(state, VARIANTS)
 
 
-def test_a_catalog_from_before_the_topic_table_fills_it_once(site: Site):
+def test_a_catalog_from_before_the_topic_table_fills_it_once(site: Site, monkeypatch):
+    monkeypatch.setattr(catalog_module, "_FILL_BATCH", 4)  # filled in several batches
     for n in range(6):
         site.article(f"a{n}.txt", **good_fields(n, topics=["AI", "Space"][: n % 3]))
     with open_state(site.state) as state:
@@ -114,8 +115,10 @@ def test_a_catalog_from_before_the_topic_table_fills_it_once(site: Site):
 
 
 @pytest.mark.sqlite_only
-def test_a_topic_index_from_before_it_carried_topic_names_is_made_again(site: Site):
+def test_a_topic_index_from_before_it_carried_topic_names_is_made_again(site: Site, monkeypatch):
     from feeder.storage.state import MIGRATIONS
+
+    monkeypatch.setattr(catalog_module, "_FILL_BATCH", 4)  # filled in several batches
 
     rng = random.Random(7)
     for n in range(30):

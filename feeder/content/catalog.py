@@ -110,6 +110,8 @@ class _Journal:
 
 # A journal this long is started afresh: its reader selects from every entry once.
 _JOURNAL_LIMIT = 100_000
+# Rows of `files` read at a time when the topic index is filled again.
+_FILL_BATCH = 20_000
 
 
 @dataclass
@@ -288,8 +290,15 @@ class Catalog:
                  "at a million files)")
         with self.state.transaction() as conn:
             conn.execute("DELETE FROM file_topics")
-            rows = conn.execute(f"SELECT {SNAP_COLUMNS} FROM files WHERE published = 1")  # noqa: S608
-            conn.executemany(TOPIC_UPSERT, topic_rows(map(SnapRow._make, rows)))
+            # In batches, in path order: all the rows at once held 369 MB at a
+            # million files. `+published` keeps SQLite on the primary key: by
+            # the index on `published` it sorted every published row each batch.
+            after = ""
+            while rows := [SnapRow._make(r) for r in conn.execute(
+                    f"SELECT {SNAP_COLUMNS} FROM files WHERE +published = 1 AND path > ? "  # noqa: S608
+                    "ORDER BY path LIMIT ?", (after, _FILL_BATCH)).fetchall()]:
+                conn.executemany(TOPIC_UPSERT, topic_rows(rows))
+                after = rows[-1].path
             self.state.set_meta("topic_index", "1")
 
     def rescan(self, scan: Sequence[ContentFile] | Listing, cancel: threading.Event | None = None) -> Rescan:
