@@ -210,6 +210,27 @@ def test_bad_schedule_specs_are_configuration_errors(site: Site, spec):
     assert "schedule.rescan" in proc.stderr
 
 
+def test_a_stop_asked_before_the_scheduler_starts_ends_the_daemon_before_its_first_round(site: Site,
+                                                                                           monkeypatch):
+    from feeder.app.daemon import Daemon
+    from feeder.app.signals import SignalInbox
+
+    site.article("a.txt", **good_fields(1))
+    d = Daemon(site.settings, None)
+    watch = d._start_watching
+
+    def signalled_while_watching() -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        watch()
+
+    started: list[bool] = []
+    monkeypatch.setattr(d, "_start_watching", signalled_while_watching)
+    monkeypatch.setattr(d.scheduler, "start", lambda *a, **kw: started.append(True))
+    with SignalInbox((signal.SIGTERM,)) as inbox:
+        assert d._run_scheduler(inbox) == 0
+    assert started == []  # no round was scheduled
+
+
 def test_a_stop_asked_while_the_scheduler_starts_is_not_lost(site: Site, monkeypatch):
     """SIGTERM a few milliseconds after start once found the scheduler not yet
     running, so nothing shut it down and the daemon never exited."""

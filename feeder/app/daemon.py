@@ -373,14 +373,19 @@ class Daemon:
             if not self.leadership.leading:
                 log.info("standing by: another instance publishes (checking every %g s)", self._poll_seconds())
         log.info("feeder daemon started: %s", ", ".join(f"{j.name} every {j.spec(self.settings)}" for j in self.jobs))
-        # A signal that came before this point waits in the inbox: none is lost.
-        self.scheduler.start()
+        # A signal that came before this point waited in the inbox: a stop
+        # asked while starting stops the daemon before its first round.
+        for signum in inbox.wait(timeout=0):
+            self._on_signal(signum)
+        if not self.stop.is_set():
+            self.scheduler.start()
         try:
             while not self.stop.is_set():
                 for signum in inbox.wait():
                     self._on_signal(signum)
         finally:
-            self.scheduler.shutdown(wait=False)
+            if self.scheduler.running:
+                self.scheduler.shutdown(wait=False)
         deadline = time.monotonic() + STOP_GRACE
         while self.running and time.monotonic() < deadline:
             time.sleep(0.05)
