@@ -307,6 +307,44 @@ def test_the_publisher_lock_is_released_by_a_clean_stop(site: Site, tmp_path: Pa
     assert two.stop() == 0, two.text()[-4000:]
 
 
+def test_a_release_at_shutdown_waits_for_a_poll_still_running(site: Site, monkeypatch):
+    """The daemon releases the publisher lock in its main thread while a last
+    poll may still run in the scheduler's: the two must not share the
+    connection (the poll could drop it under the release)."""
+    import threading
+
+    import psycopg
+
+    from feeder.storage import advisory
+
+    leadership = advisory.Leadership(os.environ["FEEDER_STATE_URL"], timeout=5)
+    assert leadership.poll()  # leads
+    entered, go = threading.Event(), threading.Event()
+    real_holds = advisory.holds
+
+    def slow_holds(db, key):
+        entered.set()
+        go.wait(10)
+        return real_holds(db, key)
+
+    monkeypatch.setattr(advisory, "holds", slow_holds)
+    polled: list[bool] = []
+    poller = threading.Thread(target=lambda: polled.append(leadership.poll()))
+    poller.start()
+    assert entered.wait(10)
+    releaser = threading.Thread(target=leadership.release)
+    releaser.start()
+    releaser.join(0.3)
+    assert releaser.is_alive()  # waits for the poll's turn
+    go.set()
+    poller.join(10)
+    releaser.join(10)
+    assert polled == [True] and not releaser.is_alive()
+    assert not leadership.leading
+    with psycopg.connect(os.environ["FEEDER_STATE_URL"], autocommit=True) as admin:
+        assert not admin.execute("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted").fetchall()
+
+
 def test_postgresql_columns_hold_64_bit_integers_and_doubles(site: Site):
     """Every table of the schema exists in PostgreSQL with 64-bit integers where SQLite had INTEGER."""
     with open_state(site.state) as state:

@@ -84,6 +84,8 @@ class Leadership:
 
     `poll` (from the standby loop) takes the lock when it is free, and tells a
     publisher that has lost its connection (hence its lock) that it has.
+    `poll` runs in the scheduler's threads and `release` in the daemon's main
+    thread at shutdown, while a last poll may still run: they take turns.
     """
 
     def __init__(self, url: str, *, timeout: float, cooldown: float = 0.0):
@@ -96,10 +98,15 @@ class Leadership:
         self._key: tuple[int, int] | None = None
         self._lost_at: float | None = None
         self._unreachable = False
+        self._turn = threading.Lock()
         self.leading = False
 
     def poll(self) -> bool:
         """Confirm or seek leadership; returns whether this instance leads now."""
+        with self._turn:
+            return self._poll()
+
+    def _poll(self) -> bool:
         if self.leading:
             assert self._db is not None and self._key is not None
             if holds(self._db, self._key):
@@ -142,6 +149,7 @@ class Leadership:
         self._db = None
 
     def release(self) -> None:
-        if self._db is not None and self._key is not None and self.leading:
-            unlock(self._db, self._key)
-        self._drop()
+        with self._turn:
+            if self._db is not None and self._key is not None and self.leading:
+                unlock(self._db, self._key)
+            self._drop()
