@@ -4,10 +4,10 @@ A Python signal handler runs in the main thread between any two of its
 bytecodes: in the middle of writing a log line, inside the scheduler while it
 holds its own locks, inside `threading.Event.wait`. Logging, loading a
 configuration or shutting a scheduler down from there can find a lock the
-interrupted code holds (a hang, or a `RuntimeError` for a reentrant write to
-stderr that ends the process). So the handlers here do nothing: the
-interpreter writes each signal's number to a socket (`signal.set_wakeup_fd`),
-and the main thread, waiting on that socket, reads the numbers and acts.
+interrupted code holds, and wait for it for ever. So the handlers here do
+nothing: the interpreter writes each signal's number to a socket
+(`signal.set_wakeup_fd`), and the main thread, waiting on that socket, reads
+the numbers and acts.
 """
 
 from __future__ import annotations

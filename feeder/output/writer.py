@@ -107,10 +107,7 @@ class Publisher:
         finds the new plain file finds the new compressed one too.
         """
         self.settle()
-        # Stopping between files, never inside one: no temporary file is left.
-        check_cancel(self.cancel)
-        if self.guard is not None:
-            self.guard()
+        self._may_write()
         started = time.perf_counter()
         try:
             return self._write(rel, data, gzipped=gzipped)
@@ -163,10 +160,7 @@ class Publisher:
 
     def _start(self, pool: ThreadPoolExecutor, files: Mapping[str, bytes], gzipped: bool,
                then: Callable[[], None] | None) -> _Batch:
-        # Stopping between feeds, never inside one: no temporary file is left.
-        check_cancel(self.cancel)
-        if self.guard is not None:
-            self.guard()
+        self._may_write()
         started = time.perf_counter()
         futures = [pool.submit(self._put, rel, data, gzipped=gzipped) for rel, data in files.items()]
         self.seconds += time.perf_counter() - started
@@ -185,6 +179,13 @@ class Publisher:
         if batch.then is not None:
             batch.then()
         return done
+
+    def _may_write(self) -> None:
+        # Stopping between files (and between feeds), never inside one: no
+        # temporary file is left.
+        check_cancel(self.cancel)
+        if self.guard is not None:
+            self.guard()
 
     def _write(self, rel: str, data: bytes, *, gzipped: bool) -> bool:
         written, _ = self._put(rel, data, gzipped=gzipped, sync=True)
