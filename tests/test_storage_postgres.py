@@ -307,6 +307,37 @@ def test_the_publisher_lock_is_released_by_a_clean_stop(site: Site, tmp_path: Pa
     assert two.stop() == 0, two.text()[-4000:]
 
 
+def test_instances_starting_at_once_on_an_empty_database_all_open_it(site: Site, new_state):
+    """Several machines started together on a new database each create the
+    schema table if it is missing; PostgreSQL's CREATE TABLE IF NOT EXISTS
+    lets two pass the check at once and fails the second on its catalog."""
+    import threading
+
+    from feeder.storage.state import MIGRATIONS, State
+
+    for _ in range(10):  # a race: each round is a new database
+        new_state()
+        url = os.environ["FEEDER_STATE_URL"]
+        start = threading.Barrier(6)
+        failures: list[BaseException] = []
+
+        def open_it(n: int, url: str = url, start: threading.Barrier = start,
+                    failures: list[BaseException] = failures) -> None:
+            start.wait()
+            try:
+                with State.open(site.root / f"state-{n}", url) as state:
+                    assert state._version() == len(MIGRATIONS)
+            except BaseException as exc:  # collected for the assertion below
+                failures.append(exc)
+
+        threads = [threading.Thread(target=open_it, args=(n,)) for n in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert failures == []
+
+
 def test_a_release_at_shutdown_waits_for_a_poll_still_running(site: Site, monkeypatch):
     """The daemon releases the publisher lock in its main thread while a last
     poll may still run in the scheduler's: the two must not share the

@@ -135,7 +135,13 @@ class State(SourceStore, LinkStore, MediaStore, OutputStore, LeaseStore):
         postgres = self.dialect == "postgresql"
         if postgres:
             # Several instances may start at once: one migrates, the others wait and find it done.
-            self.conn.execute("CREATE TABLE IF NOT EXISTS feeder_schema (version BIGINT NOT NULL)")
+            # CREATE TABLE IF NOT EXISTS lets two of them pass its check together and fails the
+            # second on PostgreSQL's catalog: they create the table one at a time.
+            from feeder.storage.advisory import advisory_key
+
+            with self.transaction():
+                self.conn.execute("SELECT pg_advisory_xact_lock(?, ?)", advisory_key(self.conn, "schema"))  # type: ignore[arg-type]
+                self.conn.execute("CREATE TABLE IF NOT EXISTS feeder_schema (version BIGINT NOT NULL)")
         version = self._version()
         if version > len(MIGRATIONS):
             raise StateError(
