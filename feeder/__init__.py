@@ -10,6 +10,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+# yaml-rs, the front-matter parser, must first be imported by a thread that
+# lives as long as the process: once the thread that imported it has ended, a
+# call from any other thread crashes the interpreter (yaml-rs 0.1.6). This
+# package is imported by the main thread, the parsing stack often later by a
+# worker (the daemon builds in its scheduler's threads). About 2 ms.
+import yaml_rs  # noqa: F401
+
 from feeder._version import __version__
 
 _EXPORTS = {

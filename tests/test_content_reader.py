@@ -275,3 +275,28 @@ def test_urls_become_uris_and_a_url_with_a_space_is_accepted():
     assert a.original_url == "https://xn--bcher-kva.example/stra%C3%9Fe?q=a%20b#teil%202"
     assert a.web_url == "https://ex.example/a%20b/%C3%BC"  # an existing escape is kept as it is
     assert a.images[0].url == "https://img.example/%C3%A4.png"
+
+
+def test_files_parse_in_any_thread_after_the_first_parsing_thread_ended():
+    """The daemon parses in its scheduler's threads. yaml-rs crashes the
+    interpreter when the thread that imported it has ended and another calls
+    it; importing feeder (in the main thread) imports it first."""
+    import subprocess
+    import sys
+
+    script = f"""
+import threading
+from datetime import timezone
+import feeder  # as the CLI does, in the main thread
+data = open({str(SEED)!r}, "rb").read()
+def parse():
+    from feeder.content.reader import parse_article  # the first time: loads the parsing stack
+    print(parse_article(data, rel="a.txt", tz=timezone.utc).id)
+for _ in range(3):
+    worker = threading.Thread(target=parse)
+    worker.start()
+    worker.join()
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["a"] * 3
