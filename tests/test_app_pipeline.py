@@ -309,3 +309,38 @@ def test_base_url_with_a_path_and_no_trailing_slash(site: Site, now: datetime, t
     build(settings, now=now)
     atom = parse_feed(site.output / "topics/ai/atom.xml")
     assert {ln.rel: ln.href for ln in atom.feed.links}["self"] == "https://cdn.example.com/a/b/topics/ai/atom.xml"
+
+
+def test_a_build_returns_once_the_listing_it_kept_is_in_place(site: Site, now: datetime, monkeypatch):
+    """The listing is written while the build goes on, but is in place before
+    the build lets go of its lock: the next build compares with it."""
+    import threading
+
+    from feeder.content import catalog as catalog_module
+    from feeder.content.scan import is_fingerprint_of
+
+    from conftest import open_state
+
+    site.article("a.txt", **good_fields(1))
+    writing, release = threading.Event(), threading.Event()
+    write = catalog_module._write_listing
+
+    def slow_write(target, raw):
+        writing.set()
+        release.wait(30)
+        write(target, raw)
+
+    monkeypatch.setattr(catalog_module, "_write_listing", slow_write)
+    done: list[object] = []
+    builder = threading.Thread(target=lambda: done.append(build(site.settings, now=now)))
+    builder.start()
+    try:
+        assert writing.wait(30)
+        builder.join(0.5)
+        assert builder.is_alive() and not done, "the build returned before its listing was written"
+    finally:
+        release.set()
+        builder.join(30)
+    assert done and done[0].published == 1  # type: ignore[attr-defined]
+    with open_state(site.state) as state:
+        assert is_fingerprint_of((site.state / "content-listing").read_bytes(), state.get_meta("listing"))

@@ -20,8 +20,10 @@ from conftest import Site, good_fields, open_state, write_corpus
 
 
 def opened(site: Site, state: State, **kw):
-    return open_catalog(state, site.content, max_size=kw.get("max_size", 1_000_000), timezone_name="UTC",
-                        resident=kw.get("resident", False))
+    catalog, rescan = open_catalog(state, site.content, max_size=kw.get("max_size", 1_000_000),
+                                   timezone_name="UTC", resident=kw.get("resident", False))
+    catalog.settle()  # as a build does before it lets go of the lock
+    return catalog, rescan
 
 
 def resident(site: Site, state: State):
@@ -198,6 +200,47 @@ def test_a_rescan_looks_only_at_what_changed_since_the_last_listing(site: Site, 
     assert sorted(e.source for e in catalog.entries()) == ["a/one.txt", "b/four.md", "b/three.md"]
     _, unchanged = opened(site, state)
     assert (unchanged.parsed, unchanged.files, unchanged.changed) == (0, 3, False)
+
+
+def test_a_listing_kept_by_an_earlier_version_still_spares_the_full_comparison(site: Site, state: State,
+                                                                               monkeypatch):
+    import hashlib
+
+    a = site.article("a/one.txt", **good_fields(1))
+    site.article("a/two.txt", **good_fields(2))
+    opened(site, state)
+    kept = (site.state / "content-listing").read_bytes()
+    assert state.get_meta("listing").startswith("find-sha256:")
+    # Earlier versions fingerprinted the listing with BLAKE2b.
+    with state.transaction():
+        state.set_meta("listing", "find:" + hashlib.blake2b(kept, digest_size=16).hexdigest())
+    a.write_text(a.read_text().replace("Article number 1", "Edited"))
+    os.utime(a, ns=(a.stat().st_atime_ns, a.stat().st_mtime_ns + 1_000_000))
+
+    def compare_all(*args, **kwargs):
+        raise AssertionError("every file compared: the kept listing was not used")
+
+    monkeypatch.setattr(Catalog, "_compare", compare_all)
+    catalog, rescan = opened(site, state)
+    assert (rescan.parsed, rescan.files) == (1, 2)
+    assert catalog.articles(["a/one.txt"])["a/one.txt"].title == "Edited"
+    assert state.get_meta("listing").startswith("find-sha256:")
+
+
+def test_a_listing_that_cannot_be_kept_is_reported_and_every_file_compared_next_time(
+        site: Site, state: State, caplog):
+    a = site.article("a.txt", **good_fields(1))
+    site.article("b.txt", **good_fields(2))
+    (site.state / "content-listing").mkdir()  # what the listing would replace: it cannot
+    _, first = opened(site, state)
+    assert first.parsed == 2
+    assert "could not keep the content listing" in caplog.text
+    a.write_text(a.read_text().replace("Article number 1", "Edited"))
+    os.utime(a, ns=(a.stat().st_atime_ns, a.stat().st_mtime_ns + 1_000_000))
+    catalog, rescan = opened(site, state)
+    assert (rescan.parsed, rescan.files) == (1, 2)
+    assert catalog.articles(["a.txt"])["a.txt"].title == "Edited"
+    assert not list(site.state.glob(".content-listing.*"))  # no half-written file left behind
 
 
 def _corpus_with_a_duplicate(site: Site) -> None:

@@ -236,42 +236,46 @@ def _build(settings: Settings, state: State, now: datetime, resolver: Resolver |
         changes = None
     with report.timed("scan and parse"):
         catalog, files_changed = open_catalog(settings, state, report, cancel, changes, resident, pending)
-    if sweep_requested:
-        state.done("sweep")
-    with report.timed("link checks"):
-        holds_changed = _check_links(settings, state, report, now, resolver, cancel)
-    check_cancel(cancel)
-    fingerprint = selection_fingerprint(settings)
-    if not (files_changed or holds_changed) and _still_current(state, catalog, publisher, fingerprint, now,
-                                                               settings):
-        if resident and (state.conn.target, state.output_key) not in _SELECTIONS:
-            # Selected now, while nothing waits for it: a long-lived process's
-            # first change then costs what any other does (at a million
-            # articles, reading every entry takes seconds).
-            with report.timed("select"):
-                _select(settings, state, catalog, now)
-        _report_from_state(state, report)
-        state.set_output_meta("last_now", now.isoformat())
-        report.unchanged = True
-        return report
-    state.set_output_meta("complete", "0")
-    with report.timed("select"):
-        report.skipped += [Problem(d.dropped, f"id '{d.article_id}' is already used by {d.kept}")
-                           for d in catalog.duplicates()]
-        report.skipped.sort(key=lambda p: p.path)
-        selection, held_visible = _select(settings, state, catalog, now)
-    with report.timed("render"):
-        from feeder.render.site import media_warnings, render_site
+    try:
+        if sweep_requested:
+            state.done("sweep")
+        with report.timed("link checks"):
+            holds_changed = _check_links(settings, state, report, now, resolver, cancel)
+        check_cancel(cancel)
+        fingerprint = selection_fingerprint(settings)
+        if not (files_changed or holds_changed) and _still_current(state, catalog, publisher, fingerprint, now,
+                                                                   settings):
+            if resident and (state.conn.target, state.output_key) not in _SELECTIONS:
+                # Selected now, while nothing waits for it: a long-lived process's
+                # first change then costs what any other does (at a million
+                # articles, reading every entry takes seconds).
+                with report.timed("select"):
+                    _select(settings, state, catalog, now)
+            _report_from_state(state, report)
+            state.set_output_meta("last_now", now.isoformat())
+            report.unchanged = True
+            return report
+        state.set_output_meta("complete", "0")
+        with report.timed("select"):
+            report.skipped += [Problem(d.dropped, f"id '{d.article_id}' is already used by {d.kept}")
+                               for d in catalog.duplicates()]
+            report.skipped.sort(key=lambda p: p.path)
+            selection, held_visible = _select(settings, state, catalog, now)
+        with report.timed("render"):
+            from feeder.render.site import media_warnings, render_site
 
-        report.rendered = render_site(selection, settings, state, catalog, publisher, now)
-        report.warnings = report.file_warnings + [Problem(*w) for w in media_warnings(state)]
-    # Rendering and writing interleave; the writer keeps its own clock.
-    report.timings["render"] -= publisher.seconds
-    report.timings["write"] = publisher.seconds
-    _remember(state, catalog, selection, held_visible, report, now, fingerprint)
-    report.written = list(publisher.written)
-    report.pings = _ping_hubs(settings, report.written)
-    return report
+            report.rendered = render_site(selection, settings, state, catalog, publisher, now)
+            report.warnings = report.file_warnings + [Problem(*w) for w in media_warnings(state)]
+        # Rendering and writing interleave; the writer keeps its own clock.
+        report.timings["render"] -= publisher.seconds
+        report.timings["write"] = publisher.seconds
+        _remember(state, catalog, selection, held_visible, report, now, fingerprint)
+        report.written = list(publisher.written)
+        report.pings = _ping_hubs(settings, report.written)
+        return report
+    finally:
+        # Before the build lets go of its lock: the next one compares with it.
+        catalog.settle()
 
 
 def _check_links(settings: Settings, state: State, report: BuildReport, now: datetime, resolver: Resolver | None,
