@@ -5,6 +5,7 @@ the floor of what the machine allows, and the daemon's edit-to-feed latency.
     python benchmarks/rescan_bench.py --n 10000
     python benchmarks/rescan_bench.py --n 1000000 --dir /var/tmp   # by hand: ~3 GB, minutes to generate
     python benchmarks/rescan_bench.py --n 1000000 --dir /var/tmp --reuse   # keep the corpus for the next run
+    python benchmarks/rescan_bench.py --python /opt/feeder/bin/python     # feeder as installed there
 
 For each N it generates realistic articles in the seed's format (~3 KB each,
 ~40 topics with a skewed distribution, ~60% published), then times, each as
@@ -16,7 +17,8 @@ Python thread that stats and reads every file (what a cold build must at
 least do). The no-change rescan and find alternate five times and each is
 taken at its median. Then a `feeder daemon` watching the folder: the time from each of
 20 changes (10 new articles, 10 edits of the newest) to the all-topics feed
-showing it, median and 95th percentile. Prints wall time and peak memory.
+showing it, median and 95th percentile. Prints wall time and peak memory,
+and how the cold build's time divides among its stages (from `-vv`).
 Nothing is asserted: the figures are for reading.
 """
 
@@ -78,6 +80,9 @@ def generate(folder: Path, n: int, start: int = 0, seed: int = 1) -> None:
         (sub / f"{i:06d}_{rng.getrandbits(40):010x}.txt").write_text(article(rng, i), encoding="utf-8")
 
 
+# The interpreter that runs feeder (--python): this one unless told.
+FEEDER_PYTHON = sys.executable
+
 # As users run it: with bytecode cached (an environment may turn that off for its own tools).
 CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
@@ -90,14 +95,34 @@ _MEASURE = ("import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:]); _, 
             "print(u.ru_maxrss, file=sys.stderr); sys.exit(os.waitstatus_to_exitcode(s))")
 
 
-def run_build(config: Path) -> tuple[float, float]:
+def editable_install(python: str) -> bool:
+    """Whether `python` imports feeder through an editable install's finder,
+    which every start of the interpreter imports (with pathlib and more)."""
+    probe = ("import importlib.metadata as m, json; d = m.distribution('feeder').read_text('direct_url.json'); "
+             "print(bool(d and json.loads(d).get('dir_info', {}).get('editable')))")
+    # From /: a checkout in the working folder would answer with its own metadata.
+    out = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=False, cwd="/").stdout
+    return out.strip() == "True"
+
+
+def run_build(config: Path, stages: dict[str, float] | None = None) -> tuple[float, float]:
+    """Wall time and peak RSS (MB) of one `feeder build`; with `stages`, also
+    the seconds of each of its stages, as `-vv` reports them."""
+    verbosity = "-vv" if stages is not None else "-q"
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _MEASURE, sys.executable, "-m", "feeder", "build", "-q",
+    proc = subprocess.run([sys.executable, "-c", _MEASURE, FEEDER_PYTHON, "-m", "feeder", "build", verbosity,
                            "--config", str(config)], env=CHILD_ENV, stderr=subprocess.PIPE, text=True, check=False)
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:
         raise SystemExit(f"feeder build failed with status {proc.returncode}: {proc.stderr[-2000:]}")
-    return elapsed, int(proc.stderr.strip().splitlines()[-1]) / 1024
+    lines = proc.stderr.strip().splitlines()
+    if stages is not None:
+        # "feeder: DEBUG: timings: scan and parse 11.924 s, link checks 0.000 s, ..."
+        reported = next(line for line in lines if "timings: " in line).split("timings: ", 1)[1]
+        for part in reported.split(", "):
+            name, seconds, _ = part.rsplit(" ", 2)
+            stages[name] = float(seconds)
+    return elapsed, int(lines[-1]) / 1024
 
 
 def floor_find(content: Path) -> float:
@@ -128,7 +153,7 @@ def watch_latency(config: Path, content: Path, feed: Path, n: int, edits: int = 
     import datetime as dt
 
     log = config.parent / "daemon.log"
-    proc = subprocess.Popen([sys.executable, "-m", "feeder", "daemon", "--config", str(config)],
+    proc = subprocess.Popen([FEEDER_PYTHON, "-m", "feeder", "daemon", "--config", str(config)],
                             stderr=open(log, "wb"), env=CHILD_ENV)
     try:
         deadline = time.monotonic() + 3600
@@ -186,7 +211,8 @@ def bench(n: int, root: Path, *, watch: bool = True) -> None:
     phases = []
     reads = floor_read(content)  # also warms the page cache, as for the cold build below
     phases.append(("floor: stat+read all, 1 thread", (floor_read(content), 0.0)))
-    phases.append(("cold build", run_build(config)))
+    cold_stages: dict[str, float] = {}
+    phases.append(("cold build", run_build(config, cold_stages)))
     # The two a no-change rescan is judged by, alternated five times and
     # each taken at its median: a busy machine moves both.
     finds, rescans = [], []
@@ -212,6 +238,11 @@ def bench(n: int, root: Path, *, watch: bool = True) -> None:
           f"100 new files add {times['rescan, 100 files added'][0] - times['rescan, nothing changed'][0]:+.2f} s")
     for name, (elapsed, _) in phases:
         print(f"  per 1,000 files: {name:<32} {elapsed / n * 1000 * 1000:8.1f} ms")
+    # Whatever no stage covers is the process's start: the interpreter, imports, opening the state.
+    cold = times["cold build"][0]
+    split = {"start and imports": cold - sum(cold_stages.values()), **cold_stages}
+    print("  cold build by stage: " + ", ".join(f"{name} {seconds:.2f} s ({seconds / cold:.0%})"
+                                               for name, seconds in split.items()))
     db = root / "state" / "feeder.sqlite3"
     print(f"  state database {db.stat().st_size / 1e6:,.0f} MB; {os.cpu_count()} CPUs")
     if watch:
@@ -226,11 +257,20 @@ def main() -> None:
     ap.add_argument("--n", type=int, action="append", help="corpus size (repeatable; default 10000 and 100000)")
     ap.add_argument("--dir", type=Path, help="work folder (default: a temporary folder, removed afterwards)")
     ap.add_argument("--no-watch", action="store_true", help="skip the daemon's edit-to-feed latency")
+    ap.add_argument("--python", default=sys.executable,
+                    help="the Python that runs feeder (default: this one); give a normal install's "
+                         "(pip install .), as users run it")
     ap.add_argument("--reuse", action="store_true",
                     help="keep the corpus in DIR/feeder-bench-N and reuse it in later runs (with --dir)")
     a = ap.parse_args()
     if a.reuse and a.dir is None:
         ap.error("--reuse needs --dir")
+    global FEEDER_PYTHON
+    FEEDER_PYTHON = a.python
+    if editable_install(a.python):
+        print(f"note: {a.python} has feeder installed in editable mode, whose import finder adds about "
+              "35 ms to every start; for the figures users see, pass --python with a normal install's "
+              "interpreter (python3 -m venv V && V/bin/pip install . && ... --python V/bin/python)")
     for n in a.n or [10_000, 100_000]:
         if a.reuse:
             root = a.dir / f"feeder-bench-{n}"
