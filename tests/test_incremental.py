@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 from feeder.app.pipeline import build
 
-from conftest import Site, article_text, good_fields
+from conftest import Site, article_text, good_fields, run_feeder
 from feeds import parse_feed
 
 
@@ -166,3 +168,27 @@ def test_a_resident_build_reads_again_only_the_articles_that_changed(site: Site,
     build(site.settings, now=now, resident=True)
     assert len(reads) >= 19
     assert site.outputs() == cold_build(site, tmp_path, now, "cold-renamed")
+
+
+def test_a_rescan_that_finds_nothing_loads_neither_parser_nor_renderers(site: Site):
+    """What keeps a cron run over an unchanged folder near the cost of listing it."""
+    for n in range(3):
+        site.article(f"{n}.txt", **good_fields(n))
+    config = str(site.config_file())
+    assert run_feeder("build", "-q", "--config", config).returncode == 0
+    script = (
+        "import runpy, sys\n"
+        f"sys.argv = ['feeder', 'build', '-q', '--config', {config!r}]\n"
+        "try:\n"
+        "    runpy.run_module('feeder', run_name='__main__', alter_sys=True)\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    loaded = set(proc.stdout.split())
+    assert "feeder.content.catalog" in loaded  # the rescan ran in this process
+    for heavy in ("feeder.model", "feeder.content.reader", "feeder.render.site", "feeder.selection.feeds",
+                  "feedgen", "lxml", "httpx", "concurrent.futures.process"):
+        assert heavy not in loaded, f"{heavy} loaded by a rescan that found nothing"

@@ -51,12 +51,12 @@ from feeder.content.scan import (
     scan_listing,
 )
 from feeder.errors import ConfigError, ContentError, describe_os_error
-from feeder.model import Article
 from feeder.storage.db import Database, secondary_indexes
 from feeder.storage.state import State, upsert
 
 if TYPE_CHECKING:
     from feeder.content.watch import Changes
+    from feeder.model import Article  # the model is loaded only when a file is parsed
 
 __all__ = ["PARSER_VERSION", "Catalog", "Entry", "Rescan", "open_catalog"]
 

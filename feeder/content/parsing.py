@@ -23,7 +23,6 @@ from zoneinfo import ZoneInfo
 
 from feeder.content.scan import ContentFile, cpus
 from feeder.errors import ContentError, check_cancel
-from feeder.model import Article
 from feeder.storage.db import Database, connect
 from feeder.storage.state import upsert
 
@@ -31,6 +30,8 @@ from feeder.storage.state import upsert
 # build first parses in parallel: a rescan that finds nothing to do never does.
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
+
+    from feeder.model import Article  # the model is loaded only when a file is parsed
 
 __all__ = ["DELTA_UPSERT", "PARALLEL_THRESHOLD", "SNAP_COLUMNS", "TOPIC_SEP", "TOPIC_UPSERT", "FileRow", "SnapRow",
            "differs", "parse_and_store", "topic_rows", "use_processes"]

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from feeder.model import LinkRecord, LinkResult, Verdict
 from feeder.storage.base import Store
 from feeder.storage.schema import dt, ts, upsert
+
+if TYPE_CHECKING:
+    from feeder.model import LinkRecord
 
 __all__ = ["LinkRow", "LinkStore"]
 
@@ -40,6 +42,9 @@ class LinkRow(NamedTuple):
                    ts(rec.first_dead_at), ts(rec.last_dead_at), rec.unknown_count, int(rec.ever_alive))
 
     def record(self) -> LinkRecord:
+        # Not at the top: opening the state does not load the model.
+        from feeder.model import LinkRecord, LinkResult, Verdict
+
         result = LinkResult(url=self.url, verdict=Verdict(self.verdict), reason=self.reason,
                             checked_at=datetime.fromisoformat(self.checked_at), status=self.status,
                             final_url=self.final_url, redirects=tuple(json.loads(self.redirects)), error=self.error)

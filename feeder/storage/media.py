@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from feeder.model import MediaFacts
 from feeder.storage.base import Store
 from feeder.storage.schema import ts, upsert
+
+if TYPE_CHECKING:
+    from feeder.model import MediaFacts
 
 __all__ = ["MediaProblem", "MediaRow", "MediaStore"]
 
@@ -45,6 +47,8 @@ class MediaStore(Store):
 
     def media(self) -> dict[str, MediaFacts]:
         """What is known of every media file asked about, by URL."""
+        from feeder.model import MediaFacts  # not at the top: opening the state does not load the model
+
         return {url: MediaFacts(t, n, e)
                 for url, t, n, e in self.conn.execute("SELECT url, type, length, error FROM media")}
 

@@ -5,11 +5,13 @@ a feed, and events every output folder must act on."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from feeder.model import Topic
 from feeder.storage.base import Store
 from feeder.storage.schema import now_text, upsert
+
+if TYPE_CHECKING:
+    from feeder.model import Topic
 
 __all__ = ["OutputStore", "Rendered"]
 
