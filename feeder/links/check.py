@@ -45,6 +45,7 @@ def check_content_links(
         for e in catalog.entries(with_urls=True):
             if e.published:
                 users.setdefault(e.original_url, []).append(e.source)
+        catalog.settle()  # the listing it kept is in place before the lock is let go
         return CheckOutcome(report, state.link_records(users), users)
 
 
