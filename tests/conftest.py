@@ -45,6 +45,15 @@ def good_fields(n: int = 1, **over: Any) -> dict[str, Any]:
     return fields
 
 
+def public_files(folder: Path) -> dict[str, bytes]:
+    """Every file of an output folder that is served, by relative path: dot-files are not."""
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    }
+
+
 class Site:
     """A temporary content folder plus settings pointing at it."""
 
@@ -80,11 +89,8 @@ class Site:
         return self.settings
 
     def outputs(self) -> dict[str, bytes]:
-        return {
-            p.relative_to(self.output).as_posix(): p.read_bytes()
-            for p in sorted(self.output.rglob("*"))
-            if p.is_file()
-        }
+        """Every public file of the output folder (dot-files are never served)."""
+        return public_files(self.output)
 
     def config_file(self, extra: dict[str, Any] | None = None) -> Path:
         data: dict[str, Any] = {

@@ -41,7 +41,7 @@ class Handler(BaseHTTPRequestHandler):
         with srv.lock:
             srv.requests.append((self.command, path, {k.lower(): v for k, v in self.headers.items()}))
         route = srv.routes.get(path)
-        reply = route(self) if route else Reply(404, body=b"no such page")
+        reply = route(self) if route else srv.default or Reply(404, body=b"no such page")
         if reply.delay:
             time.sleep(reply.delay)
         self.send_response(reply.status)
@@ -83,6 +83,7 @@ class _Server(ThreadingHTTPServer):
 class ScriptedServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
+        self.default: Reply | None = None  # the answer for a path without a route (else 404)
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.streamed: list[int] = []
         self.lock = threading.Lock()

@@ -17,6 +17,7 @@ from pathlib import Path
 from feeder.app.pipeline import build
 from feeder.config import load_config
 
+from conftest import public_files
 from feeds import parse_feed
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -28,7 +29,7 @@ def _build(tmp_path: Path) -> dict[str, bytes]:
     shutil.copy(GOLDEN / "feeder.yaml", tmp_path / "feeder.yaml")
     build(load_config(tmp_path / "feeder.yaml"), now=NOW)
     out = tmp_path / "out"
-    files = {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    files = public_files(out)
     for rel in [r for r in files if r.endswith(".gz")]:  # derived copies: checked, not committed
         assert gzip.decompress(files.pop(rel)) == files[rel[:-3]]
     return files

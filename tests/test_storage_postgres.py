@@ -27,6 +27,7 @@ from conftest import (
     Site,
     good_fields,
     open_state,
+    public_files,
     run_feeder,
     wait_until,
     write_corpus,
@@ -515,6 +516,5 @@ def test_each_instance_renders_its_own_folder_and_serves_the_same_bytes(site: Si
     assert answers[0][1]["ETag"] == answers[1][1]["ETag"]  # a load balancer may send a reader to either
     for d in ds.values():
         assert d.stop() == 0, d.text()[-4000:]
-    one = {p.relative_to(outs["one"]).as_posix(): p.read_bytes() for p in sorted(outs["one"].rglob("*")) if p.is_file()}
-    two = {p.relative_to(outs["two"]).as_posix(): p.read_bytes() for p in sorted(outs["two"].rglob("*")) if p.is_file()}
+    one, two = public_files(outs["one"]), public_files(outs["two"])
     assert one == two == cold_build(site, tmp_path / "cold", new_state)

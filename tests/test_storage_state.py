@@ -157,5 +157,16 @@ def test_a_link_verdict_change_pending_before_the_upgrade_still_makes_the_next_b
         st.conn.execute(f"PRAGMA user_version = {before}")
     with open_state(tmp_path) as st:
         assert st.pending("reselect") and st.get_meta("holds_changed") is None
-        st.done("reselect")
+        st.done("reselect", st.requests("reselect"))
         assert not st.pending("reselect")
+
+
+def test_a_request_made_while_an_output_folder_acts_on_the_earlier_ones_stays_pending(tmp_path: Path):
+    with open_state(tmp_path) as st:
+        st.request("sweep")
+        seen = st.requests("sweep")  # a build reads the count, then acts...
+        st.request("sweep")  # ...while another instance asks again
+        st.done("sweep", seen)
+        assert st.pending("sweep")
+        st.done("sweep", st.requests("sweep"))
+        assert not st.pending("sweep")

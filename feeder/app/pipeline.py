@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from feeder.config import Settings
 from feeder.content.catalog import Catalog, Entry
 from feeder.content.catalog import open_catalog as content_catalog
 from feeder.errors import Cancelled, check_cancel
+from feeder.output.freshness import FOREIGN, RenderedFrom, why_behind
 from feeder.output.layout import FILE_NAMES, OPML_NAME, feed_files, public_url
 from feeder.output.writer import Publisher
 from feeder.storage.db import database_errors
@@ -229,6 +231,9 @@ def _build(settings: Settings, state: State, now: datetime, resolver: Resolver |
     report = BuildReport()
     publisher = Publisher(settings.output_dir, cancel, guard=state.confirm_lock)
     publisher.prepare()
+    # Read before anything else: a verdict change requested while this build
+    # runs (shared state: link rounds take no build lock) is left for the next.
+    reselect, sweeps = state.requests("reselect"), state.requests("sweep")
     sweep_requested = state.pending("sweep")
     if sweep_requested:
         # Another instance wrote into the content folder (an ingest on a shared
@@ -238,13 +243,15 @@ def _build(settings: Settings, state: State, now: datetime, resolver: Resolver |
         catalog, files_changed = open_catalog(settings, state, report, cancel, changes, resident, pending)
     try:
         if sweep_requested:
-            state.done("sweep")
+            state.done("sweep", sweeps)
         with report.timed("link checks"):
             holds_changed = _check_links(settings, state, report, now, resolver, cancel)
         check_cancel(cancel)
-        fingerprint = selection_fingerprint(settings)
-        if not (files_changed or holds_changed) and _still_current(state, catalog, publisher, fingerprint, now,
-                                                                   settings):
+        current = RenderedFrom(True, selection_fingerprint(settings), catalog.generation or "", reselect, now,
+                               publisher.stamp())
+        behind = "content files changed" if files_changed else "link verdicts changed" if holds_changed \
+            else _behind(state, catalog, publisher, current, settings)
+        if behind is None:
             if resident and (state.conn.target, state.output_key) not in _SELECTIONS:
                 # Selected now, while nothing waits for it: a long-lived process's
                 # first change then costs what any other does (at a million
@@ -255,7 +262,10 @@ def _build(settings: Settings, state: State, now: datetime, resolver: Resolver |
             state.set_output_meta("last_now", now.isoformat())
             report.unchanged = True
             return report
+        log.debug("selecting and rendering: %s", behind)
         state.set_output_meta("complete", "0")
+        if behind == FOREIGN:
+            state.forget_rendered()
         with report.timed("select"):
             report.skipped += [Problem(d.dropped, f"id '{d.article_id}' is already used by {d.kept}")
                                for d in catalog.duplicates()]
@@ -269,7 +279,7 @@ def _build(settings: Settings, state: State, now: datetime, resolver: Resolver |
         # Rendering and writing interleave; the writer keeps its own clock.
         report.timings["render"] -= publisher.seconds
         report.timings["write"] = publisher.seconds
-        _remember(state, catalog, selection, held_visible, report, now, fingerprint)
+        _remember(state, catalog, selection, held_visible, report, current, publisher)
         report.written = list(publisher.written)
         report.pings = _ping_hubs(settings, report.written)
         return report
@@ -280,16 +290,16 @@ def _build(settings: Settings, state: State, now: datetime, resolver: Resolver |
 
 def _check_links(settings: Settings, state: State, report: BuildReport, now: datetime, resolver: Resolver | None,
                  cancel: threading.Event | None) -> bool:
-    """The due link checks and media probes; True when what the policy holds back may have changed."""
-    holds_changed = state.pending("reselect")
+    """The due link checks and media probes; True when what the policy holds back may have changed.
+    (Changes that other processes' rounds made are `why_behind`'s to find.)"""
     if not settings.links.enabled:
-        return holds_changed
+        return False
     from feeder.links.rounds import check_links, check_media
 
     report.links = check_links(settings.links, state, now=now, resolver=resolver, cancel=cancel)
     media_learned = check_media(settings.links, state, now=now, resolver=resolver, cancel=cancel)
     # New facts about enclosures change podcast feeds as surely as a changed verdict.
-    return holds_changed or report.links.holds_changed or media_learned > 0
+    return report.links.holds_changed or media_learned > 0
 
 
 def _select(settings: Settings, state: State, catalog: Catalog, now: datetime) -> tuple[Selection[Entry], int]:
@@ -343,7 +353,7 @@ def _select(settings: Settings, state: State, catalog: Catalog, now: datetime) -
 
 
 def _remember(state: State, catalog: Catalog, selection: Selection[Entry], held_visible: int,
-              report: BuildReport, now: datetime, fingerprint: str) -> None:
+              report: BuildReport, rendered_from: RenderedFrom, publisher: Publisher) -> None:
     """Record what this build published, so the next one can stop early or pick up where it stopped."""
     state.remember_topics(p.topic for p in selection.topics if p.topic is not None)
     state.mark_in_feed({e.id for p in selection.plans for e in p.items})
@@ -356,13 +366,18 @@ def _remember(state: State, catalog: Catalog, selection: Selection[Entry], held_
     feeds = [FeedSummary(p.slug, p.topic.name if p.topic else "", len(p.items),
                          datetime.fromtimestamp(p.items[0].timestamp, timezone.utc).isoformat() if p.items else None)
              for p in selection.plans]
+    stamp = os.urandom(16).hex()
+    publisher.put_stamp(stamp)  # first: a crash before the state has it only means one full comparison
     with state.transaction():
+        state.set_output_meta("stamp", stamp)
         state.set_output_meta("stats", stats.to_json())
         state.set_output_meta("feeds", json.dumps([asdict(f) for f in feeds]))
-        state.set_output_meta("selection_fingerprint", fingerprint)
-        state.set_output_meta("catalog_seen", catalog.generation or "")
-        state.set_output_meta("last_now", now.isoformat())
-        state.done("reselect")
+        # What the output folder is now rendered from (`_rendered_from` reads it back).
+        assert rendered_from.clock is not None and rendered_from.settings is not None
+        state.set_output_meta("selection_fingerprint", rendered_from.settings)
+        state.set_output_meta("catalog_seen", rendered_from.catalog or "")
+        state.set_output_meta("last_now", rendered_from.clock.isoformat())
+        state.set_output_meta("reselect_done", rendered_from.reselect)
         state.set_output_meta("complete", "1")
 
 
@@ -380,32 +395,42 @@ def _ping_hubs(settings: Settings, written: list[str]) -> list[Ping]:
     return ping_hubs(settings.websub, changed, settings.links)
 
 
-def _still_current(state: State, catalog: Catalog, publisher: Publisher, fingerprint: str, now: datetime,
-                   settings: Settings) -> bool:
-    """True when the last build's output is still exactly what this one would write."""
-    if state.get_output_meta("complete") != "1" or state.get_output_meta("selection_fingerprint") != fingerprint:
-        return False
-    if state.output_key and state.get_output_meta("catalog_seen") != (catalog.generation or ""):
-        return False  # another instance brought the shared catalog up to date: this folder is behind
+def _rendered_from(state: State) -> RenderedFrom:
+    """What this output folder was last rendered from, as the last build recorded it."""
     last = state.get_output_meta("last_now")
-    if last is None:
-        return False
-    last_now = datetime.fromisoformat(last)
-    if now < last_now:
-        return False  # the clock went back: scheduled articles may have to disappear
-    upcoming = catalog.next_publication(after=last_now)
-    if upcoming is not None and upcoming <= now:
-        return False
-    if settings.digest != "off":
+    return RenderedFrom(
+        complete=state.get_output_meta("complete") == "1",
+        settings=state.get_output_meta("selection_fingerprint"),
+        catalog=state.get_output_meta("catalog_seen") or "",
+        reselect=state.get_output_meta("reselect_done") or "0",
+        clock=None if last is None else datetime.fromisoformat(last),
+        stamp=state.get_output_meta("stamp"),
+    )
+
+
+def _behind(state: State, catalog: Catalog, publisher: Publisher, current: RenderedFrom,
+            settings: Settings) -> str | None:
+    """Why the output folder is not what a cold build would write now (None: it is)."""
+
+    def publication_due(then: datetime, now: datetime) -> bool:
+        upcoming = catalog.next_publication(after=then)
+        return upcoming is not None and upcoming <= now
+
+    def period_closed(then: datetime, now: datetime) -> bool:
+        if settings.digest == "off":
+            return False
         from feeder.selection.digests import period_start
 
-        tz = settings.tzinfo
-        if period_start(settings.digest, now, tz) != period_start(settings.digest, last_now, tz):
-            return False  # a digest period has closed: its item is due
-    for slug in state.rendered():
-        if not all(publisher.exists(p) for p in feed_files(slug, settings.site.base_url).paths.values()):
-            return False
-    return publisher.exists(OPML_NAME)
+        return period_start(settings.digest, now, settings.tzinfo) != period_start(settings.digest, then,
+                                                                                    settings.tzinfo)
+
+    def files_present() -> bool:
+        base = settings.site.base_url
+        return all(publisher.exists(p) for slug in state.rendered() for p in feed_files(slug, base).paths.values()) \
+            and publisher.exists(OPML_NAME)
+
+    return why_behind(_rendered_from(state), current, publication_due=publication_due,
+                      period_closed=period_closed, files_present=files_present)
 
 
 def _report_from_state(state: State, report: BuildReport) -> None:

@@ -26,7 +26,9 @@ from feeder.output.atomic import TEMP_PREFIX, TEMP_SUFFIX, atomic_write, sync_fo
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
-__all__ = ["Publisher"]
+__all__ = ["STAMP_NAME", "Publisher"]
+
+STAMP_NAME = ".feeder.stamp"
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +95,23 @@ class Publisher:
         if os.path.commonpath([root_real, parent_real]) != root_real:
             raise OutputError(path, "refusing a path outside the output folder (symbolic link?)")
         return path
+
+    def stamp(self) -> str | None:
+        """The stamp the last complete rendering left in the folder (see `put_stamp`), or None."""
+        try:
+            return (self.root / STAMP_NAME).read_text(encoding="ascii").strip() or None
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def put_stamp(self, stamp: str) -> None:
+        """Leave `stamp` in the folder: the state database keeps the same one, so
+        that a folder restored, replaced or written from another state is told
+        apart from the one this state rendered. A dot-file: never served."""
+        self._may_write()
+        try:
+            atomic_write(self.root / STAMP_NAME, f"{stamp}\n".encode("ascii"))
+        except OSError as exc:
+            raise OutputError(self.root / STAMP_NAME, f"cannot write: {describe_os_error(exc)}") from None
 
     def exists(self, rel: str) -> bool:
         """Whether `rel` is a file of the output folder (no write follows, so

@@ -47,6 +47,13 @@ class OutputStore(Store):
         return {feed: Rendered(fp, updated) for feed, fp, updated in self.conn.execute(
             "SELECT feed, fingerprint, updated FROM output_feeds WHERE output = ?", (self.output_key,))}
 
+    def forget_rendered(self) -> None:
+        """Forget what this output folder's feeds and pages were rendered from:
+        the next rendering compares every file with what it would write."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE output_feeds SET fingerprint = '' WHERE output = ?", (self.output_key,))
+            self.set_output_meta("pages_fingerprint", "")
+
     def save_rendered(self, feed: str, fingerprint: str, updated: str) -> None:
         self.conn.execute(upsert("output_feeds", ("output", "feed", "fingerprint", "updated"), ("output", "feed")),
                           (self.output_key, feed, fingerprint, updated))
@@ -74,11 +81,17 @@ class OutputStore(Store):
             count = int(self.get_meta(f"{event}_requests") or "0")
             self.set_meta(f"{event}_requests", str(count + 1))
 
-    def pending(self, event: str) -> bool:
-        return (self.get_meta(f"{event}_requests") or "0") != (self.get_output_meta(f"{event}_done") or "0")
+    def requests(self, event: str) -> str:
+        """How many times `event` was requested so far (a count, as text)."""
+        return self.get_meta(f"{event}_requests") or "0"
 
-    def done(self, event: str) -> None:
-        self.set_output_meta(f"{event}_done", self.get_meta(f"{event}_requests") or "0")
+    def pending(self, event: str) -> bool:
+        return self.requests(event) != (self.get_output_meta(f"{event}_done") or "0")
+
+    def done(self, event: str, upto: str) -> None:
+        """This output folder acted on the requests counted by `upto` (read
+        before acting: one made meanwhile stays pending)."""
+        self.set_output_meta(f"{event}_done", upto)
 
     # -- feeds that exist ---------------------------------------------------
 
