@@ -18,10 +18,10 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -42,7 +42,10 @@ from feeder.links.check import check_content_links, check_shared_links
 from feeder.storage.advisory import Leadership
 from feeder.storage.db import redact_url
 
-__all__ = ["Daemon", "make_trigger"]
+if TYPE_CHECKING:
+    from feeder.app.serve import ServerThread
+
+__all__ = ["Daemon", "keep_restart_only", "make_trigger"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,25 @@ def make_trigger(every: Every) -> BaseTrigger:
     if every.crontab is not None:
         return CronTrigger.from_crontab(every.crontab, timezone=timezone.utc)
     return IntervalTrigger(seconds=every.seconds, timezone=timezone.utc)
+
+
+def keep_restart_only(old: Settings, new: Settings, *, serving: bool) -> tuple[Settings, list[str]]:
+    """`new`, but with the settings a running daemon cannot change (the state
+    it holds open, its listening sockets) as in `old`; and the names of those
+    the new configuration tried to change."""
+    kept = []
+    if new.state_dir != old.state_dir:
+        kept.append("state_dir")
+    if new.state != old.state:
+        kept.append("state.url")
+    if new.ha != old.ha:
+        kept.append("ha")
+    if serving and new.serve.admin_listen != old.serve.admin_listen:
+        kept.append("serve.admin_listen")
+    if serving and new.serve.metrics != old.serve.metrics:
+        kept.append("serve.metrics")
+    serve = replace(new.serve, admin_listen=old.serve.admin_listen, metrics=old.serve.metrics)
+    return replace(new, state_dir=old.state_dir, state=old.state, ha=old.ha, serve=serve), kept
 
 
 def interval_of(every: Every, now: datetime | None = None) -> float:
@@ -81,6 +103,7 @@ class Daemon:
     config_path: Path | None
     serve: tuple[str, int] | None = None  # also serve the output folder on HOST, PORT
     extra_jobs: list[_Job] = field(default_factory=list)
+    on_reload: Callable[[Settings], None] | None = None  # after SIGHUP (the command line sets up logging again)
     stop: threading.Event = field(default_factory=threading.Event)
     running: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -89,11 +112,16 @@ class Daemon:
         self.metrics = Metrics()
         self.notifier = Notifier()
         self.health = Health(self.settings.output_dir, self.settings.state_dir,
-                             interval_of(self.settings.schedule.rescan), self.settings.state.url)
+                             interval_of(self.settings.schedule.rescan), self.settings.state.url,
+                             content_dir=self.settings.content_dir)
         self._ready = False
         self.watcher: Watcher | None = None  # None: changes are found by rescans
         self._swept = False  # with a watcher: a full scan has run since it started
         self._watch_thread: threading.Thread | None = None
+        # What failed rounds did not finish: the files their events named (or,
+        # `lost`, a full scan). The next round takes it on besides its own.
+        self._owed: Changes | None = None
+        self.server: ServerThread | None = None
         # With PostgreSQL, several daemons share one state: the one holding the
         # publisher lock runs the publishing rounds, the others stand by.
         # With its own output folder (ha.output: own) every instance publishes.
@@ -160,7 +188,14 @@ class Daemon:
     def _publish(self, name: str, settings: Settings, stop: threading.Event, changes: Changes | None) -> str:
         if self._standing_by():
             return f"{name}: standing by (another instance publishes)"
-        report = build(settings, cancel=stop, changes=changes, resident=True)
+        changes = self._take_owed(changes)
+        try:
+            report = build(settings, cancel=stop, changes=changes, resident=True)
+        except BaseException:
+            # Whatever stopped this round (an unwritable output folder, the state
+            # database, a stop for shutdown), what it was to publish is owed.
+            self._owe(changes)
+            raise
         self.metrics.build(report)
         summary = report.summary()
         if report.unchanged:
@@ -170,6 +205,26 @@ class Daemon:
         for problem in report.skipped:
             log.debug("skipped %s", problem, extra={"round": name, "path": problem.path})
         return f"{name}: {summary}"
+
+    def _take_owed(self, changes: Changes | None) -> Changes | None:
+        """This round's changes with what failed rounds left owed (None: a full scan)."""
+        with self._lock:
+            owed, self._owed = self._owed, None
+        if owed is None or changes is None:
+            return changes
+        merged = Changes()
+        merged.merge(owed)
+        merged.merge(changes)
+        return merged
+
+    def _owe(self, changes: Changes | None) -> None:
+        with self._lock:
+            if changes is None:
+                changes = Changes(lost=True)  # a full scan that failed: the next round scans again
+            if self._owed is None:
+                self._owed = changes
+            else:
+                self._owed.merge(changes)
 
     # -- filesystem events -------------------------------------------------------
 
@@ -182,9 +237,21 @@ class Daemon:
             log.warning("not watching %s for changes: %s; %s. Publishing by rescans every %s instead",
                         self.settings.content_dir, exc.problem, exc.fix, self.settings.schedule.rescan)
             return
-        log.info("watching %d folders of %s for changes", self.watcher.folders, self.settings.content_dir)
+        if self.watcher.missing:
+            log.warning("the content folder %s does not exist: watching for it to appear",
+                        self.settings.content_dir)
+        else:
+            log.info("watching %d folder%s of %s for changes", self.watcher.folders,
+                     "" if self.watcher.folders == 1 else "s", self.settings.content_dir)
         self._watch_thread = threading.Thread(target=self._watch_loop, name="feeder-watch", daemon=True)
         self._watch_thread.start()
+
+    def _stop_watching(self) -> None:
+        """Stop the watch thread (it closes its watcher) and wait for it."""
+        self.watcher = None
+        thread, self._watch_thread = self._watch_thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(5)
 
     def _watch_loop(self) -> None:
         """Read events and publish each batch at once, in this thread: a
@@ -198,12 +265,26 @@ class Daemon:
                 log.error("reading filesystem events failed (%s): publishing by rescans from now on", exc)
                 self.watcher = None
                 break
+            if changes.root_gone:
+                # Nothing is withdrawn: what was published stays until the folder is back.
+                log.warning("the content folder %s was deleted or moved away: nothing is published from it "
+                            "until it is there again (watching for it)", self.settings.content_dir,
+                            extra={"round": "watch"})
+                continue
+            if changes.root_back:
+                log.info("the content folder %s is there again: watching it again (%d folder%s), sweeping it",
+                         self.settings.content_dir, watcher.folders, "" if watcher.folders == 1 else "s",
+                         extra={"round": "watch"})
             if changes:
                 round_ = functools.partial(self._watch_round, changes=changes)
                 self._wrap(_Job("watch", lambda s: s.schedule.rescan, round_))()
         watcher.close()
 
     def _watch_round(self, settings: Settings, stop: threading.Event, *, changes: Changes) -> str:
+        if changes.root_back:
+            summary = self._publish("watch", settings, stop, None)
+            self._swept = True
+            return summary
         if changes.lost:
             log.warning("filesystem events were lost (the kernel's event queue overflowed, see "
                         "fs.inotify.max_queued_events): sweeping the whole content folder", extra={"round": "watch"})
@@ -330,22 +411,35 @@ class Daemon:
         except ConfigError as exc:
             log.error("SIGHUP: the new configuration is not usable, keeping the old one: %s", exc)
             return
-        if self.watcher is not None and (new.content_dir != self.settings.content_dir or not new.schedule.watch):
-            # The watch thread notices and stops; every rescan scans the folder from now on.
-            log.warning("SIGHUP: content_dir or schedule.watch changed: no longer watching; restart the daemon "
-                        "to watch again (until then every rescan scans the folder)")
-            self.watcher = None
+        old = self.settings
+        new, kept = keep_restart_only(old, new, serving=self.serve is not None)
         self.settings = new
-        self.health.output_dir, self.health.state_dir = new.output_dir, new.state_dir
-        self.health.state_url = new.state.url
+        if self.on_reload is not None:
+            self.on_reload(new)  # the log format
+        if self.server is not None:
+            self.server.reconfigure(new)
+        self.health.output_dir, self.health.content_dir = new.output_dir, new.content_dir
+        if new.content_dir != old.content_dir or new.schedule.watch != old.schedule.watch:
+            # Watch what the new configuration names (or stop watching); a sweep follows.
+            self._stop_watching()
+            self._swept = False
+            self._start_watching()
         if self.scheduler.get_job("rescan") is not None:  # else the jobs are scheduled from `new` at start
             self._schedule(initial=False)
-        log.info("SIGHUP: configuration reloaded from %s", self.config_path or "the default location")
+            # What the new configuration changes in the output is published now,
+            # not at the next change: a round of its own, which waits for a
+            # round under way (that one still had the old settings).
+            self.scheduler.add_job(self._wrap(_Job("reload", lambda s: s.schedule.rescan, self._rescan)),
+                                   id="reload", name="reload", replace_existing=True,
+                                   next_run_time=datetime.now(timezone.utc))
+        needs_restart = f"; {', '.join(kept)} changed but take effect only after a restart (the old value " \
+                        f"stays)" if kept else ""
+        log.info("SIGHUP: configuration reloaded from %s%s", self.config_path or "the default location",
+                 needs_restart)
 
     def run(self) -> int:
         # Signals first: a SIGTERM while the server starts stops the daemon cleanly too.
         with SignalInbox((signal.SIGTERM, signal.SIGINT, signal.SIGHUP)) as inbox:
-            server = None
             if self.serve is not None:
                 from feeder.app.serve import Admin, ServerThread
 
@@ -356,11 +450,12 @@ class Daemon:
                 except OSError as exc:
                     log.error("cannot listen on %s:%d: %s", *self.serve, exc.strerror or exc)
                     return EXIT_LISTEN
+                self.server = server
             try:
                 return self._run_scheduler(inbox)
             finally:
-                if server is not None:
-                    server.stop()
+                if self.server is not None:
+                    self.server.stop()
 
     def _run_scheduler(self, inbox: SignalInbox) -> int:
         # Watch first, sweep next (the first rescan): no change falls between the two.

@@ -47,6 +47,7 @@ class Health:
     state_dir: Path
     rescan_interval: float  # seconds between rescan rounds: the last success may be at most twice that old
     state_url: str | None = None  # the shared PostgreSQL state, if any
+    content_dir: Path | None = None
     jobs: dict[str, _Job] = field(default_factory=dict)
     next_runs: dict[str, datetime | None] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -80,6 +81,9 @@ class Health:
         elif (now - last_ok).total_seconds() > 2 * self.rescan_interval:
             reasons.append(f"no successful rescan since {last_ok.isoformat(timespec='seconds')}, "
                            f"more than twice the interval ({self.rescan_interval:g} s)")
+        if self.content_dir is not None and not self.content_dir.is_dir():
+            # Nothing is published from it meanwhile, and nothing already published is withdrawn.
+            reasons.append(f"the content folder {self.content_dir} does not exist")
         if not self.output_dir.is_dir() or not os.access(self.output_dir, os.W_OK | os.X_OK):
             reasons.append(f"the output folder {self.output_dir} is not a writable folder")
         problem = _database_problem(self.state_dir / DB_NAME, self.state_url)

@@ -5,7 +5,10 @@ inotify watches one folder at a time: every folder under the content folder
 gets its own watch, and a folder created or moved in gets one as it appears
 (and is listed once, since files may have landed in it before its watch did).
 The kernel drops events when its queue overflows; it then says so, and the
-next round must be a full sweep. `inotify_simple` is a thin ctypes wrapper:
+next round must be a full sweep. The content folder itself may be deleted,
+moved or replaced (or a parent of it): the watcher then drops every watch,
+says the folder is gone, and watches the folder found at the configured path
+again as soon as there is one, which calls for a sweep too. `inotify_simple` is a thin ctypes wrapper:
 it hands over every event, the overflow included, which higher-level
 watchers do not all do.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,15 +50,21 @@ class Changes:
     folders: set[str] = field(default_factory=set)  # created or moved in: list what they hold
     gone_folders: set[str] = field(default_factory=set)  # deleted or moved out: forget what they held
     lost: bool = False  # the kernel dropped events: only a full sweep is safe
+    # The content folder went away (deleted, moved, replaced) / is watched again
+    # (`lost` is then set too: what it holds now is known only from a sweep).
+    root_gone: bool = False
+    root_back: bool = False
 
     def __bool__(self) -> bool:
-        return bool(self.files or self.folders or self.gone_folders or self.lost)
+        return bool(self.files or self.folders or self.gone_folders or self.lost or self.root_gone)
 
     def merge(self, other: Changes) -> None:
         self.files |= other.files
         self.folders |= other.folders
         self.gone_folders |= other.gone_folders
         self.lost = self.lost or other.lost
+        self.root_gone = (self.root_gone or other.root_gone) and not other.root_back
+        self.root_back = (self.root_back or other.root_back) and not other.root_gone
 
 
 def network_filesystem(folder: Path) -> str | None:
@@ -83,6 +93,7 @@ class Watcher:
     def __init__(self, root: Path):
         from inotify_simple import INotify, flags
 
+        self.path = os.fspath(root)  # as configured: watched again at this path when it is replaced
         self.root = os.path.realpath(root)
         remote = network_filesystem(Path(self.root))
         if remote is not None:
@@ -93,8 +104,9 @@ class Watcher:
                       | flags.ATTRIB | flags.DELETE_SELF | flags.MOVE_SELF | flags.ONLYDIR)
         self._inotify = INotify()
         self._folders: dict[int, str] = {}  # watch descriptor → folder, relative ('' for the root)
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the folder watched as the root
         try:
-            self._watch_tree("")
+            self._watch_root()
         except BaseException:
             self.close()
             raise
@@ -105,6 +117,36 @@ class Watcher:
     @property
     def folders(self) -> int:
         return len(self._folders)
+
+    @property
+    def missing(self) -> bool:
+        """True while there is no content folder to watch (it was deleted or moved away)."""
+        return self._identity is None
+
+    def _current_identity(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
+
+    def _watch_root(self) -> bool:
+        """Watch the folder now at the configured path, if there is one; True when it is watched."""
+        identity = self._current_identity()
+        if identity is None:
+            return False
+        self.root = os.path.realpath(self.path)
+        self._watch_tree("")
+        if "" not in self._folders.values():
+            return False  # gone again before its watch was added
+        self._identity = identity
+        return True
+
+    def _drop_root(self) -> None:
+        """Forget the watched tree: the folder at the configured path is no longer it."""
+        self._unwatch_tree("")
+        self._folders.clear()
+        self._identity = None
 
     def _watch_tree(self, rel: str) -> list[str]:
         """Watch `rel` and every folder under it; returns the folders now watched."""
@@ -136,7 +178,8 @@ class Watcher:
         return added
 
     def _unwatch_tree(self, rel: str) -> None:
-        inside = [wd for wd, folder in self._folders.items() if folder == rel or folder.startswith(rel + "/")]
+        inside = [wd for wd, folder in self._folders.items()
+                  if rel == "" or folder == rel or folder.startswith(rel + "/")]
         for wd in inside:
             self._folders.pop(wd, None)
             try:
@@ -149,17 +192,38 @@ class Watcher:
         `quiet` seconds pass without one (at most `longest`): a burst of saves
         becomes one round, and a single save is seen within a few tenths of a second."""
         changes = Changes()
+        if self._identity is None:
+            # Waiting for the content folder to appear again: no watch can say so
+            # (the parent may be gone too), so look at the path now and then.
+            if self._watch_root():
+                return Changes(lost=True, root_back=True)
+            time.sleep(timeout if timeout is not None else 0.5)
+            return changes
         events = self._inotify.read(timeout=None if timeout is None else int(timeout * 1000))
         if not events:
+            # A quiet moment: is the folder at the configured path still the one
+            # watched? A parent moved or replaced sends the root no event.
+            if self._current_identity() != self._identity:
+                return self._root_changed()
             return changes
         started = time.monotonic()
         while events:
             self._collect(events, changes)
+            if changes.root_gone:
+                return self._root_changed()
             left = longest - (time.monotonic() - started)
             if left <= 0:
                 break
             events = self._inotify.read(timeout=int(min(quiet, left) * 1000))
         return changes
+
+    def _root_changed(self) -> Changes:
+        """The content folder went away, or another took its place: drop the old
+        watches, and watch the one there now, if any (a sweep must follow)."""
+        self._drop_root()
+        if self._watch_root():
+            return Changes(lost=True, root_back=True)
+        return Changes(root_gone=True)
 
     def _collect(self, events: list, changes: Changes) -> None:  # type: ignore[type-arg]
         f = self._flags
@@ -175,7 +239,7 @@ class Watcher:
                 continue
             if event.mask & (f.DELETE_SELF | f.MOVE_SELF):
                 if folder == "":
-                    changes.lost = True  # the content folder itself went away or moved
+                    changes.root_gone = True  # the content folder itself went away or moved
                 continue
             name = event.name
             if hidden_name(name):
