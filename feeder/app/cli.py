@@ -315,7 +315,12 @@ def cmd_daemon(args: argparse.Namespace, settings: Settings) -> int:
     from feeder.app.daemon import Daemon
 
     path = find_config(args.config).absolute()
-    return Daemon(settings, path, serve=args.serve).run()
+
+    def relog(new: Settings) -> None:
+        if args.log_format is None:  # a format given on the command line stays
+            setup_logging(args.verbosity, timestamps=True, fmt=new.log.format)
+
+    return Daemon(settings, path, serve=args.serve, on_reload=relog).run()
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
@@ -378,7 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # The daemon and server log for journald/systemd: timestamps, and INFO by default.
     daemon = args.command in ("daemon", "serve")
-    verbosity = -1 if args.quiet else args.verbose + (1 if daemon else 0)
+    verbosity = args.verbosity = -1 if args.quiet else args.verbose + (1 if daemon else 0)
     setup_logging(verbosity, timestamps=daemon, fmt=args.log_format or "text")
     stop = _StopSignals()
     try:

@@ -198,14 +198,27 @@ def _json_dumps(value: object) -> str:
     return json.dumps(value, sort_keys=True)
 
 
+class Served:
+    """What the feeds are served from and with; replaced whole when the daemon
+    reloads its configuration (a request reads it once)."""
+
+    def __init__(self, settings: Settings, output_dir: Path | None = None):
+        self.files = OutputFiles(output_dir or settings.output_dir, base_url=settings.site.base_url,
+                                 hubs=settings.websub.hubs)
+        self.cache_control = f"max-age={settings.serve.max_age}"
+
+
+SERVED = web.AppKey("served", list)  # [Served]: one slot, swapped on reload
+
+
 def make_app(settings: Settings, *, output_dir: Path | None = None, admin: Admin | None = None,
              files_too: bool = True) -> web.Application:
     """The feeds (with `files_too`) and, with `admin`, `/healthz` and `/metrics`."""
-    files = OutputFiles(output_dir or settings.output_dir, base_url=settings.site.base_url,
-                        hubs=settings.websub.hubs)
-    cache_control = f"max-age={settings.serve.max_age}"
+    slot = [Served(settings, output_dir)]
 
     async def handle(request: web.Request) -> web.StreamResponse:
+        served = slot[0]
+        files, cache_control = served.files, served.cache_control
         f = files.get(request.path)
         if f is None:
             return web.Response(status=404, body=NOT_FOUND, content_type="text/plain", charset="utf-8")
@@ -235,6 +248,7 @@ def make_app(settings: Settings, *, output_dir: Path | None = None, admin: Admin
 
         middlewares.append(count)
     app = web.Application(middlewares=middlewares)
+    app[SERVED] = slot
     if admin is not None:
         _add_admin_routes(app, admin)
     if files_too:
@@ -308,6 +322,13 @@ class ServerThread:
         for runner in self._runners:
             self.loop.run_until_complete(runner.cleanup())
         self.loop.close()
+
+    def reconfigure(self, settings: Settings) -> None:
+        """Serve with new settings (output folder, base URL, hubs, Cache-Control)
+        from the next request on; the listening addresses stay."""
+        self.settings = settings
+        for runner in self._runners:
+            runner.app[SERVED][0] = Served(settings)
 
     def start(self) -> None:
         self.thread.start()
