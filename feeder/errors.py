@@ -19,6 +19,7 @@ __all__ = [
     "ConfigError",
     "ContentError",
     "FeederError",
+    "InvalidOutput",
     "LockTimeout",
     "NotPublisher",
     "OutputError",
@@ -62,6 +63,17 @@ class OutputError(FeederError):
         self.path = Path(path)
         self.problem = problem
         super().__init__(f"{path}: {problem}")
+
+
+class InvalidOutput(OutputError):
+    """Rendered documents failed their check before being written: the old
+    files stay in place. `problems` holds (path, problem) for each."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        path, problem = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(path, f"rendered a broken document, kept the old one: {problem}{more}")
 
 
 class StateError(FeederError):

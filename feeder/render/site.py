@@ -16,9 +16,11 @@ from datetime import datetime, timezone
 
 from feeder.config import Settings
 from feeder.content.catalog import Catalog, Entry
+from feeder.errors import InvalidOutput
 from feeder.fingerprint import hash_of
 from feeder.model import EMPTY_FEED_DATE, FeedPlan, Item
 from feeder.output.layout import HEADLINES, INDEX_NAME, OPML_NAME, feed_files
+from feeder.output.verify import feed_problems
 from feeder.output.writer import Publisher
 from feeder.render.fingerprints import render_fingerprint
 from feeder.render.items import MediaIndex, prepare
@@ -57,6 +59,14 @@ class _Site:
     hashes: dict[str, str]  # file hash by source, for every feed's items
     items: dict[str, Item] = field(default_factory=dict)  # by source: each article read and prepared once
     keep: bool = False  # keep prepared items for this process's next build
+    broken: list[tuple[str, str]] = field(default_factory=list)  # (path, problem): documents not written
+
+    def checked(self, paths: dict[str, str], documents: dict[str, bytes], items: int | None) -> bool:
+        """Whether every document passes its check; each that fails is noted, and none is written."""
+        problems = feed_problems(documents, items)
+        for fmt, problem in problems.items():
+            self.broken.append((paths[fmt], problem))
+        return not problems
 
     @property
     def names(self) -> dict[str, str]:
@@ -114,7 +124,10 @@ def render_site(selection: Selection[Entry], settings: Settings, state: State, c
         site.load([e.source for plan in selection.plans for e in plan.items[:HEADLINES]])
         _write_opml(site, digest_dates)
         complete = _write_landing(site, digest_dates)
-        state.set_output_meta("pages_fingerprint", pages if complete else "")
+        state.set_output_meta("pages_fingerprint", pages if complete and not site.broken else "")
+    if site.broken:
+        # The build fails (and a daemon round owes its work); the next one renders them again.
+        raise InvalidOutput(site.broken)
     return len(stale)
 
 
@@ -162,6 +175,8 @@ def _write_feed(site: _Site, plan: FeedPlan[Entry], fingerprint: str) -> None:
         show = Show(plan.topic.podcast, site.state.podcast_guid(plan.slug, podcast_guid(files.urls["rss"])))
     documents = render_xml_feeds(full, files, settings.site, site.names, hubs, show, site.quiet)
     documents["json"] = render_json_feed(full, files, settings.site, site.names, hubs)
+    if not site.checked(files.paths, documents, len(full.items)):
+        return  # the old files stay, and the feed is not recorded as rendered
     # Recorded once the files are in place: a crash before that only means
     # the feed is rendered again next time. A feed that lost an item (its
     # file vanished since the scan) is rendered again next time too.
@@ -190,7 +205,8 @@ def _write_digests(site: _Site) -> dict[str, datetime]:
         files = feed_files(plan.slug, settings.site.base_url, digest=True)
         documents = render_digest_feeds(items, files, settings.site, f"{title} ({label.lower()} digest)",
                                         f"{label} digest of {title}: one item per {per}", site.quiet)
-        site.publisher.write_many({files.paths[fmt]: data for fmt, data in documents.items()})
+        if site.checked(files.paths, documents, len(items)):
+            site.publisher.write_many({files.paths[fmt]: data for fmt, data in documents.items()})
         newest[plan.slug] = max((i.date for i in items), default=site.quiet)
     return newest
 
@@ -235,8 +251,9 @@ def _write_opml(site: _Site, digest_dates: dict[str, datetime]) -> None:
     updated = site.state.rendered()
     newest = max((datetime.fromisoformat(updated[p.slug][1]) for p in site.selection.plans if p.slug in updated),
                  default=EMPTY_FEED_DATE)
-    site.publisher.write(OPML_NAME, render_opml(listed + digests, settings.site,
-                                                max([newest, *digest_dates.values()])))
+    opml = render_opml(listed + digests, settings.site, max([newest, *digest_dates.values()]))
+    if site.checked({"opml": OPML_NAME}, {"opml": opml}, None):
+        site.publisher.write(OPML_NAME, opml)
 
 
 def _write_landing(site: _Site, digest_dates: dict[str, datetime]) -> bool:
