@@ -257,3 +257,21 @@ def test_a_stop_asked_while_the_scheduler_starts_is_not_lost(site: Site, monkeyp
         finally:
             watchdog.cancel()
     assert time.monotonic() - started < 10
+
+
+def test_a_reload_keeps_what_only_a_restart_can_change(tmp_path: Path):
+    from dataclasses import replace
+
+    from feeder.app.daemon import keep_restart_only
+    from feeder.config import HaSettings, ServeSettings, Settings, SiteSettings, StateSettings
+
+    old = Settings(state_dir=tmp_path / "s1", state=StateSettings(url=None), serve=ServeSettings(max_age=300))
+    new = replace(old, site=SiteSettings(title="New"), state_dir=tmp_path / "s2",
+                  state=StateSettings(url="postgresql://db/x"), ha=HaSettings(output="own"),
+                  serve=ServeSettings(max_age=600, admin_listen=("127.0.0.1", 9100), metrics=False))
+    applied, kept = keep_restart_only(old, new, serving=True)
+    assert kept == ["state_dir", "state.url", "ha", "serve.admin_listen", "serve.metrics"]
+    assert applied.site.title == "New" and applied.serve.max_age == 600  # the rest applies
+    assert (applied.state_dir, applied.state, applied.ha) == (old.state_dir, old.state, old.ha)
+    assert (applied.serve.admin_listen, applied.serve.metrics) == (None, True)
+    assert keep_restart_only(old, replace(old, site=SiteSettings(title="x")), serving=False)[1] == []

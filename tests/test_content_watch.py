@@ -87,3 +87,41 @@ def test_an_overflowing_event_queue_is_reported_as_lost_events(folder: Path, wat
 
 def test_a_local_folder_is_not_a_network_filesystem(tmp_path: Path):
     assert network_filesystem(tmp_path) is None
+
+
+@pytest.mark.parametrize("how", ["deleted", "moved"])
+def test_a_content_folder_that_goes_away_is_watched_again_when_it_is_back(folder: Path, tmp_path: Path,
+                                                                         watcher: Watcher, how: str):
+    if how == "deleted":
+        shutil.rmtree(folder)
+    else:
+        os.rename(folder, tmp_path / "old")
+    changes = settle(watcher)
+    assert changes.root_gone and not changes.root_back
+    assert watcher.missing and watcher.folders == 0
+    assert not settle(watcher)  # quiet until it is back
+    if how == "moved":
+        (tmp_path / "old" / "a" / "late.txt").write_text("not ours any more")
+        assert not settle(watcher)
+    folder.mkdir()
+    (folder / "new.txt").write_text("new")
+    changes = settle(watcher)
+    assert changes.root_back and changes.lost and not watcher.missing
+    (folder / "later.md").write_text("later")
+    assert settle(watcher).files == {"later.md"}
+
+
+def test_a_folder_replaced_through_its_parent_is_watched_anew(tmp_path: Path):
+    parent = tmp_path / "site"
+    (parent / "content").mkdir(parents=True)
+    w = Watcher(parent / "content")
+    try:
+        os.rename(parent, tmp_path / "site-old")  # the content folder's own watch sees no event
+        (parent / "content").mkdir(parents=True)
+        changes = settle(w)
+        assert changes.root_back and changes.lost
+        (parent / "content" / "x.md").write_text("x")
+        (tmp_path / "site-old" / "content" / "y.md").write_text("y")  # the old one is not ours
+        assert settle(w).files == {"x.md"}
+    finally:
+        w.close()
