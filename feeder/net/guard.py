@@ -21,12 +21,16 @@ from typing import Protocol
 
 __all__ = [
     "AddressGuard",
+    "BadHost",
     "BlockedAddress",
     "LookupFailed",
     "NameNotFound",
     "Resolver",
     "StaticResolver",
     "SystemResolver",
+    "embedded_ipv4",
+    "ip_literal",
+    "ipv4_number",
     "is_public_address",
 ]
 
@@ -88,23 +92,103 @@ class StaticResolver:
         raise NameNotFound(f"{host}: name not found")
 
 
+# IPv6 prefixes whose addresses carry an IPv4 address that a gateway or the
+# stack itself talks to: NAT64's well-known prefix (RFC 6052) and its
+# local-use one (RFC 8215), and the deprecated IPv4-compatible form (::a.b.c.d).
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
+_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address leads to: IPv4-mapped and
+    -compatible, NAT64 (both prefixes), 6to4 and Teredo (server and client)."""
+    found: list[ipaddress.IPv4Address] = []
+    value = int(ip)
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if ip in _NAT64 or (ip in _COMPATIBLE and value > 1):  # :: and ::1 are not IPv4-compatible addresses
+        found.append(ipaddress.IPv4Address(value & 0xFFFFFFFF))
+    if ip in _NAT64_LOCAL:
+        # A /48 prefix: the IPv4 address is bits 48-63 and 72-87 (bits 64-71, "u", stay zero).
+        packed = ip.packed
+        found.append(ipaddress.IPv4Address(packed[6:8] + packed[9:11]))
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)
+    return found
+
+
 def is_public_address(address: str | IPAddress) -> bool:
-    """False for loopback, private, link-local, multicast, reserved and other special ranges."""
+    """False for loopback, private, link-local, multicast, reserved and other
+    special ranges, and for IPv6 forms that lead to such an IPv4 address."""
     ip = ipaddress.ip_address(address) if isinstance(address, str) else address
     if isinstance(ip, ipaddress.IPv6Address):
-        mapped = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
-        if mapped is not None:
-            return is_public_address(mapped)
+        inside = embedded_ipv4(ip)
+        if inside:
+            # Judged by where they lead; a local-use NAT64 prefix is as public as what it translates to.
+            return all(is_public_address(v4) for v4 in inside)
     return ip.is_global and not ip.is_multicast
 
 
+class BadHost(ValueError):
+    """A host written as a number that is no IPv4 address (`1.2.3.256`, `0x1g`)."""
+
+
+def ipv4_number(host: str) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a host written as numbers means, as browsers and
+    `inet_aton` read it (WHATWG URL, "IPv4 parser"): `0177.0.0.1`,
+    `127.000.000.001`, `0x7f.1` and `2130706433` are all 127.0.0.1. None for
+    a host name; `BadHost` for numbers that make no address."""
+    parts = host.split(".")
+    if len(parts) > 1 and parts[-1] == "":
+        parts.pop()
+    last = parts[-1]
+    if not (last.isdigit() and last.isascii()) and not (last[:2].lower() == "0x" and _hex(last[2:])):
+        return None  # the last label is not a number: a name
+    if len(parts) > 4:
+        raise BadHost(f"{host!r} has more than four numbers")
+    numbers = []
+    for part in parts:
+        if part[:2].lower() == "0x":
+            if not _hex(part[2:]):
+                raise BadHost(f"{host!r} is not an IPv4 address")
+            numbers.append(int(part[2:] or "0", 16))
+        elif part.startswith("0") and len(part) > 1:
+            if not part.isascii() or any(c not in "01234567" for c in part):
+                raise BadHost(f"{host!r} is not an IPv4 address")
+            numbers.append(int(part, 8))
+        elif part.isascii() and part.isdigit():
+            numbers.append(int(part))
+        else:
+            raise BadHost(f"{host!r} is not an IPv4 address")
+    if any(n > 255 for n in numbers[:-1]) or numbers[-1] >= 256 ** (5 - len(numbers)):
+        raise BadHost(f"{host!r} is out of the IPv4 range")
+    value = numbers[-1]
+    for i, n in enumerate(numbers[:-1]):
+        value += n * 256 ** (3 - i)
+    return ipaddress.IPv4Address(value)
+
+
+def _hex(digits: str) -> bool:
+    return digits.isascii() and all(c in "0123456789abcdefABCDEF" for c in digits)
+
+
 def ip_literal(host: str) -> IPAddress | None:
+    """The address a URL's host is, when it is one (IPv6 in brackets, IPv4 in
+    any spelling `ipv4_number` reads); None for a name."""
     # Most hosts are names: tell them apart without paying for an exception.
     if not host or not (host[0].isdigit() or host[0] == "[" or ":" in host):
         return None
+    if ":" in host or host[0] == "[":
+        try:
+            return ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            return None
     try:
-        return ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
+        return ipv4_number(host)
+    except BadHost:
         return None
 
 
