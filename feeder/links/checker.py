@@ -27,7 +27,7 @@ from feeder import backoff
 from feeder.config import LinkSettings
 from feeder.model import LinkResult, Verdict
 from feeder.net.guard import AddressGuard, BlockedAddress, Resolver
-from feeder.net.http import describe_http_error, make_transport, parse_retry_after
+from feeder.net.http import BadTarget, describe_http_error, make_transport, parse_retry_after, target_url
 from feeder.urls import host_of
 
 __all__ = ["NETWORK_FAILURES", "LinkChecker", "MediaInfo", "NetworkTally", "RoundResult", "classify_status"]
@@ -342,12 +342,10 @@ class LinkChecker:
         for _ in range(self.links.max_redirects + 1):
             try:
                 # Parsed once per hop; httpx reuses the parsed URL for the request.
-                target = httpx.URL(current)
-            except httpx.InvalidURL:
-                target = None
-            if target is None or target.scheme not in ("http", "https") or not target.host:
+                target = target_url(current)
+            except BadTarget as exc:
                 return _Outcome(Verdict.UNKNOWN, "bad-redirect" if chain else "bad-url", final_url=current,
-                                chain=chain, responded=responded, error=f"not an http(s) URL: {current[:200]}")
+                                chain=chain, responded=responded, error=str(exc))
             try:
                 self.guard.check_literal(target.host)
             except BlockedAddress as exc:

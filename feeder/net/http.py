@@ -21,6 +21,7 @@ import socket
 import ssl
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import httpx
@@ -30,16 +31,18 @@ from httpx_aiohttp import AiohttpTransport
 from feeder.config import LinkSettings
 from feeder.net.guard import (
     AddressGuard,
+    BadHost,
     BlockedAddress,
     LookupFailed,
     NameNotFound,
     Resolver,
     StaticResolver,
     SystemResolver,
+    ipv4_number,
 )
 
-__all__ = ["GuardedResolver", "describe_http_error", "make_client", "make_resolver", "make_transport",
-           "parse_retry_after"]
+__all__ = ["BadTarget", "GuardedResolver", "describe_http_error", "make_client", "make_resolver", "make_transport",
+           "parse_retry_after", "target_url"]
 
 
 def make_resolver(links: LinkSettings) -> Resolver:
@@ -127,6 +130,36 @@ def make_client(guard: AddressGuard, links: LinkSettings, *, timeout: httpx.Time
     )
 
 
+class BadTarget(ValueError):
+    """A URL no request can be sent to: not http(s), no host, or a host no parser accepts."""
+
+
+def target_url(url: str) -> httpx.URL:
+    """The URL a request is sent to, parsed once, the same way for a configured
+    URL, a content file's and every redirect hop: a host written as IPv4
+    numbers in any spelling browsers accept (`0177.0.0.1`) is written as the
+    address it means, which the guard then judges. Raises `BadTarget`."""
+    parts = urlsplit(url.strip())
+    host = parts.hostname or ""
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        raise BadTarget(f"not an http(s) URL: {url[:200]}")
+    if host[0].isdigit() and ":" not in host:
+        try:
+            address = ipv4_number(host)
+        except BadHost as exc:
+            raise BadTarget(str(exc)) from None
+        if address is not None and str(address) != host:
+            netloc = parts.netloc.rpartition("@")
+            hostport = netloc[2]
+            port = hostport[len(hostport.split(":", 1)[0]):]
+            url = urlunsplit((parts.scheme, f"{netloc[0]}{netloc[1]}{address}{port}", parts.path, parts.query,
+                              parts.fragment))
+    try:
+        return httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise BadTarget(f"{exc}: {url[:200]}") from None
+
+
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date)."""
     if not value:
@@ -181,7 +214,9 @@ def describe_http_error(exc: BaseException) -> tuple[str, str]:
             return "timeout", detail
         if isinstance(err, aiohttp.ClientResponseError | httpx.RemoteProtocolError | httpx.LocalProtocolError):
             return "protocol-error", detail
-        if isinstance(err, aiohttp.InvalidURL | httpx.InvalidURL | httpx.UnsupportedProtocol):
+        if isinstance(err, aiohttp.InvalidURL | httpx.InvalidURL | httpx.UnsupportedProtocol | BadTarget):
             return "bad-url", detail
+        if isinstance(err, httpx.TooManyRedirects):
+            return "too-many-redirects", detail
     return "connection-error", detail
 

@@ -1,0 +1,96 @@
+"""Hostile and unlucky inputs, each through the real command line, daemon or
+server: one bad file, name, folder or URL is reported with what it is and
+why, never stops the rest, never leaks a secret and never costs without
+bound."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import Site, run_feeder
+from httpserver import Reply
+
+RSS = (b"<?xml version='1.0'?><rss version='2.0'><channel><title>Wire</title><link>http://example.org/</link>"
+       b"<description>d</description><item><title>One</title><link>https://example.org/1</link>"
+       b"<guid>w-1</guid></item></channel></rss>")
+
+
+def ingest_json(site: Site, sources: list[dict], allow_private: bool) -> tuple[int, dict, str]:
+    cfg = site.config_file({"sources": sources, "links": {"enabled": False, "allow_private": allow_private}})
+    done = run_feeder("ingest", "--force", "--json", "--config", str(cfg))
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.returncode, json.loads(done.stdout), done.stderr
+
+
+def test_odd_ipv4_spellings_in_source_urls_are_judged_as_the_address_they_mean(site: Site, http_server):
+    http_server.route("/feed.xml", Reply(200, {"Content-Type": "application/rss+xml"}, RSS))
+    port = http_server.port
+    sources = [{"url": f"http://0177.0.0.1:{port}/feed.xml", "name": "Octal"},
+               {"url": f"http://127.000.000.001:{port}/feed.xml", "name": "Padded"},
+               {"url": "http://1.2.3.256/feed.xml", "name": "Nonsense"},
+               {"url": f"http://127.0.0.1:{port}/feed.xml", "name": "Plain"}]
+    code, report, _ = ingest_json(site, sources, allow_private=False)
+    assert code == 6  # every due source failed, each for its own reason
+    assert [(s["name"], s["status"], s["error"]) for s in report["sources"]] == [
+        ("Octal", "error", "blocked-address"), ("Padded", "error", "blocked-address"),
+        ("Nonsense", "error", "bad-url"), ("Plain", "error", "blocked-address")]
+    assert not http_server.requests  # the guard decided before anything was sent
+
+    site.new = True
+    code, report, _ = ingest_json(site, sources, allow_private=True)
+    assert code == 0
+    assert [(s["name"], s["status"]) for s in report["sources"]] == [
+        ("Octal", "fetched"), ("Padded", "fetched"), ("Nonsense", "error"), ("Plain", "fetched")]
+
+
+def test_a_source_that_redirects_to_itself_is_a_redirect_loop(site: Site, http_server):
+    port = http_server.port
+    http_server.route("/loop.xml", Reply(302, {"Location": f"http://127.0.0.1:{port}/loop.xml"}))
+    http_server.route("/a.xml", Reply(301, {"Location": "/b.xml"}))
+    http_server.route("/b.xml", Reply(301, {"Location": "/a.xml"}))
+    http_server.route("/far.xml", Reply(302, {"Location": "http://1.2.3.256/x"}))
+    http_server.route("/moved.xml", Reply(301, {"Location": "/feed.xml"}))
+    http_server.route("/feed.xml", Reply(200, {"Content-Type": "application/rss+xml"}, RSS))
+    sources = [{"url": f"http://127.0.0.1:{port}{path}", "name": name}
+               for path, name in (("/loop.xml", "Self"), ("/a.xml", "Pair"), ("/far.xml", "Far"),
+                                  ("/moved.xml", "Moved"))]
+    code, report, _ = ingest_json(site, sources, allow_private=True)
+    assert code == 0
+    assert [(s["name"], s["status"], s["error"]) for s in report["sources"]] == [
+        ("Self", "error", "redirect-loop"), ("Pair", "error", "redirect-loop"), ("Far", "error", "bad-redirect"),
+        ("Moved", "fetched", None)]
+    assert report["sources"][3]["moved_to"] == f"http://127.0.0.1:{port}/feed.xml"
+
+
+def raw_request(port: int, data: bytes) -> bytes:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(data)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def test_oversized_and_malformed_requests_cost_one_short_line_and_are_counted(site: Site, tmp_path, daemons):
+    from conftest import free_port, get_url, good_fields, wait_until
+
+    site.article("a.md", **good_fields(1))
+    port = free_port()
+    d = daemons(site.config_file({"schedule": {"rescan": "1h"}}), tmp_path / "daemon.log", "--serve",
+                f"127.0.0.1:{port}")
+    wait_until(lambda: get_url(f"http://127.0.0.1:{port}/rss.xml")[0] == 200, 20, "the first build")
+    long_path = b"/" + b"a" * 100_000
+    for request in (b"GET " + long_path + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+                    b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 100_000 + b"\r\n\r\n",
+                    b"GET " + long_path + b" HTTP/1.1\r\nHost: x\r\n\r\n"):
+        assert raw_request(port, request).split(b"\r\n", 1)[0].endswith(b" 400 Bad Request")
+    assert get_url(f"http://127.0.0.1:{port}/rss.xml")[0] == 200  # still serving
+    metrics = get_url(f"http://127.0.0.1:{port}/metrics")[2].decode()
+    assert 'feeder_http_malformed_requests_total{error="LineTooLong"} 3.0' in metrics
+    assert d.stop() == 0, d.text()[-4000:]
+    log = d.text()
+    assert "Traceback" not in log and "aaaaaaaaaa" not in log and "bbbbbbbbbb" not in log
+    lines = [line for line in log.splitlines() if "malformed request" in line]
+    assert len(lines) == 1 and "LineTooLong" in lines[0] and "127.0.0.1" in lines[0], lines
