@@ -56,6 +56,8 @@ class Metrics:
                                 "(PostgreSQL state shared by several daemons)", registry=r)
         self.http_requests = Counter("feeder_http_requests", "HTTP requests served, by status", ["status"],
                                      registry=r)
+        self.http_malformed = Counter("feeder_http_malformed_requests", "Malformed HTTP requests refused, by "
+                                      "aiohttp's name for what was wrong", ["error"], registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -101,3 +103,6 @@ class Metrics:
 
     def request(self, status: int) -> None:
         self.http_requests.labels(str(status)).inc()
+
+    def malformed(self, error: str) -> None:
+        self.http_malformed.labels(error).inc()

@@ -20,12 +20,15 @@ import hashlib
 import logging
 import os
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from feeder.config import Settings
 from feeder.output.layout import FILE_NAMES, INDEX_NAME, content_type, public_url
@@ -34,7 +37,7 @@ if TYPE_CHECKING:
     from feeder.app.health import Health
     from feeder.app.metrics import Metrics
 
-__all__ = ["Admin", "OutputFiles", "ServerThread", "make_app", "serve_forever"]
+__all__ = ["Admin", "OutputFiles", "RequestLog", "ServerThread", "make_app", "serve_forever"]
 
 log = logging.getLogger(__name__)
 
@@ -256,8 +259,44 @@ def make_app(settings: Settings, *, output_dir: Path | None = None, admin: Admin
     return app
 
 
-async def _start(app: web.Application, host: str, port: int, what: str) -> web.AppRunner:
-    runner = web.AppRunner(app, access_log=None)
+class RequestLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """aiohttp's server logger, minus what a client controls: a malformed
+    request (a request line or header over aiohttp's limit, bad syntax) is one
+    line naming the kind of error and the peer, never a traceback quoting its
+    bytes, and at most one such line a minute (the next one says how many
+    came meanwhile). Each is counted (`feeder_http_malformed_requests_total`)."""
+
+    def __init__(self, counted: Callable[[str], None] | None = None, *, every: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic):
+        super().__init__(logging.getLogger("aiohttp.server"), {})
+        self.counted, self.every, self.clock = counted, every, clock
+        self._last: float | None = None
+        self._held = 0
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info")
+        if isinstance(exc, HttpProcessingError):
+            self._malformed(exc, args)
+            return
+        self.logger.log(level, msg, *args, **kwargs)
+
+    def _malformed(self, exc: HttpProcessingError, args: tuple[object, ...]) -> None:
+        kind = type(exc).__name__
+        if self.counted is not None:
+            self.counted(kind)
+        now = self.clock()
+        if self._last is not None and now - self._last < self.every:
+            self._held += 1
+            return
+        held, self._held, self._last = self._held, 0, now
+        peer = args[0] if args else "a client"
+        more = f" ({held} more since the last such line)" if held else ""
+        log.warning("refused a malformed request from %s: %s, answered %d%s", peer, kind, exc.code or 400, more)
+
+
+async def _start(app: web.Application, host: str, port: int, what: str,
+                 counted: Callable[[str], None] | None = None) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None, logger=RequestLog(counted))
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024)
     try:
@@ -302,10 +341,11 @@ class ServerThread:
     async def _start_all(self) -> None:
         admin_at = self.settings.serve.admin_listen if self.admin is not None else None
         app = make_app(self.settings, admin=self.admin if admin_at is None else None)
-        self._runners.append(await _start(app, self.host, self.port, str(self.settings.output_dir)))
+        counted = self.admin.metrics.malformed if self.admin is not None else None
+        self._runners.append(await _start(app, self.host, self.port, str(self.settings.output_dir), counted))
         if admin_at is not None and self.admin is not None:
             admin_app = make_app(self.settings, admin=self.admin, files_too=False)
-            self._runners.append(await _start(admin_app, *admin_at, "/healthz and /metrics"))
+            self._runners.append(await _start(admin_app, *admin_at, "/healthz and /metrics", counted))
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
