@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import Site, run_feeder
+from conftest import Site, free_port, get_url, good_fields, run_feeder, wait_until
 from httpserver import Reply
 
 RSS = (b"<?xml version='1.0'?><rss version='2.0'><channel><title>Wire</title><link>http://example.org/</link>"
@@ -74,8 +74,6 @@ def raw_request(port: int, data: bytes) -> bytes:
 
 
 def test_oversized_and_malformed_requests_cost_one_short_line_and_are_counted(site: Site, tmp_path, daemons):
-    from conftest import free_port, get_url, good_fields, wait_until
-
     site.article("a.md", **good_fields(1))
     port = free_port()
     d = daemons(site.config_file({"schedule": {"rescan": "1h"}}), tmp_path / "daemon.log", "--serve",
@@ -94,3 +92,39 @@ def test_oversized_and_malformed_requests_cost_one_short_line_and_are_counted(si
     assert "Traceback" not in log and "aaaaaaaaaa" not in log and "bbbbbbbbbb" not in log
     lines = [line for line in log.splitlines() if "malformed request" in line]
     assert len(lines) == 1 and "LineTooLong" in lines[0] and "127.0.0.1" in lines[0], lines
+
+
+FRONT = ('publishedDateTime: 2024-05-01T00:00:00Z\noriginalUrl: "https://example.org/{n}"\n'
+         "published: true\ntopics: [AI]\n")
+
+
+def test_nothing_reachable_from_secured_is_published_or_printed(site: Site):
+    secret = "TOPSECRET-5f1b"
+    site.article("good.md", **good_fields(1))
+    cases = {
+        "title.md": f'---\nsecured: &s "{secret}"\ntitle: *s\n' + FRONT.format(n=2) + "---\n",
+        "topics.md": f'---\nsecured: &s "{secret}"\ntitle: t\n' + FRONT.format(n=3).replace("[AI]", "*s") + "---\n",
+        "url.md": f'---\nsecured: &s "http://x.example/{secret}"\ntitle: t\npublishedDateTime: 2024-05-01T00:00:00Z\n'
+                  "originalUrl: *s\npublished: true\n---\n",
+        "published.md": f'---\nsecured: &s "{secret}"\ntitle: t\noriginalUrl: "https://example.org/5"\n'
+                        "publishedDateTime: 2024-05-01T00:00:00Z\npublished: *s\n---\n",
+        "merge.md": f'---\nsecured: &s {{name: "{secret}"}}\ntitle: t\n' + FRONT.format(n=6)
+                    + "provider:\n  <<: *s\n---\n",
+        "copy.md": f'---\nsecured: "{secret}"\ntitle: "Leaked {secret} here"\n' + FRONT.format(n=7) + "---\n",
+        "listed.md": f'---\nsecured: &s ["{secret}"]\ntitle: t\n' + FRONT.format(n=8) + "related: *s\n---\n",
+    }
+    for name, text in cases.items():
+        site.write(name, text)
+    cfg = site.config_file()
+    done = run_feeder("build", "--config", str(cfg))
+    assert done.returncode == 0, done.stderr
+    assert secret not in done.stdout + done.stderr
+    for rel, data in site.outputs().items():
+        assert secret.encode() not in data, rel
+        if rel.endswith(".gz"):
+            import gzip
+
+            assert secret.encode() not in gzip.decompress(data), rel
+    for name in cases:
+        assert f"skipped {name}: " in done.stderr and "repeats the value of 'secured'" in done.stderr, name
+    assert "1 published" in done.stdout

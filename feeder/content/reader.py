@@ -22,7 +22,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from feeder.content import frontmatter
 from feeder.content.scan import ContentFile
-from feeder.content.schema import FIELDS, FieldSpec
+from feeder.content.schema import FIELDS, SECRET_FIELDS, FieldSpec
 from feeder.errors import ContentError, describe_os_error, describe_yaml_error
 from feeder.model import Article, Enclosure, Image, Provider, Related
 from feeder.text import clean_text, xml_safe
@@ -109,9 +109,73 @@ def _parse(data: bytes, *, rel: str, tz: tzinfo) -> tuple[Article, tuple[str, ..
         raise ContentError(rel, "invalid YAML: nested too deeply") from None
     if not isinstance(meta, dict):
         raise ContentError(rel, f"front matter must be a mapping of fields, not {_kind(meta)}")
+    leak = secret_reused(meta)
+    if leak is not None:
+        raise ContentError(rel, f"field '{leak}' repeats the value of 'secured' (a YAML alias, a merge key or a "
+                                "copy): the file is skipped so that the secret is never published", field=leak)
     reader = _FieldReader(rel, meta, tz)
     article = reader.article(body)
     return article, tuple(reader.warnings)
+
+
+# A secret this long is looked for inside other texts too (a copy pasted into
+# a title); a shorter one only as a whole value (`title: *s`).
+_SECRET_SUBSTRING = 8
+
+
+def secret_reused(meta: dict[Any, Any]) -> str | None:
+    """The first field (in the file's order) whose value, or part of it,
+    is what `secured` holds: reached through an anchor and alias, a merge
+    key, or copied. None when no field is; checked before any field is read,
+    so that neither a published field nor a message can hold the secret."""
+    texts: set[str] = set()
+    containers: set[int] = set()
+    for name in SECRET_FIELDS:
+        if name in meta:
+            _collect(meta[name], texts, containers)
+    if not texts and not containers:
+        return None
+    long = [t for t in texts if len(t) >= _SECRET_SUBSTRING]
+    for key, value in meta.items():
+        if key in SECRET_FIELDS:
+            continue
+        if _holds(key, texts, long, containers):
+            return "(a field name)"
+        if _holds(value, texts, long, containers):
+            return str(key)
+    return None
+
+
+def _collect(value: Any, texts: set[str], containers: set[int]) -> None:
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            if v:
+                texts.add(v)
+        elif isinstance(v, dict):
+            containers.add(id(v))
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            containers.add(id(v))
+            stack.extend(v)
+
+
+def _holds(value: Any, texts: set[str], long: list[str], containers: set[int]) -> bool:
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            if v in texts or any(t in v for t in long):
+                return True
+        elif isinstance(v, dict | list):
+            if id(v) in containers:
+                return True
+            stack.extend(v.keys() if isinstance(v, dict) else v)
+            if isinstance(v, dict):
+                stack.extend(v.values())
+    return False
 
 
 def _kind(value: Any) -> str:
