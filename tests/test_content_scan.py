@@ -204,3 +204,21 @@ def test_changed_paths_compares_only_the_differing_stretch_and_misses_nothing(
         assert scan.changed_paths(now, before) == every_record(now, before)
     finally:
         scan._BLOCK = saved
+
+
+def test_names_that_are_not_utf8_are_listed_under_one_key_by_find_and_by_the_walk(tree: Path):
+    from feeder.content.names import from_key, is_undecodable, shown, to_key
+
+    root = os.fsencode(tree)
+    for name in (b"/a/bad\xffname.md", b"/caf\xe9.txt", b"/a/b/\xc3.md"):
+        with open(root + name, "w") as fh:
+            fh.write("x")
+    listing = scan_listing(tree)
+    assert listing.files == scan_folder(tree)
+    odd = [f for f in listing.files if is_undecodable(f.rel)]
+    assert sorted(shown(f.rel) for f in odd) == ["a/b/\\xc3.md", "a/bad\\xffname.md", "caf\\xe9.txt"]
+    for f in odd:
+        f.rel.encode("utf-8")  # storable as text
+        assert os.path.exists(f.path) and f.path == os.path.join(str(tree), from_key(f.rel))
+        assert to_key(from_key(f.rel)) == f.rel
+    assert to_key("a/ünï.md") == "a/ünï.md" and not is_undecodable("a/ünï.md")

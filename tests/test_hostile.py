@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import Site, free_port, get_url, good_fields, run_feeder, wait_until
+from conftest import Site, article_text, free_port, get_url, good_fields, run_feeder, wait_until
 from httpserver import Reply
 
 RSS = (b"<?xml version='1.0'?><rss version='2.0'><channel><title>Wire</title><link>http://example.org/</link>"
@@ -128,3 +128,40 @@ def test_nothing_reachable_from_secured_is_published_or_printed(site: Site):
     for name in cases:
         assert f"skipped {name}: " in done.stderr and "repeats the value of 'secured'" in done.stderr, name
     assert "1 published" in done.stdout
+
+
+def test_file_names_that_are_not_utf8_are_reported_and_the_rest_published(site: Site, tmp_path, daemons):
+    import os
+
+    from feeder.model import item_id
+
+    from feeds import ids
+
+    site.article("good.md", **good_fields(1))
+    bad = os.fsencode(site.content) + b"/bad\xffname.md"
+    with open(bad, "w", encoding="utf-8") as fh:
+        fh.write(article_text(**good_fields(2)))
+    os.mkdir(os.fsencode(site.content) + b"/caf\xe9")
+    with open(os.fsencode(site.content) + b"/caf\xe9/inside.md", "w", encoding="utf-8") as fh:
+        fh.write(article_text(**good_fields(3)))
+    cfg = site.config_file({"schedule": {"rescan": "1s", "watch": True}})
+    for _ in range(2):  # the second build reports it again, from what the first one stored
+        done = run_feeder("build", "--config", str(cfg))
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+        assert "skipped bad\\xffname.md: the file name is not valid UTF-8" in done.stderr
+        assert "skipped caf\\xe9/inside.md: the file name is not valid UTF-8" in done.stderr
+        assert ids(site.output / "rss.xml") == [item_id("good")]
+    assert run_feeder("build", "--strict", "-q", "--config", str(cfg)).returncode == 1
+
+    d = daemons(cfg, tmp_path / "daemon.log", "-v")
+    wait_until(lambda: "watching" in d.text(), 20, "the daemon")
+    with open(os.fsencode(site.content) + b"/more\xfe.md", "w", encoding="utf-8") as fh:
+        fh.write(article_text(**good_fields(4)))
+    os.rename(bad, os.fsencode(site.content) + b"/renamed\xff.md")
+    site.article("later.md", **good_fields(5))
+    wait_until(lambda: item_id("later") in ids(site.output / "rss.xml"), 10, "a good file after bad ones")
+    assert d.stop() == 0, d.text()[-4000:]
+    assert "Traceback" not in d.text() and "failed" not in d.text()
+    done = run_feeder("build", "--config", str(cfg))
+    assert "skipped more\\xfe.md" in done.stderr and "skipped renamed\\xff.md" in done.stderr
+    assert "bad\\xffname.md" not in done.stderr

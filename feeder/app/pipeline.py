@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from feeder.config import Settings
 from feeder.content.catalog import Catalog, Entry
 from feeder.content.catalog import open_catalog as content_catalog
+from feeder.content.names import shown
 from feeder.errors import Cancelled, check_cancel
 from feeder.output.freshness import FOREIGN, RenderedFrom, why_behind
 from feeder.output.layout import FILE_NAMES, OPML_NAME, feed_files, public_url
@@ -168,8 +169,8 @@ def open_catalog(settings: Settings, state: State, report: BuildReport, cancel: 
                                       timezone_name=settings.timezone, cancel=cancel, changes=changes,
                                       resident=resident, pending=pending)
     report.files, report.parsed = rescan.files, rescan.parsed
-    report.skipped = [Problem(path, problem) for path, problem in catalog.problems()]
-    report.file_warnings = [Problem(path, warning) for path, warning in catalog.warnings()]
+    report.skipped = [Problem(shown(path), problem) for path, problem in catalog.problems()]
+    report.file_warnings = [Problem(shown(path), warning) for path, warning in catalog.warnings()]
     return catalog, rescan.changed
 
 

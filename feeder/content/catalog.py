@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 from zoneinfo import ZoneInfo
 
+from feeder.content.names import from_key, to_key
 from feeder.content.parsing import (
     DELTA_UPSERT,
     SNAP_COLUMNS,
@@ -391,20 +392,21 @@ class Catalog:
         self._check_parse_settings()
         # What the catalog knows of the files involved: a resident catalog
         # has every row at hand, another asks the database for these alone.
-        known = self._snapshot() if self.resident else self._rows_at(changes.files)
+        known = self._snapshot() if self.resident else self._rows_at(map(to_key, changes.files))
         found: dict[str, ContentFile | None] = {}
-        for folder in changes.gone_folders | changes.folders:
+        folders = {to_key(f) for f in changes.folders}
+        for folder in {to_key(f) for f in changes.gone_folders} | folders:
             under = self._rows_under(folder)
             if not self.resident:
                 known.update(under)
             found.update((path, None) for path in under)
-        for folder in changes.folders:
+        for folder in folders:
             try:
-                listed = scan_folder(os.path.join(self.root, folder))
+                listed = scan_folder(os.path.join(self.root, from_key(folder)))
             except (FileNotFoundError, NotADirectoryError):
                 continue  # gone again before we looked
             found.update((f"{folder}/{f.rel}", f._replace(rel=f"{folder}/{f.rel}")) for f in listed)
-        for rel in changes.files:
+        for rel in map(to_key, changes.files):
             found[rel] = self._stat(rel)
         todo = [f for f in found.values() if f is not None and differs(known.get(f.rel), f)]
         removed = [rel for rel, f in found.items() if f is None and rel in known]
@@ -446,10 +448,10 @@ class Catalog:
         return int(self.state.conn.execute("SELECT COUNT(*) FROM files").fetchone()[0])
 
     def _stat(self, rel: str) -> ContentFile | None:
-        """The file at `rel` when it is an article file now, else None (gone, a folder, hidden)."""
+        """The file keyed `rel` when it is an article file now, else None (gone, a folder, hidden)."""
         if any(hidden_name(part) for part in rel.split("/")) or not rel.lower().endswith(ARTICLE_SUFFIXES):
             return None
-        path = os.path.join(self.root, rel)
+        path = os.path.join(self.root, from_key(rel))
         try:
             st = os.stat(path)
         except OSError:
@@ -705,7 +707,7 @@ class Catalog:
             if rel in self._parsed:
                 found[rel] = self._parsed[rel]
                 continue
-            f = ContentFile(os.path.join(self.root, rel), rel, 0, 0)
+            f = ContentFile(os.path.join(self.root, from_key(rel)), rel, 0, 0)
             try:
                 found[rel] = parse_file(f, max_size=self.max_size, tz=tz).article
             except ContentError as exc:

@@ -21,6 +21,7 @@ from datetime import date, datetime, time, tzinfo
 from typing import Any, NamedTuple, TypeVar
 
 from feeder.content import frontmatter
+from feeder.content.names import is_undecodable
 from feeder.content.scan import ContentFile
 from feeder.content.schema import FIELDS, SECRET_FIELDS, FieldSpec
 from feeder.errors import ContentError, describe_os_error, describe_yaml_error
@@ -46,6 +47,10 @@ def read_article(file: ContentFile, *, max_size: int, tz: tzinfo) -> Article:
 
 def parse_file(file: ContentFile, *, max_size: int, tz: tzinfo) -> ParsedFile:
     """The article in a file, the file's bytes and the warnings about it."""
+    if is_undecodable(file.rel):
+        # Its name could not be an id, a message or a database key as it is.
+        raise ContentError(file.rel, "the file name is not valid UTF-8: rename it (for example with "
+                                     "`convmv -f latin1 -t utf8`)")
     if file.size > max_size:
         raise ContentError(
             file.rel, f"file is {file.size:,} bytes, over the limit of {max_size:,} (content.max_file_size)"

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
+from feeder.content.names import from_key, is_undecodable, to_key
+
 __all__ = [
     "ARTICLE_SUFFIXES",
     "ContentFile",
@@ -44,7 +46,7 @@ class ContentFile(NamedTuple):
     """
 
     path: str  # absolute
-    rel: str  # POSIX path relative to the content folder
+    rel: str  # POSIX path relative to the content folder, as the catalog keys it (`feeder.content.names`)
     size: int
     mtime_ns: int
 
@@ -85,7 +87,7 @@ def scan_folder(root: Path | str) -> list[ContentFile]:
                     st = entry.stat()
                 except OSError:
                     continue  # vanished while scanning: the next scan sees the truth
-                found.append(ContentFile(entry.path, prefix + name, st.st_size, st.st_mtime_ns))
+                found.append(ContentFile(entry.path, to_key(prefix + name), st.st_size, st.st_mtime_ns))
     found.sort(key=_REL)
     return found
 
@@ -344,7 +346,7 @@ def changed_paths(before: bytes, now: bytes) -> set[str]:
     for record in old ^ new:
         if not record:
             continue
-        text = os.fsdecode(record[1:])
+        text = to_key(os.fsdecode(record[1:]))
         paths.add(text.split(" ", 2)[2] if record[:1] == b"F" else text)
     return paths
 
@@ -375,6 +377,15 @@ def _common_tail(a: bytes, b: bytes, *, limit: int) -> int:
 
 def _parse_find(root: str, raw: bytes) -> list[ContentFile]:
     text = os.fsdecode(raw)
+    if not text.isascii() and to_key(text) is not text:
+        # A name that is not UTF-8: every path is read as its catalog key, and
+        # those few files get their real path back below.
+        return [f._replace(path=os.path.join(root, from_key(f.rel))) if is_undecodable(f.rel) else f
+                for f in _parse_records(root, to_key(text))]
+    return _parse_records(root, text)
+
+
+def _parse_records(root: str, text: str) -> list[ContentFile]:
     found: list[ContentFile] = []
     join, suffixes, make = os.path.join, ARTICLE_SUFFIXES, ContentFile
     prefix = join(root, "")  # os.path.join(root, rel) for every rel find prints (%P: never absolute)
@@ -400,7 +411,7 @@ def _parse_find(root: str, raw: bytes) -> list[ContentFile]:
                 continue
             if not rest.lower().endswith(suffixes) or any(hidden_name(part) for part in rest.split("/")):
                 continue
-            path = join(root, rest)
+            path = join(root, from_key(rest))
             try:
                 target = os.stat(path)
             except OSError:
