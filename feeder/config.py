@@ -225,6 +225,7 @@ class Settings:
     state_dir: Path = Path("state")
     timezone: str = "UTC"
     max_file_size: int = 1024 * 1024
+    follow_symlinks: bool = False  # follow symbolic links out of the content folder (and into folders)
     max_items: int = 50
     digest: str = "off"  # digest feeds: off, daily or weekly
     topics: Mapping[str, TopicSettings] = field(default_factory=dict)
@@ -658,6 +659,7 @@ def parse_config(data: Any, *, base: Path, source: Path | None = None) -> Settin
         raise r.fail("timezone", f"unknown time zone {timezone!r}") from None
     content = r.section("content")
     max_file_size = content.integer("max_file_size", Settings.max_file_size, minimum=1)
+    follow_symlinks = content.flag("follow_symlinks", Settings.follow_symlinks)
     content.finish()
     feeds = r.section("feeds")
     max_items = feeds.integer("max_items", Settings.max_items, minimum=1)
@@ -675,6 +677,7 @@ def parse_config(data: Any, *, base: Path, source: Path | None = None) -> Settin
         state_dir=r.folder("state_dir", "../state", base),
         timezone=timezone,
         max_file_size=max_file_size,
+        follow_symlinks=follow_symlinks,
         max_items=max_items,
         digest=digest,
         topics=_topics(r.section("topics")),

@@ -222,3 +222,25 @@ def test_names_that_are_not_utf8_are_listed_under_one_key_by_find_and_by_the_wal
         assert os.path.exists(f.path) and f.path == os.path.join(str(tree), from_key(f.rel))
         assert to_key(from_key(f.rel)) == f.rel
     assert to_key("a/ünï.md") == "a/ünï.md" and not is_undecodable("a/ünï.md")
+
+
+@pytest.mark.parametrize("follow", [False, True])
+def test_links_leading_out_are_listed_with_their_problem_by_find_and_by_the_walk(tree: Path, tmp_path: Path,
+                                                                                 follow: bool):
+    outside = tmp_path / "outside"
+    (outside / "sub").mkdir(parents=True)
+    (outside / "out.md").write_text("x")
+    (outside / "sub" / "deep.md").write_text("x")
+    os.symlink(outside / "out.md", tree / "out.md")
+    os.symlink(outside / "sub", tree / "sub")
+    os.symlink(tree, tree / "a" / "loop")  # followed, it would never end
+    listing = scan_listing(tree, follow=follow)
+    walked = scan_folder(tree, follow=follow)
+    assert listing.files == walked
+    by_rel = {f.rel: f for f in walked}
+    if follow:
+        assert by_rel["out.md"].problem is None and "sub/deep.md" in by_rel
+        assert not any(rel.startswith("a/loop/") for rel in by_rel)  # never a folder inside itself
+    else:
+        assert "leading out of the content folder" in (by_rel["out.md"].problem or "")
+        assert "sub/deep.md" not in by_rel and by_rel["link.txt"].problem is None

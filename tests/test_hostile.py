@@ -165,3 +165,41 @@ def test_file_names_that_are_not_utf8_are_reported_and_the_rest_published(site: 
     done = run_feeder("build", "--config", str(cfg))
     assert "skipped more\\xfe.md" in done.stderr and "skipped renamed\\xff.md" in done.stderr
     assert "bad\\xffname.md" not in done.stderr
+
+
+def test_symbolic_links_are_followed_only_inside_the_content_folder_unless_configured(site: Site, tmp_path):
+    import os
+
+    from feeder.model import item_id
+
+    from feeds import ids
+
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "folder").mkdir(parents=True)
+    (elsewhere / "article.md").write_text(article_text(**good_fields(1)))
+    (elsewhere / "folder" / "deep.md").write_text(article_text(**good_fields(2)))
+    secret = tmp_path / "shadow"
+    secret.write_text("root:$6$not-an-article:19000:0:99999:7:::\n")
+    site.article("real/inside.md", **good_fields(3))
+    os.symlink(site.content / "real" / "inside.md", site.content / "alias.md")  # inside: read as that file
+    os.symlink(elsewhere / "article.md", site.content / "y.md")  # out: not followed
+    os.symlink(secret, site.content / "x.md")
+    os.symlink(elsewhere / "folder", site.content / "linked")  # a folder out: not descended
+    os.symlink(site.content / "real", site.content / "again")  # a folder inside: listed where it is
+    os.symlink(site.content, site.content / "real" / "loop")  # a loop
+
+    cfg = site.config_file()
+    done = run_feeder("build", "--config", str(cfg))
+    assert done.returncode == 0, done.stderr
+    assert sorted(ids(site.output / "rss.xml")) == sorted([item_id("inside"), item_id("alias")])
+    for name, target in (("x.md", secret), ("y.md", elsewhere / "article.md")):
+        assert f"skipped {name}: a symbolic link leading out of the content folder (to {target})" in done.stderr
+    assert "not-an-article" not in done.stderr + done.stdout
+    assert "deep" not in done.stderr
+
+    cfg = site.config_file({"content": {"follow_symlinks": True}})
+    done = run_feeder("build", "--config", str(cfg))
+    assert done.returncode == 0, done.stderr
+    published = set(ids(site.output / "rss.xml"))
+    assert {item_id("y"), item_id("deep"), item_id("inside")} <= published
+    assert "skipped x.md" in done.stderr and "no YAML front-matter" in done.stderr  # read, and not an article

@@ -38,7 +38,7 @@ def head_start(settings: Settings, *, timeout: float,
         yield None
         return
     with BuildLock(settings.state_dir, timeout=timeout, cancel=cancel) as held:
-        listing = start_listing(settings.content_dir)
+        listing = start_listing(settings.content_dir, follow=settings.follow_symlinks)
         try:
             yield HeadStart(held, listing)
         finally:

@@ -167,7 +167,7 @@ def open_catalog(settings: Settings, state: State, report: BuildReport, cancel: 
     """Bring the catalog up to date (a full scan, or only what `changes` names); True when a file changed."""
     catalog, rescan = content_catalog(state, settings.content_dir, max_size=settings.max_file_size,
                                       timezone_name=settings.timezone, cancel=cancel, changes=changes,
-                                      resident=resident, pending=pending)
+                                      resident=resident, pending=pending, follow_links=settings.follow_symlinks)
     report.files, report.parsed = rescan.files, rescan.parsed
     report.skipped = [Problem(shown(path), problem) for path, problem in catalog.problems()]
     report.file_warnings = [Problem(shown(path), warning) for path, warning in catalog.warnings()]

@@ -47,6 +47,7 @@ from feeder.content.scan import (
     changed_paths,
     hidden_name,
     is_fingerprint_of,
+    link_problem,
     listing_hash,
     scan_folder,
     scan_listing,
@@ -144,11 +145,12 @@ class Catalog:
     """
 
     def __init__(self, state: State, root: str | os.PathLike[str], *, max_size: int, timezone_name: str,
-                 resident: bool = False):
+                 resident: bool = False, follow_links: bool = False):
         self.state = state
         self.root = os.fspath(root)
         self.max_size = max_size
         self.tz_name = timezone_name
+        self.follow_links = follow_links
         self.resident = resident
         self._snap: dict[str, SnapRow] | None = None
         # path → Entry of every published article, kept beside the snapshot in
@@ -249,7 +251,7 @@ class Catalog:
     def _check_parse_settings(self) -> None:
         """Forget every parsed file when what parsing depends on changed."""
         self._restore_indexes()
-        fingerprint = f"{PARSER_VERSION}|{self.max_size}|{self.tz_name}"
+        fingerprint = f"{PARSER_VERSION}|{self.max_size}|{self.tz_name}" + ("|links" if self.follow_links else "")
         if self.state.get_meta("parse_fingerprint") != fingerprint:
             self._forget_kept()
             with self.state.transaction() as conn:
@@ -402,7 +404,8 @@ class Catalog:
             found.update((path, None) for path in under)
         for folder in folders:
             try:
-                listed = scan_folder(os.path.join(self.root, from_key(folder)))
+                listed = scan_folder(os.path.join(self.root, from_key(folder)), follow=self.follow_links,
+                                     within=self.root)
             except (FileNotFoundError, NotADirectoryError):
                 continue  # gone again before we looked
             found.update((f"{folder}/{f.rel}", f._replace(rel=f"{folder}/{f.rel}")) for f in listed)
@@ -456,7 +459,11 @@ class Catalog:
             st = os.stat(path)
         except OSError:
             return None
-        return ContentFile(path, rel, st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        problem = None if self.follow_links or not os.path.islink(path) else \
+            link_problem(path, os.path.realpath(self.root))
+        return ContentFile(path, rel, st.st_size, st.st_mtime_ns, problem)
 
     def _apply(self, todo: list[ContentFile], removed: list[str], cancel: threading.Event | None,
                known: Mapping[str, SnapRow]) -> Rescan:
@@ -739,20 +746,23 @@ def _write_listing(target: Path, raw: bytes) -> None:
 
 def open_catalog(state: State, content_dir: str | os.PathLike[str], *, max_size: int, timezone_name: str,
                  cancel: threading.Event | None = None, changes: Changes | None = None,
-                 resident: bool = False, pending: PendingListing | None = None) -> tuple[Catalog, Rescan]:
+                 resident: bool = False, pending: PendingListing | None = None,
+                 follow_links: bool = False) -> tuple[Catalog, Rescan]:
     """Bring the catalog in line with the content folder: by a full scan (from
     the `pending` listing, when one was started), or, given the `changes`
     filesystem events named, by looking at those alone."""
     if changes is not None and not changes.lost:
         if not os.path.isdir(content_dir):
             raise ConfigError(f"the content folder {content_dir} does not exist", key="content_dir")
-        catalog = Catalog(state, content_dir, max_size=max_size, timezone_name=timezone_name, resident=resident)
+        catalog = Catalog(state, content_dir, max_size=max_size, timezone_name=timezone_name, resident=resident,
+                          follow_links=follow_links)
         return catalog, catalog.update(changes, cancel)
     try:
-        listing = scan_listing(os.fspath(content_dir), pending)
+        listing = scan_listing(os.fspath(content_dir), pending, follow=follow_links)
     except FileNotFoundError:
         raise ConfigError(f"the content folder {content_dir} does not exist", key="content_dir") from None
     except NotADirectoryError:
         raise ConfigError(f"{content_dir} is not a folder", key="content_dir") from None
-    catalog = Catalog(state, content_dir, max_size=max_size, timezone_name=timezone_name, resident=resident)
+    catalog = Catalog(state, content_dir, max_size=max_size, timezone_name=timezone_name, resident=resident,
+                      follow_links=follow_links)
     return catalog, catalog.rescan(listing, cancel)

@@ -47,6 +47,8 @@ def read_article(file: ContentFile, *, max_size: int, tz: tzinfo) -> Article:
 
 def parse_file(file: ContentFile, *, max_size: int, tz: tzinfo) -> ParsedFile:
     """The article in a file, the file's bytes and the warnings about it."""
+    if file.problem is not None:
+        raise ContentError(file.rel, file.problem)
     if is_undecodable(file.rel):
         # Its name could not be an id, a message or a database key as it is.
         raise ContentError(file.rel, "the file name is not valid UTF-8: rename it (for example with "

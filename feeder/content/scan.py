@@ -28,6 +28,7 @@ __all__ = [
     "find_fingerprint",
     "hidden_name",
     "is_fingerprint_of",
+    "link_problem",
     "listing_hash",
     "scan_folder",
     "scan_listing",
@@ -49,6 +50,17 @@ class ContentFile(NamedTuple):
     rel: str  # POSIX path relative to the content folder, as the catalog keys it (`feeder.content.names`)
     size: int
     mtime_ns: int
+    problem: str | None = None  # why the scan already knows it is no article (a link leading out)
+
+
+def link_problem(path: str, root_real: str) -> str | None:
+    """Why the symbolic link at `path` is not followed (it leads out of the
+    content folder, whose real path is `root_real`), or None when it is."""
+    target = os.path.realpath(path)
+    if target.startswith(root_real + os.sep):
+        return None
+    return (f"a symbolic link leading out of the content folder (to {target}): not followed; "
+            "content.follow_symlinks: true follows links wherever they lead")
 
 
 def hidden_name(name: str) -> bool:
@@ -56,17 +68,28 @@ def hidden_name(name: str) -> bool:
     return not name or name[0] in ".#" or name[-1] == "~"
 
 
-def scan_folder(root: Path | str) -> list[ContentFile]:
-    """Every article file under `root`, sorted by relative path.
+def scan_folder(root: Path | str, *, follow: bool = False, within: Path | str | None = None) -> list[ContentFile]:
+    """Every article file under `root` (a folder of the content folder
+    `within`, by default the content folder itself), sorted by relative path.
 
-    Hidden files and folders (dot-names) are skipped, as are editor backups;
-    symbolic links to folders are not followed, so a link loop cannot hang a scan.
+    Hidden files and folders (dot-names) are skipped, as are editor backups.
+    A symbolic link to a file inside the content folder is read as that
+    file; one leading out of it is listed with its problem, and a link to a
+    folder is not descended into (what it holds inside the content folder is
+    listed where it is). With `follow`, links are followed wherever they
+    lead, as `find -L` does: a folder is listed under every path that reaches
+    it, but never inside itself, so a link loop cannot hang a scan.
     """
     root = os.fspath(root)
+    root_real = os.path.realpath(within if within is not None else root)
     found: list[ContentFile] = []
-    stack = [(root, "")]
+    top: frozenset[tuple[int, int]] = frozenset()
+    if follow:
+        st = os.stat(root)
+        top = frozenset({(st.st_dev, st.st_ino)})
+    stack = [(root, "", top)]
     while stack:
-        folder, prefix = stack.pop()
+        folder, prefix, above = stack.pop()
         try:
             it = os.scandir(folder)
         except (FileNotFoundError, NotADirectoryError):
@@ -78,16 +101,27 @@ def scan_folder(root: Path | str) -> list[ContentFile]:
                 name = entry.name
                 if name[0] in ".#" or name[-1] == "~":
                     continue
+                problem = None
                 try:
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append((entry.path, f"{prefix}{name}/"))
+                    if entry.is_dir(follow_symlinks=follow):
+                        inside = above
+                        if follow:
+                            st = entry.stat()
+                            if (st.st_dev, st.st_ino) in above:
+                                continue  # a folder that holds this one: a loop
+                            inside = above | {(st.st_dev, st.st_ino)}
+                        elif entry.is_symlink():
+                            continue
+                        stack.append((entry.path, f"{prefix}{name}/", inside))
                         continue
                     if not name.lower().endswith(ARTICLE_SUFFIXES) or not entry.is_file():
                         continue
+                    if not follow and entry.is_symlink():
+                        problem = link_problem(entry.path, root_real)
                     st = entry.stat()
                 except OSError:
                     continue  # vanished while scanning: the next scan sees the truth
-                found.append(ContentFile(entry.path, to_key(prefix + name), st.st_size, st.st_mtime_ns))
+                found.append(ContentFile(entry.path, to_key(prefix + name), st.st_size, st.st_mtime_ns, problem))
     found.sort(key=_REL)
     return found
 
@@ -109,9 +143,11 @@ class Listing:
     comparison), so a rescan that finds nothing to do never builds one object
     per file. The files themselves are made only when asked for."""
 
-    def __init__(self, root: str, fingerprint: str, raw: bytes | None, files: list[ContentFile] | None):
+    def __init__(self, root: str, fingerprint: str, raw: bytes | None, files: list[ContentFile] | None,
+                 *, follow: bool = False):
         self.root = root
         self.fingerprint = fingerprint
+        self.follow = follow
         self._raw = raw
         self._files = files
 
@@ -124,7 +160,7 @@ class Listing:
     def files(self) -> list[ContentFile]:
         if self._files is None:
             assert self._raw is not None
-            self._files = _parse_find(self.root, self._raw)
+            self._files = _parse_find(self.root, self._raw, follow=self.follow)
         return self._files
 
 
@@ -143,7 +179,7 @@ _MAX_SPLIT_ENTRIES = 2048
 _MAX_FINDS = 4
 
 
-def scan_listing(root: Path | str, pending: PendingListing | None = None) -> Listing:
+def scan_listing(root: Path | str, pending: PendingListing | None = None, *, follow: bool = False) -> Listing:
     """The article files under `root`, as `scan_folder` finds them, with a cheap fingerprint.
 
     Given the `pending` listing of `root` started earlier, its result is used."""
@@ -151,13 +187,13 @@ def scan_listing(root: Path | str, pending: PendingListing | None = None) -> Lis
     st = os.stat(root)  # FileNotFoundError, as the scan raises
     if not stat.S_ISDIR(st.st_mode):
         raise NotADirectoryError(root)
-    if pending is None or pending.root != root:
-        pending = start_listing(root)
+    if pending is None or pending.root != root or pending.follow != follow:
+        pending = start_listing(root, follow=follow)
     raw = pending.result() if pending is not None else None
     if raw is not None:
-        return Listing(root, find_fingerprint(raw), raw, None)
-    files = scan_folder(root)
-    return Listing(root, listing_hash(files), None, files)
+        return Listing(root, find_fingerprint(raw), raw, None, follow=follow)
+    files = scan_folder(root, follow=follow)
+    return Listing(root, listing_hash(files), None, files, follow=follow)
 
 
 class PendingListing:
@@ -174,12 +210,15 @@ class PendingListing:
     time of one. The listing is their outputs one after the other.
     """
 
-    def __init__(self, root: str, find: str, groups: list[list[str]] | None = None):
+    def __init__(self, root: str, find: str, groups: list[list[str]] | None = None, *, follow: bool = False):
         self.root = root
+        self.follow = follow
         # Started in the root: a root that is a symbolic link to a folder is
         # listed as its folder (find does not follow a link it is given).
-        commands = ([[find, ".", *_FIND_EXPRESSION]] if groups is None
-                    else [[find, *group, *_FIND_ENTRIES_EXPRESSION] for group in groups])
+        # Following links (-L), find lists what they lead to and skips loops.
+        options = ["-L"] if follow else []
+        commands = ([[find, *options, ".", *_FIND_EXPRESSION]] if groups is None
+                    else [[find, *options, *group, *_FIND_ENTRIES_EXPRESSION] for group in groups])
         self._runs: list[tuple[subprocess.Popen[bytes], BinaryIO]] = []
         try:
             for command in commands:
@@ -232,14 +271,14 @@ class PendingListing:
         self.close()
 
 
-def start_listing(root: Path | str) -> PendingListing | None:
+def start_listing(root: Path | str, *, follow: bool = False) -> PendingListing | None:
     """Start listing `root` with GNU find; None where there is no GNU find or no such folder."""
     root = os.fspath(root)
     find = shutil.which("find")
     if find is None or not os.path.isdir(root):
         return None
     try:
-        return PendingListing(root, find, _divide(root, min(cpus(), _MAX_FINDS)))
+        return PendingListing(root, find, _divide(root, min(cpus(), _MAX_FINDS)), follow=follow)
     except OSError:
         return None
 
@@ -375,17 +414,17 @@ def _common_tail(a: bytes, b: bytes, *, limit: int) -> int:
     return i
 
 
-def _parse_find(root: str, raw: bytes) -> list[ContentFile]:
+def _parse_find(root: str, raw: bytes, *, follow: bool = False) -> list[ContentFile]:
     text = os.fsdecode(raw)
     if not text.isascii() and to_key(text) is not text:
         # A name that is not UTF-8: every path is read as its catalog key, and
         # those few files get their real path back below.
         return [f._replace(path=os.path.join(root, from_key(f.rel))) if is_undecodable(f.rel) else f
-                for f in _parse_records(root, to_key(text))]
-    return _parse_records(root, text)
+                for f in _parse_records(root, to_key(text), follow)]
+    return _parse_records(root, text, follow)
 
 
-def _parse_records(root: str, text: str) -> list[ContentFile]:
+def _parse_records(root: str, text: str, follow: bool) -> list[ContentFile]:
     found: list[ContentFile] = []
     join, suffixes, make = os.path.join, ARTICLE_SUFFIXES, ContentFile
     prefix = join(root, "")  # os.path.join(root, rel) for every rel find prints (%P: never absolute)
@@ -417,6 +456,7 @@ def _parse_records(root: str, text: str) -> list[ContentFile]:
             except OSError:
                 continue
             if stat.S_ISREG(target.st_mode):
-                found.append(make(path, rest, target.st_size, target.st_mtime_ns))
+                problem = None if follow or kind == "F" else link_problem(path, os.path.realpath(root))
+                found.append(make(path, rest, target.st_size, target.st_mtime_ns, problem))
     found.sort(key=_REL)
     return found

@@ -34,7 +34,8 @@ def check_content_links(
     now = now or datetime.now(timezone.utc)
     with locked_state(settings.state_dir, settings.state.url, timeout=settings.lock_timeout, cancel=cancel) as state:
         catalog, _ = open_catalog(state, settings.content_dir, max_size=settings.max_file_size,
-                                  timezone_name=settings.timezone, cancel=cancel)
+                                  timezone_name=settings.timezone, cancel=cancel,
+                                  follow_links=settings.follow_symlinks)
         report = check_links(settings.links, state, now=now, everything=everything, budget=budget,
                              resolver=resolver, progress=progress, cancel=cancel)
         if check_media(settings.links, state, now=now, resolver=resolver, cancel=cancel):
