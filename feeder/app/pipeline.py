@@ -169,7 +169,8 @@ def open_catalog(settings: Settings, state: State, report: BuildReport, cancel: 
                                       timezone_name=settings.timezone, cancel=cancel, changes=changes,
                                       resident=resident, pending=pending, follow_links=settings.follow_symlinks)
     report.files, report.parsed = rescan.files, rescan.parsed
-    report.skipped = [Problem(shown(path), problem) for path, problem in catalog.problems()]
+    report.skipped = [Problem(shown(path), problem) for path, problem in [*catalog.unreadable(),
+                                                                          *catalog.problems()]]
     report.file_warnings = [Problem(shown(path), warning) for path, warning in catalog.warnings()]
     return catalog, rescan.changed
 
@@ -362,8 +363,9 @@ def _remember(state: State, catalog: Catalog, selection: Selection[Entry], held_
     report.published = selection.visible
     report.held_back = held_visible
     report.feeds = len(selection.plans)
+    # Unreadable folders are the scan's to report, build by build (see `_report_from_state`).
     stats = BuildStats(report.articles, report.published, report.held_back, report.feeds,
-                       tuple(report.skipped), tuple(report.warnings))
+                       tuple(p for p in report.skipped if not p.path.endswith("/")), tuple(report.warnings))
     feeds = [FeedSummary(p.slug, p.topic.name if p.topic else "", len(p.items),
                          datetime.fromtimestamp(p.items[0].timestamp, timezone.utc).isoformat() if p.items else None)
              for p in selection.plans]
@@ -440,4 +442,7 @@ def _report_from_state(state: State, report: BuildReport) -> None:
         return
     report.articles, report.published, report.held_back, report.feeds = (
         stats.articles, stats.published, stats.held_back, stats.feeds)
-    report.skipped, report.warnings = list(stats.skipped), list(stats.warnings)
+    # What this build's scan found about folders is fresh; the rest is what the last selection found.
+    folders = [p for p in report.skipped if p.path.endswith("/")]
+    report.skipped = sorted([*folders, *stats.skipped], key=lambda p: p.path)
+    report.warnings = list(stats.warnings)

@@ -312,8 +312,8 @@ class Catalog:
             files, listing = scan, listing_hash(scan)
             if self.state.get_meta("listing") == listing and not dirty:
                 return Rescan(files=len(files))
-            report = self._compare(files, cancel)
-            self._listed(listing, report.files)
+            report = self._compare(files, cancel, ())
+            self._listed(listing, report.files, [])
             return report
         listing = scan.fingerprint
         known = self.state.get_meta("listing")
@@ -328,27 +328,38 @@ class Catalog:
 
             report = self._look_at(Changes(files=changed_paths(before, scan.raw) | dirty), cancel, events=False)
         else:
-            report = self._compare(scan.files, cancel)
+            report = self._compare(scan.files, cancel, tuple(scan.unreadable))
         report.files = self._file_count()
         self._keep_listing(scan)
-        self._listed(listing, report.files)
+        self._listed(listing, report.files, scan.unreadable)
         return report
 
-    def _listed(self, listing: str, count: int) -> None:
+    def _listed(self, listing: str, count: int, unreadable: list[str]) -> None:
         """The catalog is in line with this listing: no file events changed since."""
         with self.state.transaction() as conn:
             self.state.set_meta("listing", listing)
             self.state.set_meta("listing_count", str(count))
+            self.state.set_meta("unreadable", json.dumps(unreadable) if unreadable else "")
             conn.execute("DELETE FROM listing_dirty")
 
-    def _compare(self, files: Sequence[ContentFile], cancel: threading.Event | None) -> Rescan:
-        """Compare every file of a full listing with the catalog."""
+    def unreadable(self) -> list[tuple[str, str]]:
+        """(folder, problem) for each folder the last full scan could not read."""
+        text = self.state.get_meta("unreadable")
+        folders: list[str] = json.loads(text) if text else []
+        return [(folder, "cannot read this folder (permission denied): its files are kept as they were "
+                         "published until it can be read") for folder in folders]
+
+    def _compare(self, files: Sequence[ContentFile], cancel: threading.Event | None,
+                 unreadable: tuple[str, ...]) -> Rescan:
+        """Compare every file of a full listing with the catalog; files the
+        catalog knows under an `unreadable` folder are kept as they are."""
         snap = self._snapshot()
         get = snap.get
         # `differs`, inlined: this loop runs once per file of a full listing.
         todo = [f for f in files if (row := get(f.rel)) is None or row.size != f.size or row.mtime_ns != f.mtime_ns]
         present = {f.rel for f in files}
-        report = self._apply(todo, [p for p in snap if p not in present], cancel, snap)
+        gone = [p for p in snap if p not in present and not (unreadable and p.startswith(unreadable))]
+        report = self._apply(todo, gone, cancel, snap)
         report.files = len(files)
         return report
 
@@ -408,9 +419,14 @@ class Catalog:
                                      within=self.root)
             except (FileNotFoundError, NotADirectoryError):
                 continue  # gone again before we looked
+            except PermissionError:
+                continue  # cannot be read now: the next full scan says so
             found.update((f"{folder}/{f.rel}", f._replace(rel=f"{folder}/{f.rel}")) for f in listed)
         for rel in map(to_key, changes.files):
-            found[rel] = self._stat(rel)
+            try:
+                found[rel] = self._stat(rel)
+            except PermissionError:
+                continue  # in a folder that cannot be read now: what the catalog knows of it stays
         todo = [f for f in found.values() if f is not None and differs(known.get(f.rel), f)]
         removed = [rel for rel, f in found.items() if f is None and rel in known]
         if events and (todo or removed):
@@ -457,6 +473,8 @@ class Catalog:
         path = os.path.join(self.root, from_key(rel))
         try:
             st = os.stat(path)
+        except PermissionError:
+            raise
         except OSError:
             return None
         if not stat.S_ISREG(st.st_mode):

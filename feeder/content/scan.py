@@ -68,7 +68,8 @@ def hidden_name(name: str) -> bool:
     return not name or name[0] in ".#" or name[-1] == "~"
 
 
-def scan_folder(root: Path | str, *, follow: bool = False, within: Path | str | None = None) -> list[ContentFile]:
+def scan_folder(root: Path | str, *, follow: bool = False, within: Path | str | None = None,
+                unreadable: list[str] | None = None) -> list[ContentFile]:
     """Every article file under `root` (a folder of the content folder
     `within`, by default the content folder itself), sorted by relative path.
 
@@ -79,6 +80,8 @@ def scan_folder(root: Path | str, *, follow: bool = False, within: Path | str | 
     listed where it is). With `follow`, links are followed wherever they
     lead, as `find -L` does: a folder is listed under every path that reaches
     it, but never inside itself, so a link loop cannot hang a scan.
+    A folder that cannot be read is added to `unreadable` (relative, with a
+    trailing slash) and its files are not listed.
     """
     root = os.fspath(root)
     root_real = os.path.realpath(within if within is not None else root)
@@ -95,6 +98,12 @@ def scan_folder(root: Path | str, *, follow: bool = False, within: Path | str | 
         except (FileNotFoundError, NotADirectoryError):
             if folder == root:
                 raise
+            continue
+        except PermissionError:
+            if folder == root:
+                raise
+            if unreadable is not None:
+                unreadable.append(to_key(prefix))
             continue
         with it:
             for entry in it:
@@ -144,10 +153,13 @@ class Listing:
     per file. The files themselves are made only when asked for."""
 
     def __init__(self, root: str, fingerprint: str, raw: bytes | None, files: list[ContentFile] | None,
-                 *, follow: bool = False):
+                 *, follow: bool = False, unreadable: list[str] | None = None):
         self.root = root
         self.fingerprint = fingerprint
         self.follow = follow
+        # Folders (relative, "sub/") that could not be read: what the catalog
+        # knows of their files is kept, not taken for deleted.
+        self.unreadable = unreadable or []
         self._raw = raw
         self._files = files
 
@@ -192,8 +204,12 @@ def scan_listing(root: Path | str, pending: PendingListing | None = None, *, fol
     raw = pending.result() if pending is not None else None
     if raw is not None:
         return Listing(root, find_fingerprint(raw), raw, None, follow=follow)
-    files = scan_folder(root, follow=follow)
-    return Listing(root, listing_hash(files), None, files, follow=follow)
+    unreadable: list[str] = []
+    files = scan_folder(root, follow=follow, unreadable=unreadable)
+    fingerprint = listing_hash(files)
+    if unreadable:
+        fingerprint += ":" + listing_hash([ContentFile("", folder, 0, 0) for folder in sorted(unreadable)])
+    return Listing(root, fingerprint, None, files, follow=follow, unreadable=sorted(unreadable))
 
 
 class PendingListing:
@@ -242,8 +258,10 @@ class PendingListing:
         try:
             # Asked while the listing runs: only GNU find's -printf gives it.
             gnu = _gnu_find() is not None
-            # 1: a folder vanished or was unreadable, as scandir skips it.
-            failed = [proc.wait() not in (0, 1) for proc, _ in runs]
+            # 1: a folder vanished, was unreadable, or (-L) held a loop. The
+            # Python walk then lists the folder again and says which folders
+            # it could not read, which find's messages tell only in prose.
+            failed = [proc.wait() != 0 for proc, _ in runs]
             if not gnu or any(failed):
                 return None
             parts = []
