@@ -52,7 +52,7 @@ def test_health_looks_at_the_output_folder_and_the_state_database(tmp_path: Path
     (tmp_path / "out").mkdir()
     (tmp_path / "state" / "feeder.sqlite3").write_bytes(b"garbage" * 1000)
     report = health.check(NOW)
-    assert report.status == 503 and any("state database is unreachable" in r for r in report.body["reasons"])
+    assert report.status == 503 and any("cannot be used" in r for r in report.body["reasons"])
 
 
 def test_a_daemon_answers_healthz_and_turns_503_while_the_output_folder_is_unusable(site: Site, tmp_path: Path,

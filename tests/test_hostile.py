@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from conftest import Site, article_text, free_port, get_url, good_fields, run_feeder, wait_until
 from httpserver import Reply
 
@@ -247,3 +249,55 @@ def test_an_unreadable_folder_is_reported_and_its_articles_stay_published(site: 
     (site.content / "sub" / "inner.md").unlink()  # readable again, the truth is back
     assert run_as_user("build", "-q", "--config", str(cfg)).returncode == 0
     assert ids(site.output / "rss.xml") == [item_id("top")]
+
+
+@pytest.mark.sqlite_only
+def test_a_damaged_state_database_is_one_line_and_exit_3(site: Site, tmp_path, daemons):
+    import random
+
+    from conftest import write_corpus
+
+    write_corpus(site.content, 300)
+    cfg = site.config_file()
+    assert run_feeder("build", "-q", "--config", str(cfg)).returncode == 0
+    db = site.state / "feeder.sqlite3"
+    data = bytearray(db.read_bytes())
+    rng = random.Random(5)
+    data[4096:] = bytes(rng.getrandbits(8) for _ in range(len(data) - 4096))  # all but the header page
+    db.write_bytes(bytes(data))
+    site.article("edited.md", **good_fields(1))
+    checking = site.config_file({"links": {"enabled": True, "system_dns": False}})
+    for command, config in ((["build"], cfg), (["status"], cfg), (["check"], checking), (["build"], cfg)):
+        done = run_feeder(*command, "--config", str(config))
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert done.returncode == 3 and "Traceback" not in done.stderr, (command, done.stderr)
+        assert len(lines) == 1 and str(db) in lines[0] and "damaged" in lines[0], done.stderr
+        assert "restore it from a backup" in lines[0] and "rebuilds it from the content folder" in lines[0]
+    port = free_port()
+    d = daemons(cfg, tmp_path / "daemon.log", "--serve", f"127.0.0.1:{port}")
+    _, _, body = wait_until(lambda: (r := get_url(f"http://127.0.0.1:{port}/healthz"))[0] == 503 and r, 20,
+                            "/healthz to report the damaged database")
+    assert "damaged" in body.decode() and str(db) in body.decode()
+    assert d.stop() == 0, d.text()[-4000:]
+    assert "Traceback" not in d.text()
+
+
+@pytest.mark.sqlite_only
+def test_a_read_only_state_database_is_one_line_and_leaves_nothing_behind(site: Site):
+    import os
+
+    site.article("a.md", **good_fields(1))
+    cfg = site.config_file()
+    assert run_as_user("build", "-q", "--config", str(cfg)).returncode == 0
+    db = site.state / "feeder.sqlite3"
+    before = sorted(p.name for p in site.state.iterdir())
+    os.chmod(db, 0o444)
+    site.article("b.md", **good_fields(2))
+    done = run_as_user("build", "--config", str(cfg))
+    assert done.returncode == 3 and "Traceback" not in done.stderr, done.stderr
+    assert str(db) in done.stderr and "cannot be written" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in site.state.iterdir()) == before  # no -wal or -shm of its mode left
+    os.chmod(db, 0o644)
+    done = run_as_user("build", "--config", str(cfg))
+    assert done.returncode == 0, done.stderr

@@ -201,7 +201,7 @@ def test_a_restarted_database_fails_a_round_cleanly_and_the_daemon_carries_on(si
         wait_until(lambda: "cannot reach the state database" in d.text() or "rescan failed" in d.text(),
                    timeout=20, what="a failed round")
         status, _, body = get_url(f"http://127.0.0.1:{port}/healthz")
-        assert status == 503 and b"state database is unreachable" in body and b"pg-secret" not in body
+        assert status == 503 and b"cannot be used" in body and b"pg-secret" not in body
         assert site.outputs() == before  # nothing half-written while the database is down
     finally:
         postgres_server.restart()

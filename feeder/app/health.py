@@ -15,7 +15,7 @@ from pathlib import Path
 
 from feeder._version import __version__
 from feeder.errors import StateError
-from feeder.storage.db import PostgresDatabase, SqliteDatabase, database_errors, describe_database_error
+from feeder.storage.db import PostgresDatabase, SqliteDatabase, database_errors, describe_database_error, redact_url
 from feeder.storage.state import DB_NAME
 
 __all__ = ["Health", "HealthReport"]
@@ -88,7 +88,8 @@ class Health:
             reasons.append(f"the output folder {self.output_dir} is not a writable folder")
         problem = _database_problem(self.state_dir / DB_NAME, self.state_url)
         if problem:
-            reasons.append(f"the state database is unreachable: {problem}")
+            where = redact_url(self.state_url) if self.state_url else self.state_dir / DB_NAME
+            reasons.append(f"the state database {where} cannot be used: {problem}")
         body: dict[str, object] = {
             "status": "ok" if not reasons else "failing",
             "version": __version__,

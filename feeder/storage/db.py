@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -22,7 +23,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from feeder.errors import StateError
 
 __all__ = ["Cursor", "Database", "PostgresDatabase", "SqliteDatabase", "connect", "database_errors",
-           "is_postgres_url", "redact_url", "secondary_indexes"]
+           "describe_database_error", "is_postgres_url", "redact_url", "secondary_indexes"]
 
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 
@@ -93,11 +94,28 @@ class SqliteDatabase:
     def open(cls, path: Path, *, readonly: bool = False, timeout: float = 30) -> SqliteDatabase:
         if readonly:
             conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout, check_same_thread=False)
-        else:
-            conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+            return cls(conn, path)
+        for name in (path, _sibling(path, "-wal"), _sibling(path, "-shm")):
+            # Opening a file feeder cannot write leaves -wal and -shm files behind
+            # with its permissions, which break the next run even once fixed.
+            if name.exists() and not os.access(name, os.R_OK | os.W_OK):
+                raise sqlite3.OperationalError(f"attempt to write a readonly database ({name.name} is not writable)")
+        if not os.access(path.parent, os.W_OK | os.X_OK):
+            raise sqlite3.OperationalError(f"attempt to write a readonly database ({path.parent} is not writable)")
+        before = {suffix: _sibling(path, suffix).exists() for suffix in ("-wal", "-shm")}
+        conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
+        except BaseException:
+            conn.close()
+            for suffix, existed in before.items():  # what this failed open made, and nothing else
+                made = _sibling(path, suffix)
+                if not existed and (suffix == "-shm" or (made.exists() and made.stat().st_size == 0)):
+                    with contextlib.suppress(OSError):
+                        made.unlink()
+            raise
         return cls(conn, path)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
@@ -121,6 +139,10 @@ class SqliteDatabase:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def _sibling(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
 
 
 # -- PostgreSQL -------------------------------------------------------------------
@@ -209,15 +231,36 @@ def secondary_indexes(db: Database, tables: Sequence[str]) -> list[tuple[str, st
 
 
 def describe_database_error(exc: BaseException, url: str = "") -> str:
-    """One line for an error of either driver, never with a password in it."""
+    """One line for an error of either driver, never with a password in it,
+    and for SQLite's what to do about a damaged, read-only or locked file."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     password = urlsplit(url).password if url else None
     if password:
         text = text.replace(password, "***")
+    if isinstance(exc, sqlite3.Error):
+        return _sqlite_advice(text)
     if "password authentication failed" in text:
         return f"cannot connect: {text} (check the user and password of state.url or FEEDER_STATE_URL)"
     if "does not exist" in text and "database" in text:
         return f"cannot connect: {text} (create it with createdb, or fix the URL)"
     if "Connection refused" in text or "timeout expired" in text or "could not translate host" in text:
         return f"cannot connect: {text} (is PostgreSQL running and reachable?)"
+    return text
+
+
+def _sqlite_advice(text: str) -> str:
+    low = text.lower()
+    if "malformed" in low or "not a database" in low or "encrypted" in low:
+        return (f"the database is damaged ({text}): restore it from a backup, or move it away (with its -wal and "
+                "-shm files) and run feeder build, which rebuilds it from the content folder (link-check "
+                "history, podcast guids and ingest records start afresh)")
+    if "readonly" in low or "read-only" in low:
+        return (f"the database cannot be written ({text}): let the user feeder runs as write to it, to its "
+                "-wal and -shm files and to its folder")
+    if "locked" in low or "busy" in low:
+        return f"the database is locked ({text}) by another program for longer than feeder waits: close it and retry"
+    if "unable to open" in low:
+        return f"cannot open the database file ({text}): check that its folder exists and is writable"
+    if "disk i/o" in low or "full" in low:
+        return f"the disk failed ({text}): check the file system it is on, and its free space"
     return text

@@ -119,8 +119,13 @@ class State(SourceStore, LinkStore, MediaStore, OutputStore, LeaseStore):
     def __enter__(self) -> State:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         self.close()
+        if exc is not None and isinstance(exc, database_errors()):
+            # Whatever step a driver's error struck (a damaged page read in
+            # the middle of a build, a read-only file at the first write), it
+            # ends the run as one line that names the database and what to do.
+            raise StateError(self.label, describe_database_error(exc, self.conn.target)) from None
 
     def _version(self) -> int:
         if self.dialect == "sqlite":
