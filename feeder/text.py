@@ -16,13 +16,8 @@ from __future__ import annotations
 
 import html
 import re
-from functools import lru_cache
-from typing import TYPE_CHECKING
 
 from feeder.urls import to_uri
-
-if TYPE_CHECKING:
-    from markdown_it import MarkdownIt
 
 __all__ = [
     "clean_text",
@@ -196,16 +191,20 @@ def sanitize_html(fragment: str, base_url: str | None) -> str:
     )
 
 
-@lru_cache(maxsize=1)
-def _markdown() -> MarkdownIt:
-    from markdown_it import MarkdownIt
-
-    return MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
-
-
 def render_markdown(source: str, base_url: str | None) -> str:
-    """Markdown (raw HTML allowed) to sanitized HTML with absolute URLs."""
+    """Markdown (CommonMark with GitHub's tables and strikethrough; raw HTML
+    allowed) to sanitized HTML with absolute URLs.
+
+    cmark-gfm, GitHub's C implementation (as PyPI renders READMEs with), is
+    linear on inputs built to be slow: a 1 MiB body of `*a* ` took 5 s in
+    markdown-it-py and takes 0.4 s here; ordinary prose is as fast either way.
+    """
     if not source.strip():
         return ""
-    return sanitize_html(_markdown().render(xml_safe(source)), base_url).strip()
+    import cmarkgfm
+    from cmarkgfm.cmark import Options
+
+    rendered = cmarkgfm.markdown_to_html_with_extensions(
+        xml_safe(source), options=Options.CMARK_OPT_UNSAFE, extensions=["table", "strikethrough"])
+    return sanitize_html(rendered, base_url).strip()
 

@@ -301,3 +301,22 @@ def test_a_read_only_state_database_is_one_line_and_leaves_nothing_behind(site: 
     os.chmod(db, 0o644)
     done = run_as_user("build", "--config", str(cfg))
     assert done.returncode == 0, done.stderr
+
+
+def test_an_article_with_thousands_of_topics_costs_a_bounded_build(site: Site):
+    from feeder.content.reader import MAX_TOPICS
+
+    topics = "".join(f"  - t{i}\n" for i in range(2000))
+    site.write("many.md", '---\ntitle: "Many"\npublishedDateTime: 2024-01-01T00:00:00Z\n'
+                          f'originalUrl: "https://example.org/1"\npublished: true\ntopics:\n{topics}---\n')
+    site.article("good.md", **good_fields(2))
+    done = run_feeder("build", "--config", str(site.config_file()), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (f"warning many.md: field 'topics' has more than {MAX_TOPICS} topics; the first {MAX_TOPICS} are "
+            f"used, the other {2000 - MAX_TOPICS} left out") in done.stderr
+    feeds = sorted(p.parent.name for p in (site.output / "topics").glob("*/rss.xml"))
+    assert len(feeds) == MAX_TOPICS + 1 and "t99" in feeds and "t100" not in feeds  # and AI
+    from feeds import parse_feed
+
+    entry = parse_feed(site.output / "topics" / "t0" / "rss.xml").entries[0]
+    assert [t.term for t in entry.tags] == [f"t{i}" for i in range(MAX_TOPICS)]

@@ -58,3 +58,12 @@ def test_text_is_cleaned_as_the_rules_say(text: str):
     safe = _NOT_XML.sub("", text)
     assert xml_safe(text) == safe
     assert clean_text(text) == re.sub(r"[^\S\xa0]+", " ", safe).strip()
+
+
+def test_a_body_built_to_be_slow_renders_whole():
+    from feeder.text import render_markdown
+
+    html = render_markdown("*a* " * 250_000, "https://example.org/")
+    assert html.count("<em>a</em>") == 250_000
+    nested = render_markdown("> " * 50_000 + "deep", None)
+    assert "deep" in nested

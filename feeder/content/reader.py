@@ -29,7 +29,7 @@ from feeder.model import Article, Enclosure, Image, Provider, Related
 from feeder.text import clean_text, xml_safe
 from feeder.urls import http_uri
 
-__all__ = ["ParsedFile", "parse_article", "parse_file", "read_article"]
+__all__ = ["MAX_TOPICS", "ParsedFile", "parse_article", "parse_file", "read_article"]
 
 _T = TypeVar("_T")
 
@@ -124,6 +124,10 @@ def _parse(data: bytes, *, rel: str, tz: tzinfo) -> tuple[Article, tuple[str, ..
     article = reader.article(body)
     return article, tuple(reader.warnings)
 
+
+# Topics per article: an article is in one feed per topic, and each of those
+# lists every topic, so a file's cost grows with the square of its topics.
+MAX_TOPICS = 100
 
 # A secret this long is looked for inside other texts too (a copy pasted into
 # a title); a shorter one only as a whole value (`title: *s`).
@@ -310,11 +314,17 @@ class _FieldReader:
     def topics(self, value: Any) -> tuple[str, ...]:
         if isinstance(value, str):
             value = [value]
-        names: list[str] = []
-        for i, item in enumerate(self.seq(value, "topics")):
+        items = self.seq(value, "topics")
+        names: dict[str, None] = {}
+        for i, item in enumerate(items):
             name = clean_text(self.string(item, f"topics[{i}]"))  # shown in feeds and on the landing page
-            if name and name not in names:  # a blank topic names no feed: ignore it
-                names.append(name)
+            if name:  # a blank topic names no feed: ignore it
+                names[name] = None
+                if len(names) == MAX_TOPICS:
+                    if len(items) > i + 1:
+                        self.warnings.append(f"field 'topics' has more than {MAX_TOPICS} topics; the first "
+                                             f"{MAX_TOPICS} are used, the other {len(items) - i - 1} left out")
+                    break
         return tuple(names)
 
     def each(self, value: Any, field: str, read: Callable[[Any, str], _T]) -> tuple[_T, ...]:

@@ -76,8 +76,10 @@ def _fill_entry(fe: FeedEntry, item: Item, topic_names: dict[str, str], episode:
         fe.summary(escape_html(item.teaser), type="html")
     if item.content_html:
         fe.content(item.content_html, type="html")
-    for term in dict.fromkeys(topic_names.get(name, name) for name in article.topics):
-        fe.category(term=term)
+    terms = dict.fromkeys(topic_names.get(name, name) for name in article.topics)
+    if terms:
+        # One call: feedgen rebuilds its RSS list of an entry's categories on each.
+        fe.category([{"term": term} for term in terms])
     if article.provider:
         author = {"name": article.provider.name}
         home = provider_url(article.provider)
