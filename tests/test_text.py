@@ -61,9 +61,11 @@ def test_text_is_cleaned_as_the_rules_say(text: str):
 
 
 def test_a_body_built_to_be_slow_renders_whole():
-    from feeder.text import render_markdown
+    from feeder.text import MAX_DEPTH, TooDeep, render_markdown
 
     html = render_markdown("*a* " * 250_000, "https://example.org/")
     assert html.count("<em>a</em>") == 250_000
-    nested = render_markdown("> " * 50_000 + "deep", None)
-    assert "deep" in nested
+    assert "deep" in render_markdown("> " * (MAX_DEPTH - 1) + "deep", None)  # and a paragraph inside
+    for deep in ("> " * 50_000 + "deep", "<div>" * 100_000 + "deep", "<ul><li>" * 300 + "deep"):
+        with pytest.raises(TooDeep):
+            render_markdown(deep, None)

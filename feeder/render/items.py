@@ -4,17 +4,20 @@ same `Item` then feeds RSS, Atom, JSON Feed, digests and the landing page."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import replace
 from urllib.parse import urlsplit
 
 from feeder.model import Article, Item, MediaFacts, Provider
-from feeder.text import escape_html, html_to_text, render_markdown, trim_text
+from feeder.text import TooDeep, escape_html, html_to_text, render_markdown, trim_text
 from feeder.urls import http_uri
 
 __all__ = ["TEASER_LENGTH", "article_html", "body_html", "prepare", "provider_url", "teaser", "with_media"]
 
 TEASER_LENGTH = 300
+
+log = logging.getLogger(__name__)
 
 # By URL: what a HEAD of each media file said (feeder.model.MediaFacts).
 MediaIndex = Mapping[str, MediaFacts]
@@ -52,8 +55,13 @@ def provider_url(provider: Provider) -> str | None:
 
 
 def body_html(article: Article) -> str:
-    """The article's Markdown body as sanitized HTML with absolute URLs ('' when it has none)."""
-    return render_markdown(article.body, article.web_url or article.original_url)
+    """The article's Markdown body as sanitized HTML with absolute URLs ('' when
+    it has none, or one too deeply nested to render: its excerpt stands in)."""
+    try:
+        return render_markdown(article.body, article.web_url or article.original_url)
+    except TooDeep as exc:
+        log.warning("%s: body left out, %s; the item shows its excerpt", article.source, exc)
+        return ""
 
 
 def article_html(article: Article, body: str) -> str:
