@@ -320,3 +320,108 @@ def test_an_article_with_thousands_of_topics_costs_a_bounded_build(site: Site):
 
     entry = parse_feed(site.output / "topics" / "t0" / "rss.xml").entries[0]
     assert [t.term for t in entry.tags] == [f"t{i}" for i in range(MAX_TOPICS)]
+
+
+# -- hunted for: hostile files beside good ones --------------------------------------
+
+def _hostile_text(kind: str, secret: str, n: int, data) -> bytes:
+    from hypothesis import strategies as st
+
+    front = (f'publishedDateTime: 2024-03-{1 + n % 28:02d}T10:00:00Z\noriginalUrl: "https://example.org/h{n}"\n'
+             "published: true\n")
+    if kind == "alias":
+        target = data.draw(st.sampled_from(["title", "excerpt", "topics", "originalUrl", "published", "id",
+                                            "provider", "webUrl"]))
+        lines = {"title": f'"Hostile {n}"', "excerpt": '"x"', "topics": "[AI]", "provider": "{name: P}"}
+        lines[target] = "*s"
+        body = "".join(f"{k}: {v}\n" for k, v in lines.items())
+        extra = front if target not in ("originalUrl", "published") else front.replace(
+            f'originalUrl: "https://example.org/h{n}"\n' if target == "originalUrl" else "published: true\n", "")
+        return f'---\nsecured: &s "{secret}"\n{body}{extra}---\n'.encode()
+    if kind == "merge":
+        return (f'---\nsecured: &s {{name: "{secret}", domain: "{secret}.example"}}\ntitle: "M {n}"\n{front}'
+                "provider:\n  <<: *s\n---\n").encode()
+    if kind == "nested-alias":
+        return (f'---\nsecured: &s ["{secret}", {{deep: ["{secret}"]}}]\ntitle: "N {n}"\n{front}'
+                "related: [{title: t, webUrl: 'https://example.org/r', excerpt: *s}]\n---\n").encode()
+    if kind == "garbage":
+        text = data.draw(st.text(max_size=300))
+        return f'---\nsecured: "{secret}"\n{text}\n---\n'.encode("utf-8", "surrogatepass")
+    if kind == "deep":
+        depth = data.draw(st.integers(100, 5000))
+        return f'---\nsecured: "{secret}"\ntitle: {"[" * depth}\n---\n'.encode()
+    if kind == "huge-list":
+        count = data.draw(st.integers(101, 3000))
+        topics = ", ".join(f"t{i}" for i in range(count))
+        return f'---\nsecured: "{secret}"\ntitle: "L {n}"\n{front}topics: [{topics}]\n---\n'.encode()
+    if kind == "controls":
+        junk = data.draw(st.text(alphabet=st.characters(max_codepoint=0x1F), min_size=1, max_size=20))
+        escaped = junk.encode("unicode_escape").decode()
+        return f'---\nsecured: "{secret}"\ntitle: "C {n} {escaped}"\n{front}---\n'.encode()
+    if kind == "binary":
+        return data.draw(st.binary(max_size=400)) + secret.encode()
+    raise AssertionError(kind)
+
+
+def _hostile_name(data, n: int) -> bytes:
+    from hypothesis import strategies as st
+
+    raw = data.draw(st.one_of(
+        st.binary(min_size=1, max_size=40),
+        st.text(min_size=1, max_size=40).map(lambda t: t.encode("utf-8", "surrogatepass")),
+    ))
+    raw = raw.replace(b"/", b"_").replace(b"\0", b"_")
+    return b"h%d-" % n + raw + data.draw(st.sampled_from([b".md", b".txt", b".MD"]))
+
+
+def test_hostile_files_never_stop_the_good_ones_never_leak_and_are_each_reported(tmp_path):
+    import gzip
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from feeder.content.names import shown, to_key
+    from feeder.model import item_id
+
+    from feeds import ids
+
+    kinds = ["alias", "merge", "nested-alias", "garbage", "deep", "huge-list", "controls", "binary"]
+
+    @settings(max_examples=int(os.environ.get("FEEDER_HOSTILE_EXAMPLES", "25")), deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(data=st.data(), picks=st.lists(st.sampled_from(kinds), min_size=1, max_size=6))
+    def hunt(data, picks):
+        root = tmp_path / "site"
+        shutil.rmtree(root, ignore_errors=True)
+        site = Site(root)
+        good = [f"good{i}" for i in range(3)]
+        for i, stem in enumerate(good):
+            site.article(f"{stem}.md", **good_fields(i, secured="GOOD-SECRET-0a1b2c3d"))
+        secrets, names = [], []
+        for n, kind in enumerate(picks):
+            secret = f"SECRET-{n}-{data.draw(st.integers(10**8, 10**9 - 1))}"
+            name = _hostile_name(data, n)
+            with open(os.fsencode(site.content) + b"/" + name, "wb") as fh:
+                fh.write(_hostile_text(kind, secret, n, data))
+            secrets.append(secret)
+            names.append(to_key(os.fsdecode(name)))
+        done = subprocess.run([sys.executable, "-m", "feeder", "build", "--config", str(site.config_file())],
+                              capture_output=True, timeout=120, check=False)  # a hang fails the test
+        out, err = done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace")
+        assert done.returncode == 0, err
+        published = set(ids(site.output / "rss.xml"))
+        assert {item_id(stem) for stem in good} <= published
+        for key in names:
+            reported = f"skipped {shown(key)}: " in err or f"warning {shown(key)}: " in err
+            assert reported or item_id(key.rsplit(".", 1)[0]) in published, (shown(key), err)
+        everything = [out, err]
+        for rel, blob in site.outputs().items():
+            everything.append((gzip.decompress(blob) if rel.endswith(".gz") else blob).decode("utf-8", "replace"))
+        for secret in [*secrets, "GOOD-SECRET-0a1b2c3d"]:
+            assert not any(secret in text for text in everything), secret
+
+    hunt()
