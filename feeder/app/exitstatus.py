@@ -33,8 +33,9 @@ EXIT_STATUSES = {
     EXIT_OK: "done (skipped files and warnings are listed on stderr)",
     EXIT_CONTENT: "`--strict`, and a content file was skipped or published with a warning",
     EXIT_CONFIG: "bad usage or configuration",
-    EXIT_OUTPUT: "the output or state folder cannot be used (not a folder, not writable, a broken database), "
-                 "or the PostgreSQL state cannot be reached",
+    EXIT_OUTPUT: "the output or state folder cannot be used (not a folder, not writable, a damaged, read-only or "
+                 "locked database: the one line says what to do), the PostgreSQL state cannot be reached, or a "
+                 "rendered feed failed its check (the old one stays)",
     EXIT_LOCKED: "another build held the lock for longer than `lock_timeout` / `--wait`",
     EXIT_LISTEN: "`serve` or `daemon --serve` cannot listen on the address (in use, not allowed)",
     EXIT_SOURCES: "`ingest`: every due source failed (the network is down, or every source is broken)",
