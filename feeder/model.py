@@ -121,7 +121,8 @@ class Article:
     related: tuple[Related, ...] = ()
     enclosure: Enclosure | None = None
     episode_type: str | None = None  # podcasts: full, trailer or bonus
-    body: str = ""  # Markdown source
+    body: str = ""  # the body's source, in `body_format`
+    body_format: str = "markdown"  # or "html": an ingested body, sanitized once, never read as Markdown
 
     @property
     def guid(self) -> str:

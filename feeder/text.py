@@ -25,6 +25,7 @@ __all__ = [
     "clean_text",
     "escape_html",
     "html_to_text",
+    "render_html",
     "render_markdown",
     "sanitize_html",
     "text_to_html",
@@ -87,7 +88,7 @@ _BLOCKS = frozenset({
     "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre",
     "section", "summary", "table", "td", "th", "tr", "ul",
 })
-_HIDDEN = frozenset({"script", "style", "template", "noscript", "head", "title"})
+_HIDDEN = frozenset({"script", "style", "template", "noscript", "head", "title", "svg"})  # a drawing is not text
 
 
 _CHAR_REFERENCE = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));?")
@@ -234,6 +235,13 @@ def render_markdown(source: str, base_url: str | None) -> str:
 
     rendered = cmarkgfm.markdown_to_html_with_extensions(
         xml_safe(source), options=Options.CMARK_OPT_UNSAFE, extensions=["table", "strikethrough"])
-    _check_depth(rendered)
-    return sanitize_html(rendered, base_url).strip()
+    return render_html(rendered, base_url)
+
+
+def render_html(fragment: str, base_url: str | None) -> str:
+    """An HTML body sanitized, with absolute URLs; `TooDeep` past `MAX_DEPTH`."""
+    if not fragment.strip():
+        return ""
+    _check_depth(fragment)
+    return sanitize_html(fragment, base_url).strip()
 

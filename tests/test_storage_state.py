@@ -51,7 +51,7 @@ def test_source_and_ingested_rows_round_trip_typed(state: State):
     entry = IngestedRow("blog", "urn:1", "blog-1", "blog/blog-1.md", "https://a.example/1", "h", "{}", T0.isoformat())
     state.save_ingested(entry)
     assert state.ingested("blog", "urn:1") == entry
-    assert state.ingested_by_link("https://a.example/1") == "blog-1"
+    assert state.ingested_by_link("https://a.example/1") == ("blog", "blog-1")
     assert state.ingested("blog", "urn:2") is None
 
 

@@ -207,6 +207,9 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
                 _problem(args, s.line(), source=s.url)
             elif not args.quiet:
                 print(f"  {s.line()}")
+            if args.verbose:
+                for left in s.left_out:
+                    print(f"    left out: {left['entry']}: {left['why']}", file=sys.stderr)
         if report.network_down:
             log.warning("the network is down: no source could be reached (no name lookup worked, "
                         "and %s did not resolve either)", settings.links.canary_host)

@@ -50,6 +50,8 @@ class Metrics:
         self.ingest_fetches = Counter("feeder_ingest_fetches", "Source fetches by outcome", ["outcome"], registry=r)
         self.ingest_entries = Counter("feeder_ingest_entries", "Entries written from sources, new or updated",
                                       ["change"], registry=r)
+        self.ingest_left_out = Counter("feeder_ingest_left_out", "Entries of fetched sources left out, by reason",
+                                       ["reason"], registry=r)
         self.websub_pings = Counter("feeder_websub_pings", "WebSub publish pings by outcome", ["outcome"],
                                     registry=r)
         self.publishing = Gauge("feeder_publisher", "1 while this instance holds the publisher lock "
@@ -93,6 +95,8 @@ class Metrics:
                 self.ingest_entries.labels("new").inc(source.new)
             if source.updated:
                 self.ingest_entries.labels("updated").inc(source.updated)
+            for reason, count in source.reasons().items():
+                self.ingest_left_out.labels(reason).inc(count)
 
     def pings(self, outcomes: Iterable[bool]) -> None:
         for ok in outcomes:

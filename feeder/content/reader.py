@@ -411,6 +411,14 @@ class _FieldReader:
             raise self.fail("id", "must not be empty")
         return ident
 
+    def body_format(self, value: Any) -> str:
+        if value is None:
+            return "markdown"
+        kind = self.string(value, "bodyFormat").strip().lower()
+        if kind not in ("markdown", "html"):
+            raise self.fail("bodyFormat", "must be markdown or html")
+        return kind
+
     def published(self, value: Any) -> bool:
         if not isinstance(value, bool):
             raise self.fail("published", f"must be true or false, not {_kind(value)}")
@@ -467,6 +475,7 @@ _READERS: dict[str, Callable[[_FieldReader, FieldSpec, Any], Any]] = {
     "related": _FieldReader._related,
     "enclosure": lambda r, spec, raw: r.enclosure(raw),
     "episode": lambda r, spec, raw: r.episode_type(raw),
+    "bodyformat": lambda r, spec, raw: r.body_format(raw),
     "id": lambda r, spec, raw: r.identity(),
 }
 # Each field with its reader, in the schema's order.

@@ -44,6 +44,8 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("heat", "heat", "integer"),
     FieldSpec("related", "related", "related"),
     FieldSpec("episodeType", "episode_type", "episode"),
+    # Written by ingest with an HTML body; an editor's file is Markdown.
+    FieldSpec("bodyFormat", "body_format", "bodyformat"),
 )
 
 REQUIRED = tuple(f.name for f in FIELDS if f.required)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import calendar
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -29,6 +30,7 @@ __all__ = ["BadFeed", "FeedItem", "ParsedFeed", "parse_feed"]
 
 EXCERPT_LENGTH = 300
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "html", "xhtml")
+_ABSOLUTE_HTTP = re.compile(r"(?i)https?://")
 
 
 class BadFeed(FeederError):
@@ -46,6 +48,7 @@ class FeedItem:
     updated: datetime | None
     images: tuple[Image, ...] = ()
     enclosure: Enclosure | None = None
+    has_id: bool = False  # `key` is the entry's own id (not its link): two ids of one source are two entries
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +80,29 @@ def _int(value: Any) -> int | None:
     return n if n >= 0 else None
 
 
-def _refuse_hostile_xml(data: bytes) -> None:
+def _refuse_hostile_xml(data: bytes) -> Any:
+    """The document's root element (None when it is not well-formed); raises
+    `BadFeed` for one that declares entities."""
     try:
-        SafeET.fromstring(data, forbid_dtd=False, forbid_entities=True, forbid_external=True)
+        return SafeET.fromstring(data, forbid_dtd=False, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
         raise BadFeed(f"hostile XML refused ({type(exc).__name__}): entity declarations are not allowed") from None
-    except Exception:  # noqa: S110 - not well-formed: feedparser's lenient parser gets its chance
-        pass
+    except Exception:  # not well-formed: feedparser's lenient parser gets its chance
+        return None
+
+
+def _names_only(root: Any) -> list[bool] | None:
+    """For each RSS item, whether its guid only names it: a permalink guid
+    (the default) that is no absolute http(s) URL ("ep-12"), which feedparser
+    resolves into a URL on the feed's own host and offers as the link."""
+    if root is None or root.tag != "rss":
+        return None
+    flags = []
+    for item in root.findall("channel/item"):
+        guid = item.find("guid")
+        text = (guid.text or "").strip() if guid is not None else ""
+        flags.append(bool(text) and not _ABSOLUTE_HTTP.match(text))
+    return flags
 
 
 def _as_text(value: str, kind: str | None) -> str:
@@ -108,7 +127,7 @@ def _detail_type(entry: Any, name: str) -> str | None:
     return detail.get("type") if detail else None
 
 
-def _entry_link(e: Any, base: str) -> str:
+def _entry_link(e: Any, base: str, *, guid_names_only: bool = False) -> str:
     """The entry's page: its first `rel="alternate"` link that has an href
     (HTML preferred), not feedparser's pick, which may be an enclosure or a
     link without an address."""
@@ -120,6 +139,10 @@ def _entry_link(e: Any, base: str) -> str:
         enclosures = {lk.get("href") for lk in e.get("links") or [] if lk.get("rel") == "enclosure"}
         href = e.get("link") or ""
         if href in enclosures:
+            href = ""
+        elif guid_names_only and e.get("guidislink") and href == e.get("id"):
+            # An RSS guid is a permalink unless it says otherwise; one that is
+            # no absolute URL ("ep-12") names the entry, it is not its page.
             href = ""
     href = href.strip()
     return http_uri(urljoin(base, href)) or "" if href else ""
@@ -146,7 +169,7 @@ def parse_feed(data: bytes, *, url: str, content_type: str = "") -> ParsedFeed:
     head = data.lstrip()[:1]
     if "json" in content_type or head in (b"{", b"["):
         return _parse_json(data, url)
-    _refuse_hostile_xml(data)
+    root = _refuse_hostile_xml(data)
     d = feedparser.parse(data, response_headers={"content-location": url, "content-type": content_type or
                                                  "application/xml"})
     if not d.get("version") and not d.entries:
@@ -157,19 +180,26 @@ def parse_feed(data: bytes, *, url: str, content_type: str = "") -> ParsedFeed:
     if malformed:
         problems.append(f"{malformed} ({len(d.entries)} entries recovered)")
     items = []
-    for e in d.entries:
-        link = _entry_link(e, url)
-        key = clean_text(e.get("id") or "") or link
+    names_only = _names_only(root)
+    if names_only is not None and len(names_only) != len(d.entries):
+        names_only = None  # the two parsers disagree on the items: no guessing
+    for n, e in enumerate(d.entries):
+        link = _entry_link(e, url, guid_names_only=bool(names_only and names_only[n]))
+        images, enclosure = _media(e, url)
+        key = clean_text(e.get("id") or "") or link or (enclosure.url if enclosure else "")
         contents = e.get("content") or []
         if contents:
             body_value, body_type = contents[0].get("value", ""), contents[0].get("type")
         else:
             body_value, body_type = e.get("summary", ""), _detail_type(e, "summary")
-        summary_value = e.get("summary", "")
-        summary_type = _detail_type(e, "summary")
-        if not summary_value:
+        # Each text is read by the type of the element it came from. Without a
+        # summary element of its own (no summary_detail), feedparser hands the
+        # content over as `summary`: it is that content, HTML when it says so.
+        detail = e.get("summary_detail")
+        if detail is not None and detail.get("value"):
+            summary_value, summary_type = detail.get("value", ""), detail.get("type")
+        else:
             summary_value, summary_type = body_value, body_type
-        images, enclosure = _media(e, url)
         items.append(FeedItem(
             key=key,
             title=_as_text(e.get("title", ""), _detail_type(e, "title")),
@@ -182,6 +212,7 @@ def parse_feed(data: bytes, *, url: str, content_type: str = "") -> ParsedFeed:
             updated=_when(dict.get(e, "updated_parsed")),
             images=images,
             enclosure=enclosure,
+            has_id=bool(clean_text(e.get("id") or "")),
         ))
     feed = d.feed
     title = _as_text(feed.get("title", ""), _detail_type(feed, "title"))
@@ -291,6 +322,7 @@ def _parse_json_item(j: _JsonItem, base: str) -> FeedItem | None:
     key = clean_text(str(ident)) if isinstance(ident, (str, int)) and not isinstance(ident, bool) else ""
     if ident is not None and not key:
         j.problems.append(f"{j.where}: 'id' is {_json_kind(ident)}, not text; ignored")
+    has_id = bool(key)
     key = key or link
     if not key:
         return None
@@ -334,6 +366,7 @@ def _parse_json_item(j: _JsonItem, base: str) -> FeedItem | None:
         updated=_iso(j.item.get("date_modified")),
         images=(Image(image),) if image else (),
         enclosure=enclosure,
+        has_id=has_id,
     )
 
 

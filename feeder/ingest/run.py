@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 from feeder import backoff
 from feeder.config import IngestSettings, Settings, SourceSettings
 from feeder.content import writer as articlefile
+from feeder.errors import OutputError, describe_os_error
 from feeder.fingerprint import hash_of
 from feeder.ingest.fetch import Fetcher, FetchResult
 from feeder.ingest.parse import BadFeed, FeedItem, ParsedFeed, parse_feed
@@ -42,6 +43,7 @@ from feeder.storage.state import IngestedRow, SourceRow, State, instance_id
 from feeder.urls import canonical_link, is_http_url
 
 __all__ = [
+    "LEFT_OUT",
     "IngestReport",
     "SourceReport",
     "article_fields",
@@ -79,18 +81,32 @@ def next_fetch(now: datetime, ingest: IngestSettings, result: FetchResult, ttl_m
     return now + min(max(waits), max(ingest.max_backoff, ingest.min_interval))
 
 
+# Why an entry is left out: a code for counting (reports, /metrics) and the words for a person.
+LEFT_OUT = {
+    "no-link": "no http(s) link and no enclosure",
+    "no-id": "no id and no link",
+    "duplicate-id": "repeats the id of an earlier entry of the document",
+    "duplicate-story": "repeats a story another source brought",
+    "too-old": "older than max_age",
+    "not-included": "matches no include keyword",
+    "excluded": "matches an exclude keyword",
+}
+
+
 def keep_reason(item: FeedItem, source: SourceSettings, now: datetime) -> str | None:
-    """Why an entry is left out, or None to keep it."""
-    if not is_http_url(item.link):
-        return "no absolute http(s) link"
+    """Why an entry is left out (a `LEFT_OUT` code), or None to keep it."""
+    if not item.key:
+        return "no-id"
+    if not is_http_url(item.link) and item.enclosure is None:
+        return "no-link"  # an episode without a page is kept: its media is its address
     when = item.published or item.updated
     if source.max_age is not None and when is not None and when < now - source.max_age:
-        return "older than max_age"
+        return "too-old"
     text = f"{item.title} {item.summary}".casefold()
     if source.include and not any(k in text for k in source.include):
-        return "matches no include keyword"
+        return "not-included"
     if any(k in text for k in source.exclude):
-        return "matches an exclude keyword"
+        return "excluded"
     return None
 
 
@@ -100,15 +116,18 @@ def article_fields(item: FeedItem, source: SourceSettings, feed: ParsedFeed, fir
     published = item.published or item.updated or first_seen
     updated = item.updated if item.updated and item.published and item.updated > item.published else None
     e = item.enclosure
+    page = item.link if is_http_url(item.link) else None
+    # An episode without a page: its media is what the link check checks.
+    original = page or (e.url if e is not None else item.link)
     fields = articlefile.source_fields(
-        title=item.title or item.summary[:80] or item.link,
+        title=item.title or item.summary[:80] or original,
         excerpt=item.summary,
         publishedDateTime=published.astimezone(timezone.utc).isoformat(),
         updatedDateTime=updated.astimezone(timezone.utc).isoformat() if updated else None,
-        originalUrl=item.link,
-        webUrl=item.link,
+        originalUrl=original,
+        webUrl=page,
         provider={"name": source.name or feed.title or urlsplit(source.url).hostname,
-                  "domain": (urlsplit(item.link).hostname or "").removeprefix("www.")},
+                  "domain": (urlsplit(original).hostname or "").removeprefix("www.")},
         images=[{k: v for k, v in (("url", i.url), ("width", i.width), ("height", i.height)) if v}
                 for i in item.images],
         enclosure=None if e is None else {k: v for k, v in (("url", e.url), ("type", e.type), ("length", e.length),
@@ -131,6 +150,19 @@ class SourceReport:
     moved_to: str | None = None
     next_fetch: str | None = None  # ISO 8601, to the second, in the configured time zone
     problems: list[str] = field(default_factory=list)  # what was wrong with the document (entries still written)
+    left_out: list[dict[str, str]] = field(default_factory=list)  # each entry left out: reason, entry, why
+
+    def leave_out(self, item: FeedItem, reason: str, detail: str | None = None) -> None:
+        self.skipped += 1
+        self.left_out.append({"reason": reason, "entry": item.title or item.key or item.link or "(untitled)",
+                              "why": detail or LEFT_OUT[reason]})
+
+    def reasons(self) -> dict[str, int]:
+        """How many entries were left out, by reason."""
+        counts: dict[str, int] = {}
+        for left in self.left_out:
+            counts[left["reason"]] = counts.get(left["reason"], 0) + 1
+        return counts
 
     def line(self) -> str:
         text = {"fetched": f"fetched: {self.new} new, {self.updated} updated",
@@ -139,7 +171,8 @@ class SourceReport:
                 "elsewhere": "being fetched by another instance",
                 "error": f"error: {self.error} (next try after {_shown(self.next_fetch)})"}[self.status]
         if self.skipped:
-            text += f", {self.skipped} left out"
+            text += f", {self.skipped} left out (" + ", ".join(
+                f"{n} {LEFT_OUT[reason]}" for reason, n in sorted(self.reasons().items())) + ")"
         if self.moved_to:
             text += f"; moved permanently to {self.moved_to} (update the configuration)"
         if self.problems:
@@ -192,6 +225,12 @@ def ingest(settings: Settings, *, now: datetime | None = None, only: str | None 
     now = now or datetime.now(timezone.utc)
     report = IngestReport()
     sources = [s for s in settings.sources if only is None or only in (s.name, s.slug)]
+    try:
+        # Made even when nothing is written: a build after the first ingest finds it.
+        Path(settings.content_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(settings.content_dir, f"cannot create the content folder: {describe_os_error(exc)}") \
+            from None
     # A shared state: every instance ingests, each the sources it claims, with
     # no build lock held through the fetches.
     shared = settings.state.url is not None
@@ -359,36 +398,52 @@ def _failed(rep: SourceReport, row: SourceRow, error: str) -> None:
 def _write_entries(settings: Settings, state: State, source: SourceSettings, feed: ParsedFeed, rep: SourceReport,
                    now: datetime) -> None:
     folder = Path(settings.content_dir) / source.slug
+    folder.mkdir(parents=True, exist_ok=True)  # a build after it finds the source's folder, written to or not
+    seen: set[str] = set()
     with state.transaction():
+        _mark_html_bodies(state, settings, source)
         for item in feed.items:
-            key = item.key or item.link
+            key = item.key
+            if key and key in seen:
+                rep.leave_out(item, "duplicate-id")
+                continue
+            seen.add(key)
             record = state.ingested(source.slug, key) if key else None
+            if record is not None and record.path is None and item.has_id \
+                    and record.article_id.startswith(f"{source.slug}-"):
+                # An earlier version merged this entry into another of the same
+                # source by their shared link: it is an article of its own.
+                record = None
             if record is None:
-                reason = keep_reason(item, source, now) if key else "no id and no link"
+                reason = keep_reason(item, source, now)
                 if reason is not None:
-                    rep.skipped += 1
+                    rep.leave_out(item, reason)
                     continue
-                canonical = canonical_link(item.link)
                 fields, body = article_fields(item, source, feed, now)
+                canonical = canonical_link(fields["originalUrl"])
                 article_id = f"{source.slug}-{hashlib.blake2b(key.encode(), digest_size=8).hexdigest()}"
-                other = state.ingested_by_link(canonical)
-                if other is not None:  # another source (or entry) already brought this story
-                    state.save_ingested(IngestedRow(source.slug, key, other, None, canonical, hash_of(fields, body),
+                # The same story from another source is written once; within one
+                # source, an entry with its own id is its own article, whatever its link.
+                other = state.ingested_by_link(canonical, besides=source.slug if item.has_id else None)
+                if other is not None and other[1] != article_id:
+                    state.save_ingested(IngestedRow(source.slug, key, other[1], None, canonical, hash_of(fields, body),
                                                     "{}", now.isoformat()))
-                    rep.skipped += 1
+                    rep.leave_out(item, "duplicate-story", f"repeats the story {other[0]} brought")
                     continue
                 rel = f"{source.slug}/{article_id}.md"
                 path = folder / f"{article_id}.md"
                 if not path.exists():
                     # The editorial fields are written once, here, and never again.
                     articlefile.write(path, {"id": article_id, **fields, "type": "article",
-                                             "published": source.publish, "topics": list(source.topics)}, body)
+                                             "published": source.publish, "topics": list(source.topics),
+                                             "bodyFormat": "html"}, body)
                     rep.new += 1
                 written = {**fields, articlefile.BODY: body}
                 state.save_ingested(IngestedRow(source.slug, key, article_id, rel, canonical, hash_of(fields, body),
                                                 json.dumps(written), now.isoformat()))
                 continue
             if record.path is None:
+                rep.leave_out(item, "duplicate-story")
                 continue  # a duplicate of a story another source brought
             first_seen = datetime.fromisoformat(record.first_seen)
             fields, body = article_fields(item, source, feed, first_seen)
@@ -407,3 +462,24 @@ def _write_entries(settings: Settings, state: State, source: SourceSettings, fee
             articlefile.write(path, merged, merged_body)
             state.save_ingested(replace(record, hash=digest, written=json.dumps(written)))
             rep.updated += 1
+
+
+def _mark_html_bodies(state: State, settings: Settings, source: SourceSettings) -> None:
+    """Once per source, after upgrading: files written by a version that did
+    not record their body's format get `bodyFormat: html`, so that their
+    HTML is never read as Markdown (an asterisk or a leading `- ` in the
+    source's text stays a character). A body an editor changed is theirs:
+    left as it is."""
+    flag = f"body_format@{source.slug}"
+    if state.get_meta(flag) == "1":
+        return
+    for record in state.ingested_files(source.slug):
+        assert record.path is not None
+        path = Path(settings.content_dir) / record.path
+        current = articlefile.read_file(path)
+        if current is None or "bodyFormat" in current[0]:
+            continue
+        written = json.loads(record.written or "{}")
+        if written.get(articlefile.BODY, "").strip() == current[1].strip():
+            articlefile.write(path, {**current[0], "bodyFormat": "html"}, current[1])
+    state.set_meta(flag, "1")

@@ -13,7 +13,7 @@ from feeder.fingerprint import hash_of
 __all__ = ["RENDER_VERSION", "render_fingerprint", "selection_fingerprint"]
 
 # Bump when a change to feeder alters the bytes of rendered feeds.
-RENDER_VERSION = "2"
+RENDER_VERSION = "3"
 
 
 def render_fingerprint(settings: Settings) -> str:

@@ -10,7 +10,7 @@ from dataclasses import replace
 from urllib.parse import urlsplit
 
 from feeder.model import Article, Item, MediaFacts, Provider
-from feeder.text import TooDeep, escape_html, html_to_text, render_markdown, trim_text
+from feeder.text import TooDeep, escape_html, html_to_text, render_html, render_markdown, trim_text
 from feeder.urls import http_uri
 
 __all__ = ["TEASER_LENGTH", "article_html", "body_html", "prepare", "provider_url", "teaser", "with_media"]
@@ -57,8 +57,12 @@ def provider_url(provider: Provider) -> str | None:
 def body_html(article: Article) -> str:
     """The article's Markdown body as sanitized HTML with absolute URLs ('' when
     it has none, or one too deeply nested to render: its excerpt stands in)."""
+    base = article.web_url or article.original_url
     try:
-        return render_markdown(article.body, article.web_url or article.original_url)
+        if article.body_format == "html":
+            # An ingested body: HTML as the source sent it, never read as Markdown.
+            return render_html(article.body, base)
+        return render_markdown(article.body, base)
     except TooDeep as exc:
         log.warning("%s: body left out, %s; the item shows its excerpt", article.source, exc)
         return ""

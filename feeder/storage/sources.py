@@ -64,9 +64,22 @@ class SourceStore(Store):
                                 "WHERE source = ? AND entry = ?", (source, entry)).fetchone()
         return None if row is None else IngestedRow(*row)
 
-    def ingested_by_link(self, canonical: str) -> str | None:
-        row = self.conn.execute("SELECT article_id FROM ingested WHERE canonical = ? LIMIT 1", (canonical,)).fetchone()
-        return None if row is None else str(row[0])
+    def ingested_by_link(self, canonical: str, *, besides: str | None = None) -> tuple[str, str] | None:
+        """(source, article id) of an entry already written with this canonical
+        link, from a source other than `besides` when given."""
+        if besides is None:
+            row = self.conn.execute("SELECT source, article_id FROM ingested WHERE canonical = ? LIMIT 1",
+                                    (canonical,)).fetchone()
+        else:
+            row = self.conn.execute("SELECT source, article_id FROM ingested WHERE canonical = ? AND source <> ? "
+                                    "LIMIT 1", (canonical, besides)).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    def ingested_files(self, source: str) -> list[IngestedRow]:
+        """The entries of a source that feeder wrote a file for."""
+        rows = self.conn.execute(f"SELECT {', '.join(_INGESTED_COLUMNS)} FROM ingested "  # noqa: S608
+                                 "WHERE source = ? AND path IS NOT NULL ORDER BY entry", (source,))
+        return [IngestedRow(*row) for row in rows]
 
     def save_ingested(self, row: IngestedRow) -> None:
         self.conn.execute(upsert("ingested", _INGESTED_COLUMNS, ("source", "entry")), astuple(row))
