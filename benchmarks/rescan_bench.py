@@ -99,7 +99,7 @@ _MEASURE = ("import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:]); _, 
 def editable_install(python: str) -> bool:
     """Whether `python` imports feeder through an editable install's finder,
     which every start of the interpreter imports (with pathlib and more)."""
-    probe = ("import importlib.metadata as m, json; d = m.distribution('feeder').read_text('direct_url.json'); "
+    probe = ("import importlib.metadata as m, json; d = m.distribution('feeder-publish').read_text('direct_url.json'); "
              "print(bool(d and json.loads(d).get('dir_info', {}).get('editable')))")
     # From /: a checkout in the working folder would answer with its own metadata.
     out = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=False, cwd="/").stdout

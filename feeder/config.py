@@ -100,7 +100,7 @@ class LinkSettings:
     def agent(self) -> str:
         from feeder._version import __version__
 
-        return self.user_agent or f"feeder/{__version__} (+https://pypi.org/project/feeder/)"
+        return self.user_agent or f"feeder/{__version__}"
 
 
 @dataclass(frozen=True)
@@ -256,6 +256,41 @@ class Settings:
         return f"{socket.gethostname()}:{self.output_dir}"
 
 
+def _kind(value: Any) -> str:
+    """A value's kind as a message names it (never Python's type names)."""
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (true or false)"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the text {value[:40]!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return "nothing" if value is None else f"a {type(value).__name__}"
+
+
+class _UniqueKeys(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """PyYAML's safe loader, but a key given twice in one mapping is an error
+    (PyYAML keeps the last one without a word)."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                first = seen.setdefault(key, key_node)
+            except TypeError:
+                continue  # an unhashable key: the constructor below says so
+            if first is not key_node:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark,
+                    f"found the key {key!r} a second time (first at line {first.start_mark.line + 1})",
+                    key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
 class _Reader:
     """Typed access to one mapping of the YAML document, naming keys in errors."""
 
@@ -284,7 +319,7 @@ class _Reader:
         if value is None:
             return default
         if not isinstance(value, str):
-            raise self.fail(name, f"must be a string, not {type(value).__name__}")
+            raise self.fail(name, f"must be a text, not {_kind(value)}")
         return value
 
     def opt_text(self, name: str) -> str | None:
@@ -292,7 +327,7 @@ class _Reader:
         if value is None:
             return None
         if not isinstance(value, str):
-            raise self.fail(name, f"must be a string, not {type(value).__name__}")
+            raise self.fail(name, f"must be a text, not {_kind(value)}")
         return value
 
     def integer(self, name: str, default: int, *, minimum: int = 0) -> int:
@@ -300,7 +335,7 @@ class _Reader:
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(name, f"must be an integer, not {type(value).__name__}")
+            raise self.fail(name, f"must be a whole number, not {_kind(value)}")
         if value < minimum:
             raise self.fail(name, f"must be at least {minimum}")
         return value
@@ -320,7 +355,7 @@ class _Reader:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.fail(name, "must be a list of strings")
+            raise self.fail(name, "must be a list of texts")
         return tuple(value)
 
     def folder(self, name: str, default: str, base: Path) -> Path:
@@ -336,7 +371,7 @@ class _Reader:
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.fail(name, f"must be a number, not {type(value).__name__}")
+            raise self.fail(name, f"must be a number, not {_kind(value)}")
         if value < minimum:
             raise self.fail(name, f"must be at least {minimum:g}")
         return float(value)
@@ -363,7 +398,11 @@ class _Reader:
     def finish(self) -> None:
         unknown = sorted(str(k) for k in self.data if k not in self.used)
         if unknown:
-            raise self.fail(unknown[0], "unknown setting (check its spelling)")
+            import difflib
+
+            close = difflib.get_close_matches(unknown[0], sorted(self.used), n=1, cutoff=0.6)
+            hint = f": did you mean {self.key(close[0])}?" if close else " (check its spelling)"
+            raise self.fail(unknown[0], f"unknown setting{hint}")
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
@@ -723,7 +762,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Settings:
     except UnicodeDecodeError:
         raise ConfigError("is not UTF-8 text", path=config_path) from None
     try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader
+        data = yaml.load(text, Loader=_UniqueKeys)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         raise ConfigError(describe_yaml_error(exc), path=config_path) from None
     return parse_config(data, base=config_path.parent, source=config_path)

@@ -24,7 +24,7 @@ def render_digest_feeds(items: Sequence[DigestItem], files: FeedFiles, site: Sit
     fg.subtitle(description)
     fg.description(description)
     fg.language(site.language)
-    fg.generator(GENERATOR[0], uri=GENERATOR[1])
+    fg.generator(GENERATOR)
     fg.author({"name": site.author or site.title})
     fg.updated(max((i.date for i in items), default=empty_date))
     for item in items:

@@ -26,7 +26,7 @@ __all__ = ["GENERATOR", "feed_texts", "feed_updated", "hex_references", "render_
 
 # The generator deliberately carries no version: upgrading feeder must not
 # change the bytes (and ETags) of feeds whose rendering did not change.
-GENERATOR = ("feeder", "https://pypi.org/project/feeder/")
+GENERATOR = "feeder"
 
 
 def feed_updated(items: Sequence[Item], empty: datetime = EMPTY_FEED_DATE) -> datetime:
@@ -123,7 +123,7 @@ def render_xml_feeds(
     fg.language(show.settings.language or site.language if show else site.language)
     if show is not None:
         fg.image(url=show.settings.image, title=title, link=site.home)
-    fg.generator(GENERATOR[0], uri=GENERATOR[1])
+    fg.generator(GENERATOR)
     fg.author({"name": site.author or site.title, **({"email": site.author_email} if site.author_email else {})})
     fg.updated(feed_updated(plan.items, empty_date))
     for item in plan.items:
