@@ -25,6 +25,7 @@ __all__ = [
     "clean_text",
     "escape_html",
     "html_to_text",
+    "plural",
     "render_html",
     "render_markdown",
     "sanitize_html",
@@ -159,6 +160,11 @@ def trim_text(text: str, length: int) -> str:
         return text
     cut = text.rfind(" ", 0, length)
     return text[: cut if cut > length // 2 else length].rstrip(" ,;:") + "…"
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """"1 file", "2 files": a count with its noun in the right number."""
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
 
 
 def escape_html(text: str) -> str:

@@ -20,7 +20,7 @@ def test_build_prints_a_summary_and_exits_zero(site: Site):
     site.write("bad.txt", "---\npublished: maybe\n---\n")
     proc = run_feeder("build", "--config", str(site.config_file()))
     assert proc.returncode == 0, proc.stderr
-    assert "2 files read, 1 articles, 1 published, 1 skipped" in proc.stdout
+    assert "2 files read, 1 article, 1 published, 1 skipped" in proc.stdout
     # problems go to stderr, every wrong field of a file in one line
     assert ("skipped bad.txt: field 'title' is required; field 'publishedDateTime' is required; "
             "field 'originalUrl' is required; field 'published' must be true or false") in proc.stderr

@@ -65,7 +65,7 @@ def test_a_daemon_answers_healthz_and_turns_503_while_the_output_folder_is_unusa
     _, headers, body = wait_until(lambda: (r := get_url(url))[0] == 200 and r, 20, "a healthy daemon")
     data = json.loads(body)
     assert data["status"] == "ok" and data["version"] and data["last_success"]
-    assert set(data["next_round"]) == {"rescan", "sweep", "link-check", "ingest"}
+    assert set(data["next_round"]) == {"rescan", "sweep"}  # link checks are off, no source is followed
     assert headers["Cache-Control"] == "no-store" and headers["Content-Type"].startswith("application/json")
     assert get_url(url, "HEAD")[0] == 200
     # The output folder becomes a file: every round fails, and health says why.

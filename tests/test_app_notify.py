@@ -35,7 +35,7 @@ def test_a_daemon_under_systemd_says_ready_status_watchdog_and_stopping(site: Si
     lines: list[str] = []
     wait_until(lambda: "READY=1" in received(sock, lines), 20, "READY=1")
     ready = lines.index("READY=1")
-    assert lines[ready + 1].startswith("STATUS=rescan: 1 files read")  # with the first round's summary
+    assert lines[ready + 1].startswith("STATUS=rescan: 1 file read")  # with the first round's summary
     wait_until(lambda: received(sock, lines).count("WATCHDOG=1") >= 3, 20, "watchdog pings")
     wait_until(lambda: sum(line.startswith("STATUS=rescan") for line in received(sock, lines)) >= 3, 20,
                "a status line after each round")

@@ -190,7 +190,7 @@ def test_bad_files_are_reported_and_good_ones_published(site: Site, now: datetim
     assert "no YAML front-matter" in reported["bad/no-front-matter.md"]
     assert reported["bad/python-tag.txt"] == ("field 'title' must be text, not a list; "  # every problem at once
                                               "field 'publishedDateTime' is required; field 'originalUrl' is required")
-    assert "duplicate mapping key" in reported["bad/duplicate-key.txt"]
+    assert "is given a second time" in reported["bad/duplicate-key.txt"]
     for problem in reported.values():
         assert SECRET not in problem
 

@@ -37,11 +37,11 @@ def test_shipped_configuration_is_valid():
     [
         ({"site": {"titel": "typo"}}, "site.titel", "unknown setting"),
         ({"feeds": {"max_items": 0}}, "feeds.max_items", "at least 1"),
-        ({"feeds": {"max_items": "ten"}}, "feeds.max_items", "must be an integer"),
+        ({"feeds": {"max_items": "ten"}}, "feeds.max_items", "must be a whole number"),
         ({"site": {"base_url": "feeds.example.org"}}, "site.base_url", "absolute http(s) URL"),
         ({"timezone": "Mars/Olympus"}, "timezone", "unknown time zone"),
         ({"topics": {"AI": {"slug": "../x"}}}, "topics.AI.slug", "lower-case letters"),
-        ({"topics": {"AI": {"aliases": [1]}}}, "topics.AI.aliases", "list of strings"),
+        ({"topics": {"AI": {"aliases": [1]}}}, "topics.AI.aliases", "list of texts"),
         ({"site": ["not", "a", "mapping"]}, "site", "must be a mapping"),
         ({"content_dir": ""}, "content_dir", "must not be empty"),
     ],

@@ -68,6 +68,7 @@ def test_rescan_with_nothing_changed_parses_and_renders_nothing(site: Site, now)
     again = build(site.settings, now=now + timedelta(minutes=5))
     assert again.unchanged and again.parsed == 0 and again.rendered == 0 and again.written == []
     assert again.summary() == first.summary().replace(f"{len(first.written)} files written", "0 files written")
+    assert f"{len(first.written)} files written" in first.summary()
     assert {p: p.stat().st_mtime_ns for p in site.output.rglob("*") if p.is_file()} == mtimes
 
 

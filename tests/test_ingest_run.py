@@ -295,7 +295,7 @@ def test_ingest_command_and_json_report(site: Site, feeds):
     proc = run_feeder("ingest", "--source", "Nope", "--config", str(cfg))
     assert proc.returncode == 2 and "no source named" in proc.stderr
     proc = run_feeder("build", "--ingest", "--config", str(cfg))
-    assert proc.returncode == 0 and "feeder: ingest: 1 sources" in proc.stdout
+    assert proc.returncode == 0 and "feeder: ingest: 1 source" in proc.stdout
     assert os.path.isdir(site.content / "journal")
 
 

@@ -34,7 +34,7 @@ def test_sound_documents_pass():
     ("rss", RSS[:-10], 1, "not well-formed XML"),
     ("rss", b"<html><body/></html>", 0, "not <rss>"),
     ("rss", b"<rss version='2.0'/>", 0, "not <rss> with a <channel>"),
-    ("rss", RSS, 2, "1 items where 2 were planned"),
+    ("rss", RSS, 2, "1 item where 2 were planned"),
     ("atom", RSS, 1, "not an Atom <feed>"),
     ("atom", b"<feed><entry/></feed>", 1, "not an Atom <feed>"),  # no namespace
     ("atom", ATOM, 3, "2 items where 3 were planned"),
@@ -43,7 +43,7 @@ def test_sound_documents_pass():
     ("json", b'{"version": "https://jsonfeed.org/version/1.1"}', 0, "without an items list"),
     ("json", b'{"version": "https://jsonfeed.org/version/1.1", "items": [{"title": "x"}]}', 1, "without an id"),
     ("json", b'{"version": "https://jsonfeed.org/version/1.1", "items": [{"id": ""}]}', 1, "without an id"),
-    ("json", JSON, 0, "1 items where 0 were planned"),
+    ("json", JSON, 0, "1 item where 0 were planned"),
     ("opml", b"<opml/>", None, "not <opml> with a <body>"),
 ])
 def test_broken_documents_are_named_with_the_reason(kind: str, data: bytes, items: int | None, problem: str):

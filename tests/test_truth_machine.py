@@ -14,8 +14,9 @@ equal the cold build at once; a running daemon must reach it within
 seconds.
 
 The reference cold build runs in this process, into a folder and SQLite
-state of its own, with one piece of history given to it: the topics that
-have had a feed keep one, empty, forever (README, "Topics").
+state of its own, with the history the README promises to keep given to it:
+the topics that have had a feed keep one, empty, forever, dated by the
+newest item it last showed (README, "Topics").
 
 CI runs a few sequences per state backend. A soak is one command (README,
 "Development"):
@@ -144,9 +145,13 @@ class Truth(RuleBasedStateMachine):
         _TOTALS["commands"] += 1
         return done.returncode, done.stdout + done.stderr
 
-    def _known_topics(self) -> dict[str, str]:
+    def _history(self) -> tuple[dict[str, str], dict[str, str], str | None]:
+        """What the README says outlives the articles: the topics that have had
+        a feed, each feed's last date (an emptied feed keeps it), and when the
+        output folder was first rendered."""
         with State.open(self.state_dir, self.state_url) as state:
-            return state.known_topics()
+            return (state.known_topics(), {slug: r.updated for slug, r in state.rendered().items()},
+                    state.get_output_meta("first_rendered"))
 
     def reference(self, now: datetime) -> dict[str, bytes]:
         """A cold build of the content folder as it is, at `now`."""
@@ -154,9 +159,13 @@ class Truth(RuleBasedStateMachine):
         shutil.rmtree(ref, ignore_errors=True)
         cold = load_config(self.config_path)
         cold = replace(cold, output_dir=ref / "feeds", state_dir=ref / "state", state=StateSettings(url=None))
-        known = self._known_topics()
+        known, dates, first = self._history()
         with State.open(cold.state_dir) as state:
             state.remember_topics(Topic(key, name, "", "", "") for key, name in known.items())
+            for slug, updated in dates.items():
+                state.save_rendered(slug, "", updated)
+            if first:
+                state.set_output_meta("first_rendered", first)
         build(cold, now=now)
         _TOTALS["cold builds"] += 1
         return public_files(ref / "feeds")

@@ -10,6 +10,8 @@ import argparse
 import contextlib
 import json
 import logging
+import os
+import re
 import signal
 import sys
 import threading
@@ -30,6 +32,7 @@ from feeder.app.exitstatus import (
     EXIT_OK,
     EXIT_OUTPUT,
     EXIT_SOURCES,
+    describe_listen_error,
 )
 from feeder.app.logs import setup_logging
 from feeder.config import Settings, find_config, host_port, load_config
@@ -42,7 +45,8 @@ log = logging.getLogger("feeder")
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", "-c", metavar="PATH",
-                        help="configuration file (default: $FEEDER_CONFIG or config/feeder.yaml)")
+                        help="configuration file (default: $FEEDER_CONFIG, else config/feeder.yaml or "
+                             "./feeder.yaml, whichever exists)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more output (repeat for debug)")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no progress or summary; problems are still reported on stderr")
@@ -80,7 +84,7 @@ def _command(sub: Any, name: str, func: Callable[[argparse.Namespace, Settings],
     """One subcommand, with the options every command has."""
     command: argparse.ArgumentParser = sub.add_parser(name, help=summary, description=description)
     _common(command)
-    command.set_defaults(func=func)
+    command.set_defaults(func=func, parser=command)
     return command
 
 
@@ -152,6 +156,8 @@ def make_parser() -> argparse.ArgumentParser:
 def _print_report(report: BuildReport, args: argparse.Namespace) -> None:
     if not args.quiet:
         print(f"feeder: {report.summary()}")
+        if args.verbose and report.next_publication is not None:
+            print(f"feeder: next scheduled publication: {report.next_publication.isoformat(timespec='seconds')}")
     # Problems go to stderr whatever the verbosity: cron mails them. With JSON
     # logs they are log records like every other line of stderr.
     for kind, problems in (("skipped", report.skipped), ("warning", report.warnings)):
@@ -173,8 +179,16 @@ def cmd_state_copy(args: argparse.Namespace, settings: Settings) -> int:
     from feeder.storage.lock import locked_state
     from feeder.storage.state import State
 
+    scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", args.to)
+    if scheme and not is_postgres_url(args.to):
+        raise ConfigError(f"unknown kind of state URL '{scheme.group(1)}://': give a postgresql:// URL, or a "
+                          "folder for SQLite", key="--to")
     to_url = args.to if is_postgres_url(args.to) else None
     to_dir = settings.state_dir if to_url else Path(args.to).absolute()
+    same = to_url == settings.state.url if to_url or settings.state.url else \
+        os.path.realpath(to_dir) == os.path.realpath(settings.state_dir)
+    if same:
+        raise ConfigError("the target is the state being copied: give another database or folder", key="--to")
     with locked_state(settings.state_dir, settings.state.url, timeout=settings.lock_timeout,
                       cancel=args.cancel) as source, State.open(to_dir, to_url) as target:
         counts = copy_state(source, target)
@@ -203,7 +217,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         if not args.quiet:
             print(f"feeder: ingest: {report.summary()}")
         for s in report.sources:
-            if s.status == "error" or s.problems:
+            if s.needs_attention:
                 _problem(args, s.line(), source=s.url)
             elif not args.quiet:
                 print(f"  {s.line()}")
@@ -224,7 +238,7 @@ def cmd_build(args: argparse.Namespace, settings: Settings) -> int:
         if not args.quiet:
             print(f"feeder: ingest: {ingested.summary()}")
         for s in ingested.sources:
-            if s.status == "error" or s.problems:
+            if s.needs_attention:
                 _problem(args, s.line(), source=s.url)
     from feeder.app.headstart import head_start
 
@@ -291,7 +305,8 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         }
         print(json.dumps(payload, indent=2))
         return EXIT_OK
-    print(f"feeder: links: {report.summary()}")
+    if not args.quiet:
+        print(f"feeder: links: {report.summary()}")
     # What this run found; earlier rounds' findings only when asked for.
     everything = args.all or args.verbose > 0
     shown = problems if everything else [r for r in problems if r.url in report.checked_urls]
@@ -302,7 +317,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         for source in sorted(users.get(r.url, [])):
             print(f"          used by {source}")
     earlier = len(problems) - len(shown)
-    if earlier:
+    if earlier and not args.quiet:
         print(f"  {earlier} dead or unknown URL(s) from earlier rounds not listed: feeder check -v lists them")
     return EXIT_OK
 
@@ -346,7 +361,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     try:
         return serve_forever(settings, host, port)
     except OSError as exc:
-        log.error("cannot listen on %s:%d: %s", host, port, exc.strerror or exc)
+        log.error("cannot listen on %s:%d: %s", host, port, describe_listen_error(exc))
         return EXIT_LISTEN
 
 
@@ -383,7 +398,10 @@ class _StopSignals:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = make_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # The command's own usage, not the top-level one: `feeder build --bogus`.
+        getattr(args, "parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
     # The daemon and server log for journald/systemd: timestamps, and INFO by default.
     daemon = args.command in ("daemon", "serve")
     verbosity = args.verbosity = -1 if args.quiet else args.verbose + (1 if daemon else 0)

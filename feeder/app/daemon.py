@@ -29,7 +29,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from feeder.app.exitstatus import EXIT_LISTEN
+from feeder.app.exitstatus import EXIT_LISTEN, describe_listen_error
 from feeder.app.health import Health
 from feeder.app.metrics import Metrics
 from feeder.app.notify import Notifier
@@ -95,6 +95,9 @@ class _Job:
     spec: Callable[[Settings], Every]
     run: Callable[[Settings, threading.Event], str]  # returns a one-line summary of the round
     first_run_now: bool = False
+    # Whether the job has work under these settings (ingest without sources has
+    # none): a job without is still scheduled, but never announced.
+    active: Callable[[Settings], bool] = lambda settings: True
 
 
 @dataclass
@@ -129,6 +132,8 @@ class Daemon:
         if self.settings.state.url and self.settings.ha.output == "shared":
             self.leadership = Leadership(self.settings.state.url, timeout=self._poll_seconds(),
                                          cooldown=self.settings.ha.failover)
+        else:
+            self.metrics.publisher(True)  # alone, or with an output folder of its own: it publishes
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=4)},
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},
@@ -137,8 +142,9 @@ class Daemon:
         self.jobs = [
             _Job("rescan", lambda s: s.schedule.rescan, self._rescan, first_run_now=True),
             _Job("sweep", lambda s: s.schedule.sweep, self._sweep),
-            _Job("link-check", lambda s: s.schedule.link_check, self._link_check),
-            _Job("ingest", lambda s: s.schedule.ingest, self._ingest),
+            _Job("link-check", lambda s: s.schedule.link_check, self._link_check,
+                 active=lambda s: s.links.enabled),
+            _Job("ingest", lambda s: s.schedule.ingest, self._ingest, active=lambda s: bool(s.sources)),
             *self.extra_jobs,
         ]
 
@@ -318,6 +324,9 @@ class Daemon:
         report = ingest(settings, cancel=stop)
         self.metrics.ingest(report)
         log.info("ingest: %s", report.summary(), extra={"round": "ingest"})
+        for source in report.sources:
+            if source.needs_attention:
+                log.warning("ingest: %s", source.line(), extra={"round": "ingest", "source": source.url})
         if report.changed and not self._standing_by():
             self._rescan(settings, stop)  # new articles are published (or held for review) at once
         return f"ingest: {report.summary()}"
@@ -366,6 +375,9 @@ class Daemon:
         """Tell the health check and `feeder status` when each job runs next."""
         runs = {}
         for job in self.jobs:
+            if not job.active(self.settings):
+                self.health.unscheduled(job.name)
+                continue
             scheduled = self.scheduler.get_job(job.name)
             when = scheduled.next_run_time if scheduled is not None else None
             self.health.scheduled(job.name, when)
@@ -448,7 +460,7 @@ class Daemon:
                 try:
                     server.start()
                 except OSError as exc:
-                    log.error("cannot listen on %s:%d: %s", *self.serve, exc.strerror or exc)
+                    log.error("cannot listen on %s:%d: %s", *self.serve, describe_listen_error(exc))
                     return EXIT_LISTEN
                 self.server = server
             try:
@@ -467,7 +479,8 @@ class Daemon:
                                    name="publisher", max_instances=1, coalesce=True)
             if not self.leadership.leading:
                 log.info("standing by: another instance publishes (checking every %g s)", self._poll_seconds())
-        log.info("feeder daemon started: %s", ", ".join(f"{j.name} every {j.spec(self.settings)}" for j in self.jobs))
+        log.info("feeder daemon started: %s", ", ".join(f"{j.name} every {j.spec(self.settings)}" for j in self.jobs
+                                                         if j.active(self.settings)))
         # A signal that came before this point waited in the inbox: a stop
         # asked while starting stops the daemon before its first round.
         for signum in inbox.wait(timeout=0):

@@ -3,6 +3,8 @@ return them, and the README's table lists them (a test compares the two)."""
 
 from __future__ import annotations
 
+import errno
+import os
 import signal
 
 __all__ = [
@@ -16,6 +18,7 @@ __all__ = [
     "EXIT_OUTPUT",
     "EXIT_SOURCES",
     "EXIT_STATUSES",
+    "describe_listen_error",
 ]
 
 EXIT_OK = 0
@@ -42,3 +45,14 @@ EXIT_STATUSES = {
     EXIT_INTERRUPTED_INT: "stopped by SIGINT (Ctrl-C) before finishing; every file on disk is whole",
     EXIT_INTERRUPTED_TERM: "stopped by SIGTERM before finishing; every file on disk is whole",
 }
+
+
+def describe_listen_error(exc: OSError) -> str:
+    """Why a server cannot listen, once (aiohttp's message repeats the address)."""
+    if exc.errno == errno.EADDRINUSE:
+        return "the address is already in use (another program listens there)"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "not allowed (a port below 1024 needs privileges)"
+    if exc.errno is not None:
+        return os.strerror(exc.errno)
+    return str(exc)

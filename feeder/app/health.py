@@ -67,6 +67,11 @@ class Health:
         with self._lock:
             self.next_runs[job] = when
 
+    def unscheduled(self, job: str) -> None:
+        """A job with nothing to do (ingest without sources): not announced."""
+        with self._lock:
+            self.next_runs.pop(job, None)
+
     def check(self, now: datetime | None = None) -> HealthReport:
         now = now or datetime.now(timezone.utc)
         with self._lock:

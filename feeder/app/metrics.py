@@ -54,8 +54,8 @@ class Metrics:
                                        ["reason"], registry=r)
         self.websub_pings = Counter("feeder_websub_pings", "WebSub publish pings by outcome", ["outcome"],
                                     registry=r)
-        self.publishing = Gauge("feeder_publisher", "1 while this instance holds the publisher lock "
-                                "(PostgreSQL state shared by several daemons)", registry=r)
+        self.publishing = Gauge("feeder_publisher", "1 while this instance publishes (alone, with an output "
+                                "folder of its own, or holding the publisher lock of a shared one)", registry=r)
         self.http_requests = Counter("feeder_http_requests", "HTTP requests served, by status", ["status"],
                                      registry=r)
         self.http_malformed = Counter("feeder_http_malformed_requests", "Malformed HTTP requests refused, by "

@@ -33,6 +33,7 @@ from feeder.output.writer import Publisher
 from feeder.storage.db import database_errors
 from feeder.storage.lock import locked_state
 from feeder.storage.state import State
+from feeder.text import plural
 
 # The link-check, selection and rendering stacks (aiohttp, feedgen, lxml,
 # Markdown...) are imported where they are used: a rescan that finds nothing
@@ -83,6 +84,8 @@ class BuildReport:
     articles: int = 0
     published: int = 0
     held_back: int = 0
+    scheduled: int = 0  # published, with a publishedDateTime still to come
+    next_publication: datetime | None = None  # the first of those
     feeds: int = 0
     skipped: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)  # published, but with something missing
@@ -104,13 +107,14 @@ class BuildReport:
 
     def summary(self) -> str:
         held = f" ({self.held_back} held back by link checks)" if self.held_back else ""
+        scheduled = f", {self.scheduled} scheduled" if self.scheduled else ""
         text = (
-            f"{self.files} files read, {self.articles} articles, {self.published} published{held}, "
-            f"{len(self.skipped)} skipped"
+            f"{plural(self.files, 'file')} read, {plural(self.articles, 'article')}, {self.published} "
+            f"published{held}{scheduled}, {len(self.skipped)} skipped"
         )
         if self.warnings:
-            text += f", {len(self.warnings)} warnings"
-        text += f"; {self.feeds} feeds, {len(self.written)} files written"
+            text += f", {plural(len(self.warnings), 'warning')}"
+        text += f"; {plural(self.feeds, 'feed')}, {plural(len(self.written), 'file')} written"
         if self.links is not None:
             text += f"; links: {self.links.summary()}"
         return text
@@ -249,6 +253,7 @@ def _build(settings: Settings, state: State, now: datetime, resolver: Resolver |
         with report.timed("link checks"):
             holds_changed = _check_links(settings, state, report, now, resolver, cancel)
         check_cancel(cancel)
+        report.scheduled, report.next_publication = catalog.scheduled(now)
         current = RenderedFrom(True, selection_fingerprint(settings), catalog.generation or "", reselect, now,
                                publisher.stamp())
         behind = "content files changed" if files_changed else "link verdicts changed" if holds_changed \

@@ -4,13 +4,15 @@ fetching or taking the build lock, so it answers while a daemon runs."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from feeder.app.pipeline import BuildStats
 from feeder.config import Settings
 from feeder.storage.state import State
+from feeder.text import plural
 
 __all__ = ["Status", "read_status"]
 
@@ -24,6 +26,8 @@ class Status:
     articles: int = 0
     published: int = 0
     held_back: int = 0
+    scheduled: int = 0  # published, dated in the future
+    next_publication: str | None = None  # the first of those, ISO 8601
     skipped: int = 0
     links: dict[str, Any] = field(default_factory=dict)  # dead and unknown: how many, the oldest
     sources_with_errors: list[dict[str, Any]] = field(default_factory=list)
@@ -42,8 +46,10 @@ class Status:
             out.append(f"last build: {lb['started']}, {lb['seconds']:g} s, {lb['outcome']}{error}")
         for job, when in self.next_rounds.items():
             out.append(f"next {job}: {when or 'not scheduled'}")
-        out.append(f"{self.files} files, {self.articles} articles, {self.published} published, "
-                   f"{self.held_back} held back, {self.skipped} skipped")
+        out.append(f"{plural(self.files, 'file')}, {plural(self.articles, 'article')}, {self.published} "
+                   f"published, {self.held_back} held back, {self.scheduled} scheduled, {self.skipped} skipped")
+        if self.next_publication:
+            out.append(f"next scheduled publication: {self.next_publication}")
         for verdict in ("dead", "unknown"):
             info = self.links.get(verdict, {})
             oldest = f" (oldest since {info['oldest_since']}: {info['oldest_url']})" if info.get("oldest_url") else ""
@@ -51,7 +57,7 @@ class Status:
         for s in self.sources_with_errors:
             out.append(f"source {s['url']}: {s['error']} ({s['failures']} failure(s) in a row)")
         for f in self.feeds:
-            out.append(f"feed {f['slug'] or '(all topics)'}: {f['items']} items, newest {f['newest'] or '-'}")
+            out.append(f"feed {f['slug'] or '(all topics)'}: {plural(f['items'], 'item')}, newest {f['newest'] or '-'}")
         return out
 
 
@@ -82,6 +88,11 @@ def _status(state: State) -> Status:
     status.files = conn.execute("SELECT COUNT(*) FROM files").fetchone()[0]
     status.articles = conn.execute("SELECT COUNT(DISTINCT article_id) FROM files WHERE error IS NULL").fetchone()[0]
     status.skipped = conn.execute("SELECT COUNT(*) FROM files WHERE error IS NOT NULL").fetchone()[0]
+    count, first = conn.execute("SELECT COUNT(*), MIN(published_at) FROM files WHERE published = 1 "
+                                "AND published_at > ?", (time.time(),)).fetchone()
+    status.scheduled = int(count)
+    if first is not None:
+        status.next_publication = datetime.fromtimestamp(first, timezone.utc).isoformat(timespec="seconds")
     for verdict, since in (("dead", "first_dead_at"), ("unknown", "first_checked")):
         count, = conn.execute(
             "SELECT COUNT(DISTINCT l.url) FROM links l JOIN files f ON f.original_url = l.url "

@@ -65,7 +65,7 @@ __all__ = ["PARSER_VERSION", "Catalog", "Entry", "Rescan", "open_catalog"]
 log = logging.getLogger(__name__)
 
 # Bump when parsing changes what an Article holds: every file is then reparsed.
-PARSER_VERSION = "4"
+PARSER_VERSION = "5"
 
 
 class Entry(NamedTuple):
@@ -707,6 +707,13 @@ class Catalog:
             "SELECT path, warnings FROM files INDEXED BY files_warnings WHERE warnings IS NOT NULL AND error IS NULL "
             "ORDER BY path")
         return [(path, w) for path, text in rows for w in text.split("\n")]
+
+    def scheduled(self, now: datetime) -> tuple[int, datetime | None]:
+        """How many articles are published with a date still to come, and the first such date."""
+        count, first = self.state.conn.execute(
+            "SELECT COUNT(*), MIN(published_at) FROM files WHERE published = 1 AND published_at > ?",
+            (now.timestamp(),)).fetchone()
+        return int(count), None if first is None else datetime.fromtimestamp(first, timezone.utc)
 
     def next_publication(self, after: datetime) -> datetime | None:
         row = self.state.conn.execute(

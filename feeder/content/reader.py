@@ -16,6 +16,7 @@ and the article is still published.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from datetime import date, datetime, time, tzinfo
 from typing import Any, NamedTuple, TypeVar
@@ -94,6 +95,8 @@ def parse_article(data: bytes, *, rel: str, tz: tzinfo, warnings: list[str] | No
 
 def _parse(data: bytes, *, rel: str, tz: tzinfo) -> tuple[Article, tuple[str, ...]]:
     if b"\x00" in data:
+        if _utf16(data):
+            raise ContentError(rel, "UTF-16 text (as Windows Notepad saves \"Unicode\"): save it as UTF-8")
         raise ContentError(rel, "binary file (contains NUL bytes), not a text article")
     try:
         text = data.decode("utf-8-sig")
@@ -111,7 +114,8 @@ def _parse(data: bytes, *, rel: str, tz: tzinfo) -> tuple[Article, tuple[str, ..
         meta = frontmatter.load(front)
     except frontmatter.YAMLError as exc:
         line_offset = text.count("\n", 0, opening.end())
-        raise ContentError(rel, describe_yaml_error(exc, line_offset=line_offset)) from None
+        raise ContentError(rel, _duplicate_key_line(str(exc), front, line_offset)
+                           or describe_yaml_error(exc, line_offset=line_offset)) from None
     except RecursionError:
         raise ContentError(rel, "invalid YAML: nested too deeply") from None
     if not isinstance(meta, dict):
@@ -187,6 +191,32 @@ def _holds(value: Any, texts: set[str], long: list[str], containers: set[int]) -
             if isinstance(v, dict):
                 stack.extend(v.values())
     return False
+
+
+def _utf16(data: bytes) -> bool:
+    """UTF-16 text: a byte-order mark, or ASCII text with a NUL beside every character."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return True
+    head = data[:200]
+    half = len(head) // 2
+    return half > 4 and (head[1::2].count(0) > half * 0.9 or head[0::2].count(0) > half * 0.9)
+
+
+_DUPLICATE = re.compile(r"duplicate mapping key: '([^'\n]*)'")
+
+
+def _duplicate_key_line(message: str, front: str, line_offset: int) -> str | None:
+    """yaml-rs names a key given twice but not where: the line of its second appearance."""
+    m = _DUPLICATE.search(message)
+    if m is None:
+        return None
+    key = re.escape(m.group(1))
+    lines = [n for n, line in enumerate(front.split("\n"), start=1)
+             if re.match(rf"\s*(?:-\s+)?[\"']?{key}[\"']?\s*:", line)]
+    if len(lines) < 2:
+        return None
+    return (f"invalid YAML at line {lines[1] + line_offset}: the key '{m.group(1)}' is given a second time "
+            f"(first at line {lines[0] + line_offset})")
 
 
 def _kind(value: Any) -> str:

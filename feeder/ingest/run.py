@@ -40,6 +40,7 @@ from feeder.net.guard import AddressGuard, Resolver
 from feeder.net.http import make_resolver
 from feeder.storage.lock import locked_state
 from feeder.storage.state import IngestedRow, SourceRow, State, instance_id
+from feeder.text import plural
 from feeder.urls import canonical_link, is_http_url
 
 __all__ = [
@@ -152,6 +153,11 @@ class SourceReport:
     problems: list[str] = field(default_factory=list)  # what was wrong with the document (entries still written)
     left_out: list[dict[str, str]] = field(default_factory=list)  # each entry left out: reason, entry, why
 
+    @property
+    def needs_attention(self) -> bool:
+        """Whether an operator should act on this source: reported as a problem."""
+        return self.status in ("error", "gone") or bool(self.problems) or self.moved_to is not None
+
     def leave_out(self, item: FeedItem, reason: str, detail: str | None = None) -> None:
         self.skipped += 1
         self.left_out.append({"reason": reason, "entry": item.title or item.key or item.link or "(untitled)",
@@ -166,10 +172,12 @@ class SourceReport:
 
     def line(self) -> str:
         text = {"fetched": f"fetched: {self.new} new, {self.updated} updated",
-                "not-modified": "not modified", "not-due": f"not due until {_shown(self.next_fetch)}",
+                "not-modified": "not modified",
+                "not-due": f"not due until {_shown(self.next_fetch)} (feeder ingest --force fetches it now)",
                 "gone": "gone (410): no longer polled; remove it from the configuration",
                 "elsewhere": "being fetched by another instance",
-                "error": f"error: {self.error} (next try after {_shown(self.next_fetch)})"}[self.status]
+                "error": f"error: {self.error}{_hint(self.error)} (next try after {_shown(self.next_fetch)})"
+                }[self.status]
         if self.skipped:
             text += f", {self.skipped} left out (" + ", ".join(
                 f"{n} {LEFT_OUT[reason]}" for reason, n in sorted(self.reasons().items())) + ")"
@@ -180,6 +188,14 @@ class SourceReport:
             if len(self.problems) > 5:
                 text += f"; and {len(self.problems) - 5} more"
         return f"{self.name}: {text}"
+
+
+def _hint(error: str | None) -> str:
+    """What the operator can do about an error, when something can be done in the configuration."""
+    if error == "blocked-address":
+        return (": its address is on this machine or a private network, which feeder does not fetch unless "
+                "links.allow_private: true (for link checks and sources alike)")
+    return ""
 
 
 def _shown(when: str | None) -> str:
@@ -204,7 +220,7 @@ class IngestReport:
     def summary(self) -> str:
         fetched = sum(s.status == "fetched" for s in self.sources)
         failed = sum(s.status == "error" for s in self.sources)
-        text = (f"{len(self.sources)} sources: {fetched} fetched, {failed} failed; "
+        text = (f"{plural(len(self.sources), 'source')}: {fetched} fetched, {failed} failed; "
                 f"{sum(s.new for s in self.sources)} new, {sum(s.updated for s in self.sources)} updated")
         if self.network_down:
             text += "; the network is down"
@@ -250,7 +266,9 @@ def ingest(settings: Settings, *, now: datetime | None = None, only: str | None 
             if owner is not None:
                 state.release("source", owner=owner)
     for rep in report.sources:
-        log.info("ingest: %s", rep.line())
+        # The caller reports each source once (the command line prints its report,
+        # the daemon logs the sources that need attention): here only for -vv.
+        log.debug("ingest: %s", rep.line())
     return report
 
 
@@ -358,10 +376,10 @@ def _process(settings: Settings, state: State, source: SourceSettings, rep: Sour
     ttl = None
     if result.moved_to and result.moved_to != row.url:
         rep.moved_to = row.url = result.moved_to
-        log.warning("ingest: %s moved permanently to %s", rep.name, result.moved_to)
+        log.debug("ingest: %s moved permanently to %s", rep.name, result.moved_to)
     if result.status == 410:
         rep.status, row.gone = "gone", True
-        log.warning("ingest: %s is gone (410); it will not be fetched again", rep.name)
+        log.debug("ingest: %s is gone (410); it will not be fetched again", rep.name)
     elif result.not_modified:
         rep.status, row.failures, row.last_error = "not-modified", 0, None
     elif result.status == 200 and result.body is not None:
@@ -375,7 +393,7 @@ def _process(settings: Settings, state: State, source: SourceSettings, rep: Sour
             ttl = feed.ttl_minutes
             rep.problems.extend(feed.problems)
             for problem in feed.problems:
-                log.warning("ingest: %s: %s", rep.name, problem)
+                log.debug("ingest: %s: %s", rep.name, problem)
             _write_entries(settings, state, source, feed, rep, now)
     elif result.error == "network-down":
         # Not the source's fault: no back-off, try again at the next round.

@@ -21,6 +21,7 @@ from feeder.net.guard import Resolver
 from feeder.net.http import make_resolver
 from feeder.storage.media import MediaRow
 from feeder.storage.state import State, instance_id
+from feeder.text import plural
 from feeder.urls import host_of
 
 __all__ = ["RoundReport", "check_links", "check_media", "dead_or_unknown", "held_back"]
@@ -53,7 +54,7 @@ class RoundReport:
     def summary(self) -> str:
         c = self.counts
         unchecked = self.urls - sum(c.values())
-        text = (f"{self.urls} URLs, {self.checked} checked: {c['alive']} alive, {c['dead']} dead, "
+        text = (f"{plural(self.urls, 'URL')}, {self.checked} checked: {c['alive']} alive, {c['dead']} dead, "
                 f"{c['unknown']} unknown, {unchecked} not checked yet")
         if self.unfinished:
             text += f" ({self.unfinished} left for the next round)"

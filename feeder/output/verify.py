@@ -46,7 +46,7 @@ def document_problem(kind: str, data: bytes, items: int | None = None) -> str | 
     else:
         raise ValueError(f"unknown document kind {kind!r}")
     if items is not None and found != items:
-        return f"{found} items where {items} were planned"
+        return f"{found} item{'s' if found != 1 else ''} where {items} {'was' if items == 1 else 'were'} planned"
     return None
 
 
@@ -69,7 +69,8 @@ def _json_problem(data: bytes, items: int | None) -> str | None:
     if any(not isinstance(e, dict) or not isinstance(e.get("id"), str) or not e["id"] for e in entries):
         return "a JSON Feed item without an id"
     if items is not None and len(entries) != items:
-        return f"{len(entries)} items where {items} were planned"
+        n = len(entries)
+        return f"{n} item{'s' if n != 1 else ''} where {items} {'was' if items == 1 else 'were'} planned"
     return None
 
 

@@ -25,7 +25,7 @@ from feeder.output.writer import Publisher
 from feeder.render.fingerprints import render_fingerprint
 from feeder.render.items import MediaIndex, prepare
 from feeder.selection.feeds import Selection
-from feeder.storage.state import State
+from feeder.storage.state import Rendered, State
 
 __all__ = ["quiet_date", "render_site"]
 
@@ -36,11 +36,17 @@ _PREPARED: dict[str, tuple[str, str, Item]] = {}
 _PREPARED_LIMIT = 20_000
 
 
-def quiet_date(selection: Selection[Entry]) -> datetime:
-    """The date of a feed without items: the site's newest publication, so an
-    emptied feed never claims 1970; a fixed date when the site has none."""
+def quiet_date(selection: Selection[Entry], last: str | None, first_rendered: datetime) -> datetime:
+    """The date of a feed without items, never an invented one: the newest
+    item it last showed (`last`, its date when it was last rendered, so an
+    emptied feed never goes back in time), else the site's newest
+    publication, else when this output folder was first rendered."""
+    if last:
+        when = datetime.fromisoformat(last)
+        if when != EMPTY_FEED_DATE:  # what earlier versions wrote for "none"
+            return when
     newest = max((e.timestamp for e in selection.everything.items), default=None)
-    return EMPTY_FEED_DATE if newest is None else datetime.fromtimestamp(newest, timezone.utc)
+    return first_rendered if newest is None else datetime.fromtimestamp(newest, timezone.utc)
 
 
 @dataclass
@@ -53,13 +59,14 @@ class _Site:
     catalog: Catalog
     publisher: Publisher
     now: datetime
-    quiet: datetime
+    first_rendered: datetime  # when this output folder was first rendered
     media: MediaIndex
     render_fp: str
     hashes: dict[str, str]  # file hash by source, for every feed's items
     items: dict[str, Item] = field(default_factory=dict)  # by source: each article read and prepared once
     keep: bool = False  # keep prepared items for this process's next build
     broken: list[tuple[str, str]] = field(default_factory=list)  # (path, problem): documents not written
+    last_rendered: dict[str, Rendered] = field(default_factory=dict)  # by feed slug, as the last build left them
 
     def checked(self, paths: dict[str, str], documents: dict[str, bytes], items: int | None) -> bool:
         """Whether every document passes its check; each that fails is noted, and none is written."""
@@ -67,6 +74,11 @@ class _Site:
         for fmt, problem in problems.items():
             self.broken.append((paths[fmt], problem))
         return not problems
+
+    def quiet(self, slug: str) -> datetime:
+        """The date of the feed `slug` if it has no items."""
+        last = self.last_rendered.get(slug)
+        return quiet_date(self.selection, last.updated if last else None, self.first_rendered)
 
     @property
     def names(self) -> dict[str, str]:
@@ -108,8 +120,8 @@ def render_site(selection: Selection[Entry], settings: Settings, state: State, c
     """
     render_fp = hash_of(render_fingerprint(settings), state.media_fingerprint())
     hashes = catalog.file_hashes(e.source for plan in selection.plans for e in plan.items)
-    site = _Site(selection, settings, state, catalog, publisher, now, quiet_date(selection), state.media(),
-                 render_fp, hashes, keep=catalog.resident)
+    site = _Site(selection, settings, state, catalog, publisher, now, state.first_rendered(now), state.media(),
+                 render_fp, hashes, keep=catalog.resident, last_rendered=state.rendered())
     stale = _stale_feeds(site)
     site.load([e.source for plan, _ in stale for e in plan.items])
     with publisher.in_background():  # a feed is written while the next one is rendered
@@ -153,7 +165,7 @@ def _stale_feeds(site: _Site) -> list[tuple[FeedPlan[Entry], str]]:
             site.render_fp,
             None if t is None else [t.key, t.name, t.slug, t.title, t.description],
             site.items_key(plan.items),
-            None if plan.items else site.quiet.isoformat(),
+            None if plan.items else site.quiet(plan.slug).isoformat(),
         )
         paths = feed_files(plan.slug, site.settings.site.base_url).paths.values()
         previous = rendered.get(plan.slug)
@@ -173,7 +185,8 @@ def _write_feed(site: _Site, plan: FeedPlan[Entry], fingerprint: str) -> None:
     show = None
     if plan.topic is not None and plan.topic.podcast is not None:
         show = Show(plan.topic.podcast, site.state.podcast_guid(plan.slug, podcast_guid(files.urls["rss"])))
-    documents = render_xml_feeds(full, files, settings.site, site.names, hubs, show, site.quiet)
+    quiet = site.quiet(plan.slug)
+    documents = render_xml_feeds(full, files, settings.site, site.names, hubs, show, quiet)
     documents["json"] = render_json_feed(full, files, settings.site, site.names, hubs)
     if not site.checked(files.paths, documents, len(full.items)):
         return  # the old files stay, and the feed is not recorded as rendered
@@ -181,7 +194,7 @@ def _write_feed(site: _Site, plan: FeedPlan[Entry], fingerprint: str) -> None:
     # the feed is rendered again next time. A feed that lost an item (its
     # file vanished since the scan) is rendered again next time too.
     complete = len(full.items) == len(plan.items)
-    updated = feed_updated(full.items, site.quiet).isoformat()
+    updated = feed_updated(full.items, quiet).isoformat()
     site.publisher.write_later({files.paths[fmt]: data for fmt, data in documents.items()},
                                then=lambda: site.state.save_rendered(plan.slug, fingerprint if complete else "",
                                                                      updated))
@@ -204,10 +217,10 @@ def _write_digests(site: _Site) -> dict[str, datetime]:
         items = [DigestItem.from_json(data) for s, _ in periods if (data := json.loads(frozen[s.isoformat()]))]
         files = feed_files(plan.slug, settings.site.base_url, digest=True)
         documents = render_digest_feeds(items, files, settings.site, f"{title} ({label.lower()} digest)",
-                                        f"{label} digest of {title}: one item per {per}", site.quiet)
+                                        f"{label} digest of {title}: one item per {per}", site.quiet(plan.slug))
         if site.checked(files.paths, documents, len(items)):
             site.publisher.write_many({files.paths[fmt]: data for fmt, data in documents.items()})
-        newest[plan.slug] = max((i.date for i in items), default=site.quiet)
+        newest[plan.slug] = max((i.date for i in items), default=site.quiet(plan.slug))
     return newest
 
 

@@ -5,6 +5,7 @@ a feed, and events every output folder must act on."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 
 from feeder.storage.base import Store
@@ -46,6 +47,15 @@ class OutputStore(Store):
         was last rendered from, and its date."""
         return {feed: Rendered(fp, updated) for feed, fp, updated in self.conn.execute(
             "SELECT feed, fingerprint, updated FROM output_feeds WHERE output = ?", (self.output_key,))}
+
+    def first_rendered(self, now: datetime) -> datetime:
+        """When this output folder was first rendered (`now`, the first time asked)."""
+        text = self.get_output_meta("first_rendered")
+        if text:
+            return datetime.fromisoformat(text)
+        moment = now.replace(microsecond=0)
+        self.set_output_meta("first_rendered", moment.isoformat())
+        return moment
 
     def forget_rendered(self) -> None:
         """Forget what this output folder's feeds and pages were rendered from:
