@@ -6,6 +6,7 @@ the floor of what the machine allows, and the daemon's edit-to-feed latency.
     python benchmarks/rescan_bench.py --n 1000000 --dir /var/tmp   # by hand: ~3 GB, minutes to generate
     python benchmarks/rescan_bench.py --n 1000000 --dir /var/tmp --reuse   # keep the corpus for the next run
     python benchmarks/rescan_bench.py --python /opt/feeder/bin/python     # feeder as installed there
+    python benchmarks/rescan_bench.py --layout flat   # one folder of files (also: mixed)
 
 For each N it generates realistic articles in the seed's format (~3 KB each,
 ~40 topics with a skewed distribution, ~60% published), then times, each as
@@ -73,11 +74,25 @@ def article(rng: random.Random, n: int) -> str:
     return "\n".join(lines)
 
 
-def generate(folder: Path, n: int, start: int = 0, seed: int = 1) -> None:
+def place(layout: str, i: int, n: int) -> str:
+    """The folder of article `i` of `n` in a layout: nested (folders of 1,000),
+    flat (one folder, as a newsroom's export), or mixed (three folders holding
+    most files beside many folders of ten)."""
+    if layout == "flat":
+        return ""
+    if layout == "mixed":
+        return f"huge{i % 3}" if i % 10 else f"small{i // 100:04d}"
+    return f"batch{i // 1000:03d}"
+
+
+def generate(folder: Path, n: int, start: int = 0, seed: int = 1, layout: str = "nested") -> None:
     rng = random.Random(seed + start)
+    made: set[str] = set()
     for i in range(start, start + n):
-        sub = folder / f"batch{i // 1000:03d}"
-        sub.mkdir(parents=True, exist_ok=True)
+        sub = folder / place(layout, i, n)
+        if sub.name not in made:
+            sub.mkdir(parents=True, exist_ok=True)
+            made.add(sub.name)
         (sub / f"{i:06d}_{rng.getrandbits(40):010x}.txt").write_text(article(rng, i), encoding="utf-8")
 
 
@@ -189,7 +204,7 @@ def watch_latency(config: Path, content: Path, feed: Path, n: int, edits: int = 
         proc.wait(60)
 
 
-def bench(n: int, root: Path, *, watch: bool = True) -> None:
+def bench(n: int, root: Path, *, watch: bool = True, layout: str = "nested") -> None:
     content = root / "content"
     t = time.perf_counter()
     if (root / "generated").exists():
@@ -198,11 +213,11 @@ def bench(n: int, root: Path, *, watch: bool = True) -> None:
             shutil.rmtree(root / name, ignore_errors=True)
         verb = "reused"
     else:
-        generate(content, n)
+        generate(content, n, layout=layout)
         (root / "generated").touch()
         verb = "generated"
     size = sum(p.stat().st_size for p in content.rglob("*.txt"))
-    print(f"\nN = {n:,}: {verb} {size / 1e6:,.0f} MB ({size / n / 1000:.1f} KB per file) "
+    print(f"\nN = {n:,}, {layout} layout: {verb} {size / 1e6:,.0f} MB ({size / n / 1000:.1f} KB per file) "
           f"in {time.perf_counter() - t:.1f} s")
     config = root / "feeder.yaml"
     config.write_text(yaml.safe_dump({
@@ -228,7 +243,7 @@ def bench(n: int, root: Path, *, watch: bool = True) -> None:
     stages: dict[str, dict[str, float]] = {"cold build": cold_stages, "rescan, one file changed": {},
                                            "rescan, 100 files added": {}}
     phases.append(("rescan, one file changed", run_build(config, stages["rescan, one file changed"])))
-    generate(content, 100, start=n + 100 * len(list(root.glob("added-*"))), seed=7)
+    generate(content, 100, start=n + 100 * len(list(root.glob("added-*"))), seed=7, layout=layout)
     (root / f"added-{time.time_ns()}").touch()
     phases.append(("rescan, 100 files added", run_build(config, stages["rescan, 100 files added"])))
     del reads
@@ -265,6 +280,9 @@ def main() -> None:
     ap.add_argument("--python", default=sys.executable,
                     help="the Python that runs feeder (default: this one); give a normal install's "
                          "(pip install .), as users run it")
+    ap.add_argument("--layout", choices=("nested", "flat", "mixed"), default="nested",
+                    help="how the files lie: folders of 1,000 (default), one flat folder, or a few huge "
+                         "folders beside many small ones")
     ap.add_argument("--reuse", action="store_true",
                     help="keep the corpus in DIR/feeder-bench-N and reuse it in later runs (with --dir)")
     a = ap.parse_args()
@@ -278,12 +296,12 @@ def main() -> None:
               "interpreter (python3 -m venv V && V/bin/pip install . && ... --python V/bin/python)")
     for n in a.n or [10_000, 100_000]:
         if a.reuse:
-            root = a.dir / f"feeder-bench-{n}"
+            root = a.dir / (f"feeder-bench-{n}" if a.layout == "nested" else f"feeder-bench-{n}-{a.layout}")
             root.mkdir(parents=True, exist_ok=True)
         else:
             root = Path(tempfile.mkdtemp(prefix=f"feeder-bench-{n}-", dir=a.dir))
         try:
-            bench(n, root, watch=not a.no_watch)
+            bench(n, root, watch=not a.no_watch, layout=a.layout)
         finally:
             if not a.reuse:
                 shutil.rmtree(root, ignore_errors=True)

@@ -5,6 +5,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from feeder.content.reader import parse_article, read_article
 from feeder.content.scan import scan_folder
@@ -300,3 +302,48 @@ for _ in range(3):
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["a"] * 3
+
+
+
+_VALUES = st.one_of(st.none(), st.text(max_size=30), st.integers(), st.booleans(),
+                    st.just("https://example.org/r"), st.just("  Spaced\tout  "), st.just("not a url"),
+                    st.datetimes(timezones=st.just(timezone.utc)), st.datetimes(),
+                    st.dictionaries(st.sampled_from(["name", "domain"]), st.one_of(st.none(), st.text(max_size=10),
+                                                                                 st.integers())))
+
+
+def _outcome(read, value):
+    from feeder.content.reader import _FieldReader
+
+    reader = _FieldReader("x.md", {}, UTC)
+    try:
+        return read(reader, value), tuple(reader.warnings)
+    except ContentError as exc:
+        return exc.problem, tuple(reader.warnings)
+
+
+@given(item=st.one_of(_VALUES, st.dictionaries(
+    st.sampled_from(["title", "webUrl", "originalUrl", "excerpt", "publishedDateTime", "provider", "other"]),
+    _VALUES)))
+@settings(max_examples=400, deadline=None)
+def test_the_quick_reading_of_related_items_and_providers_is_the_full_one(item):
+    assert _outcome(lambda r, v: r.related_item(v, "related[0]"), item) == \
+        _outcome(lambda r, v: r._related_item(v, "related[0]"), item)
+    assert _outcome(lambda r, v: r.provider(v, "provider"), item) == \
+        _outcome(lambda r, v: _full_provider(r, v, "provider"), item)
+
+
+def _full_provider(reader, value, field):
+    """The provider as the reader reads one without its quick path."""
+    from feeder.model import Provider
+    from feeder.text import clean_text
+
+    if value is None:
+        return None
+    if isinstance(value, str):
+        name = clean_text(value)
+        return Provider(name) if name else None
+    m = reader.mapping(value, field)
+    name = reader.text(reader.require(m, "name", field + "."), field + ".name", required=True)
+    domain = reader.opt_str(m.get("domain"), field + ".domain")
+    return Provider(name, domain)

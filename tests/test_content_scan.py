@@ -244,3 +244,31 @@ def test_links_leading_out_are_listed_with_their_problem_by_find_and_by_the_walk
     else:
         assert "leading out of the content folder" in (by_rel["out.md"].problem or "")
         assert "sub/deep.md" not in by_rel and by_rel["link.txt"].problem is None
+
+
+@pytest.mark.parametrize("layout", ["flat", "nested", "mixed"])
+def test_find_lists_what_the_walk_lists_in_every_layout(tmp_path: Path, monkeypatch, layout: str):
+    """A flat folder of more files than a command line carries, folders of
+    files, and a few huge folders beside many small ones, names with odd
+    bytes among them: every file listed once, by one find or several."""
+    root = tmp_path / "content"
+    root.mkdir()
+    count = 2500  # more entries at the top than a find's command line would carry, when flat
+    for i in range(count):
+        folder = {"flat": "", "nested": f"b{i // 500}", "mixed": f"huge{i % 2}" if i % 5 else f"s{i // 50}"}[layout]
+        where = root / folder
+        where.mkdir(exist_ok=True)
+        name = f"{i:05d}.md" if i % 97 else f"odd {i} \\x".replace("\\x", "é") + ".md"
+        (where / name).write_text("x")
+    with open(os.fsencode(root) + b"/bad\xff.txt", "w") as fh:
+        fh.write("x")
+    walked = scan_folder(root)
+    assert len(walked) == count + 1 and len({f.rel for f in walked}) == count + 1
+    for ways in (1, 2, 4):
+        monkeypatch.setattr(scan, "cpus", lambda ways=ways: ways)
+        listing = scan_listing(root)
+        assert listing.files == walked, ways
+        records = [r for r in listing.raw.split(b"\0") if r]
+        assert len(records) == len(set(records)) == count + 1  # never a file twice, never one missed
+    if layout == "flat":
+        assert scan._divide(str(root), 2) is None  # one find, and the entries were not read in Python

@@ -313,12 +313,26 @@ def _divide(root: str, ways: int) -> list[list[str]] | None:
     if ways < 2:
         return None
     try:
+        if os.stat(root).st_nlink == 2:
+            # No folder inside (a folder's link count is 2 plus its subfolders
+            # on the file systems that count them, 1 on those that do not): a
+            # flat folder, listed by one find without reading its entries here.
+            # (Two finds each stat-ing half of a flat folder by inode number
+            # took longer than one: 0.28 against 0.24 s at 100,000 files.)
+            return None
+        entries = []
         with os.scandir(root) as it:
-            entries = sorted((e.name, e.is_dir(follow_symlinks=False)) for e in it if not e.name.startswith("."))
+            # At most one entry more than a command line should carry: a
+            # folder of a million files is never read whole in Python.
+            for entry in it:
+                if not entry.name.startswith("."):
+                    entries.append((entry.name, entry.is_dir(follow_symlinks=False)))
+                    if len(entries) > _MAX_SPLIT_ENTRIES:
+                        return None
     except OSError:
         return None
-    if len(entries) > _MAX_SPLIT_ENTRIES or any(
-            name.startswith("-") or name in ("(", ")", "!", ",") for name, _ in entries):
+    entries.sort()
+    if any(name.startswith("-") or name in ("(", ")", "!", ",") for name, _ in entries):
         return None
     dealt: list[list[str]] = [[] for _ in range(ways)]
     for name, is_dir in entries:
