@@ -493,6 +493,7 @@ def _sources(parent: _Reader) -> tuple[SourceSettings, ...]:
     from slugify import slugify  # imported only when there are sources
 
     sources: list[SourceSettings] = []
+    slugs: set[str] = set()
     for i, item in enumerate(raw):
         r = _Reader(item, f"sources[{i}]", parent.path)
         url = r.opt_text("url")
@@ -509,8 +510,9 @@ def _sources(parent: _Reader) -> tuple[SourceSettings, ...]:
             exclude=tuple(k.casefold() for k in r.texts("exclude")),
         )
         r.finish()
-        if any(s.slug == slug for s in sources):
+        if slug in slugs:
             raise r.fail("name", f"another source already uses the folder {slug!r}: give each source a distinct name")
+        slugs.add(slug)
         sources.append(source)
     return tuple(sources)
 

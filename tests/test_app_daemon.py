@@ -275,3 +275,23 @@ def test_a_reload_keeps_what_only_a_restart_can_change(tmp_path: Path):
     assert (applied.state_dir, applied.state, applied.ha) == (old.state_dir, old.state, old.ha)
     assert (applied.serve.admin_listen, applied.serve.metrics) == (None, True)
     assert keep_restart_only(old, replace(old, site=SiteSettings(title="x")), serving=False)[1] == []
+
+
+def test_a_long_ingest_round_never_holds_up_publishing(site: Site, tmp_path: Path, daemons, http_server):
+    from httpserver import Reply
+
+    rss = (b"<?xml version='1.0'?><rss version='2.0'><channel><title>Slow</title><link>http://x.test/</link>"
+           b"<description>d</description></channel></rss>")
+    http_server.route("/slow.xml", Reply(200, {"Content-Type": "application/rss+xml"}, rss, delay=8.0))
+    site.article("a.txt", **good_fields(1))
+    cfg = site.config_file({"schedule": {"rescan": "1h", "ingest": "1s", "watch": True},
+                            "sources": [{"url": http_server.url("/slow.xml"), "name": "Slow"}],
+                            "links": {"enabled": False, "allow_private": True},
+                            "ingest": {"timeout": "30s", "min_interval": "1s"}})
+    d = daemons(cfg, tmp_path / "daemon.log", "-v")
+    wait_until(lambda: http_server.hits("/slow.xml"), 20, "an ingest round to be under way")
+    site.article("b.txt", **good_fields(2))
+    wait_until(lambda: item_id("b") in ids(site.output / "rss.xml"), 20, "publishing during the ingest round")
+    # Published while the source had not yet answered: the round that fetches it has not ended.
+    assert "ingest: 1 source" not in d.text(), d.text()[-3000:]
+    assert d.stop(timeout=30) == 0, d.text()[-4000:]

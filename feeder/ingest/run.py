@@ -18,6 +18,7 @@ touched (see `feeder.content.writer`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -38,7 +39,7 @@ from feeder.ingest.parse import BadFeed, FeedItem, ParsedFeed, parse_feed
 from feeder.links.checker import NETWORK_FAILURES, NetworkTally
 from feeder.net.guard import AddressGuard, Resolver
 from feeder.net.http import make_resolver
-from feeder.storage.lock import locked_state
+from feeder.storage.lock import INGEST_LOCK_NAME, BuildLock
 from feeder.storage.state import IngestedRow, SourceRow, State, instance_id
 from feeder.text import plural
 from feeder.urls import canonical_link, is_http_url
@@ -247,13 +248,15 @@ def ingest(settings: Settings, *, now: datetime | None = None, only: str | None 
     except OSError as exc:
         raise OutputError(settings.content_dir, f"cannot create the content folder: {describe_os_error(exc)}") \
             from None
-    # A shared state: every instance ingests, each the sources it claims, with
-    # no build lock held through the fetches.
+    # No build lock is held through the fetches (a round over many sources
+    # takes long, and publishing must not wait for it): on one machine, ingest
+    # rounds take turns on a lock of their own; with a shared state every
+    # instance ingests, each the sources it claims.
     shared = settings.state.url is not None
     owner = instance_id() if shared else None
-    opened = State.open(settings.state_dir, settings.state.url) if shared else \
-        locked_state(settings.state_dir, settings.state.url, timeout=settings.lock_timeout, cancel=cancel)
-    with opened as state:
+    turn = contextlib.nullcontext() if shared else BuildLock(settings.state_dir, timeout=settings.lock_timeout,
+                                                            cancel=cancel, name=INGEST_LOCK_NAME)
+    with turn, State.open(settings.state_dir, settings.state.url) as state:
         try:
             due = _due(settings, state, sources, report, now, force, owner)
             if due:
@@ -273,20 +276,24 @@ def ingest(settings: Settings, *, now: datetime | None = None, only: str | None 
 
 
 def _due(settings: Settings, state: State, sources: list[SourceSettings], report: IngestReport, now: datetime,
-         force: bool, owner: str | None) -> list[tuple[SourceSettings, SourceReport]]:
+         force: bool, owner: str | None) -> list[tuple[SourceSettings, SourceReport, SourceRow]]:
     """The sources to fetch now, each with its report line (every source gets one)."""
 
     def is_due(row: SourceRow) -> bool:
         return not row.gone and (force or not row.next_fetch or datetime.fromisoformat(row.next_fetch) <= now)
 
-    rows = {s.slug: _source_row(state, s) for s in sources}
+    def read(chosen: list[SourceSettings]) -> dict[str, SourceRow]:
+        stored = state.sources(s.slug for s in chosen)  # one query, not one per source
+        return {s.slug: _source_row(stored.get(s.slug), s) for s in chosen}
+
+    rows = read(sources)
     candidates = {slug for slug, row in rows.items() if is_due(row)}
     mine = candidates
     if owner is not None and candidates:
         lease = timedelta(seconds=settings.ingest.timeout * 2 + 60)
         mine = state.claim("source", sorted(candidates), owner=owner, until=now + lease, now=now)
         # Read again after claiming: another instance may have fetched them meanwhile.
-        rows.update((s.slug, _source_row(state, s)) for s in sources if s.slug in mine)
+        rows.update(read([s for s in sources if s.slug in mine]))
     due = []
     for s in sources:
         row = rows[s.slug]
@@ -297,7 +304,7 @@ def _due(settings: Settings, state: State, sources: list[SourceSettings], report
         elif s.slug in candidates and s.slug not in mine:
             rep.status = "elsewhere"
         elif s.slug in mine and is_due(row):
-            due.append((s, rep))
+            due.append((s, rep, row))
     return due
 
 
@@ -309,8 +316,7 @@ def _local(when: str | datetime | None, settings: Settings) -> str | None:
     return moment.astimezone(settings.tzinfo).isoformat(timespec="seconds")
 
 
-def _source_row(state: State, source: SourceSettings) -> SourceRow:
-    row = state.source(source.slug)
+def _source_row(row: SourceRow | None, source: SourceSettings) -> SourceRow:
     if row is None or row.configured != source.url:
         # New, or the operator changed its address: start afresh.
         row = SourceRow(key=source.slug, configured=source.url, url=source.url)
@@ -323,7 +329,8 @@ _Fetched = tuple[SourceSettings, SourceReport, SourceRow, FetchResult]
 _MAYBE_OFFLINE = NETWORK_FAILURES | {"nxdomain", "connection-error"}
 
 
-async def _round(settings: Settings, state: State, due: list[tuple[SourceSettings, SourceReport]], now: datetime,
+async def _round(settings: Settings, state: State, due: list[tuple[SourceSettings, SourceReport, SourceRow]],
+                 now: datetime,
                  resolver: Resolver, cancel: threading.Event | None) -> bool:
     """Fetch the due sources concurrently and write their entries; True when the network was down.
 
@@ -335,16 +342,22 @@ async def _round(settings: Settings, state: State, due: list[tuple[SourceSetting
     slots = asyncio.Semaphore(settings.ingest.concurrency)
     tally = NetworkTally()
     deferred: list[_Fetched] = []
+    done: list[SourceRow] = []  # rows to save, written a batch at a time
+
+    def save(flush: bool = False) -> None:
+        if done and (flush or len(done) >= _SAVE_BATCH):
+            state.save_sources(done)
+            done.clear()
+
     async with Fetcher(settings.links, settings.ingest, guard) as fetcher:
 
-        async def fetch(source: SourceSettings, rep: SourceReport) -> _Fetched:
-            row = _source_row(state, source)
+        async def fetch(source: SourceSettings, rep: SourceReport, row: SourceRow) -> _Fetched:
             async with slots:
                 result = await fetcher.fetch(row.url, etag=row.etag, last_modified=row.last_modified,
                                              now=now)
             return source, rep, row, result
 
-        tasks = [asyncio.ensure_future(fetch(s, r)) for s, r in due]
+        tasks = [asyncio.ensure_future(fetch(s, r, row)) for s, r, row in due]
         try:
             for task in tasks:
                 fetched = await task
@@ -355,22 +368,32 @@ async def _round(settings: Settings, state: State, due: list[tuple[SourceSetting
                 if result.status is None and result.error in _MAYBE_OFFLINE:
                     deferred.append(fetched)
                     continue
-                _process(settings, state, *fetched, now)
+                done.append(_process(settings, state, *fetched, now))
+                save()
         finally:
             for task in tasks:
                 task.cancel()
+            save(flush=True)
         down = bool(deferred) and await tally.network_is_down(guard, settings.links)
     if cancel is not None and cancel.is_set():
         return down
     for source, rep, row, result in deferred:
         if down:
             result = FetchResult(result.url, error="network-down")
-        _process(settings, state, source, rep, row, result, now)
+        done.append(_process(settings, state, source, rep, row, result, now))
+    save(flush=True)
     return down
 
 
+# Source rows saved in one transaction: a crash loses at most these sources'
+# validators and due times (their next fetch is a full one), never an entry.
+_SAVE_BATCH = 500
+
+
 def _process(settings: Settings, state: State, source: SourceSettings, rep: SourceReport, row: SourceRow,
-             result: FetchResult, now: datetime) -> None:
+             result: FetchResult, now: datetime) -> SourceRow:
+    """Act on one source's fetch (its entries written in a transaction of their
+    own); returns its row, for the caller to save."""
     ing = settings.ingest
     row.last_fetch, row.last_status = now.isoformat(), result.status
     ttl = None
@@ -404,7 +427,7 @@ def _process(settings: Settings, state: State, source: SourceSettings, rep: Sour
     row.next_fetch = when.isoformat()
     rep.next_fetch = _local(when, settings)
     rep.url = row.url
-    state.save_source(row)
+    return row
 
 
 def _failed(rep: SourceReport, row: SourceRow, error: str) -> None:

@@ -25,17 +25,22 @@ from feeder.errors import LockTimeout, StateError, check_cancel, describe_os_err
 if TYPE_CHECKING:
     from feeder.storage.state import State
 
-__all__ = ["LOCK_NAME", "BuildLock", "locked_state"]
+__all__ = ["INGEST_LOCK_NAME", "LOCK_NAME", "BuildLock", "locked_state"]
 
 LOCK_NAME = "feeder.lock"
+INGEST_LOCK_NAME = "ingest.lock"
 
 log = logging.getLogger(__name__)
 
 
 class BuildLock:
+    """An exclusive flock on a file of the state folder: `feeder.lock` for
+    builds (and what must not overlap one), `ingest.lock` for ingest rounds,
+    which fetch for long and must not hold builds up."""
+
     def __init__(self, state_dir: Path, *, timeout: float, poll: float = 0.1,
-                 cancel: threading.Event | None = None):
-        self.path = state_dir / LOCK_NAME
+                 cancel: threading.Event | None = None, name: str = "feeder.lock"):
+        self.path = state_dir / name
         self.timeout = timeout
         self.poll = poll
         self.cancel = cancel

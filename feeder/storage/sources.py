@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import astuple, dataclass, fields
 
 from feeder.storage.base import Store
@@ -56,8 +57,23 @@ class SourceStore(Store):
         found.gone = bool(found.gone)
         return found
 
+    def sources(self, keys: Iterable[str]) -> dict[str, SourceRow]:
+        """The rows of these sources, by key (those never fetched are missing)."""
+        found = {}
+        for row in self.rows_in(f"SELECT {', '.join(_SOURCE_COLUMNS)} FROM sources "  # noqa: S608
+                                "WHERE key IN ({marks})", keys):
+            source = SourceRow(*row)
+            source.gone = bool(source.gone)
+            found[source.key] = source
+        return found
+
     def save_source(self, row: SourceRow) -> None:
         self.conn.execute(upsert("sources", _SOURCE_COLUMNS, ("key",)), astuple(row))
+
+    def save_sources(self, rows: Iterable[SourceRow]) -> None:
+        """Several rows in one transaction (a round of ten thousand sources wrote one at a time)."""
+        with self.transaction() as conn:
+            conn.executemany(upsert("sources", _SOURCE_COLUMNS, ("key",)), [astuple(r) for r in rows])
 
     def ingested(self, source: str, entry: str) -> IngestedRow | None:
         row = self.conn.execute(f"SELECT {', '.join(_INGESTED_COLUMNS)} FROM ingested "  # noqa: S608
