@@ -70,6 +70,25 @@ class TopicSettings:
     aliases: tuple[str, ...] = ()
     slug: str | None = None
     podcast: PodcastSettings | None = None
+    max_items: int | None = None  # this topic's feed size (default: feeds.max_items; a podcast: every episode)
+
+
+@dataclass(frozen=True)
+class CustomFeed:
+    """A feed defined by a query over the articles' fields (`feeds.custom`)."""
+
+    slug: str  # its folder under topics/, and its identity
+    title: str
+    description: str
+    topics: tuple[str, ...] = ()  # any of these (after aliases)
+    all_topics: tuple[str, ...] = ()  # all of these
+    exclude_topics: tuple[str, ...] = ()  # none of these
+    providers: tuple[str, ...] = ()  # provider name or domain, any of (case-insensitive)
+    category: str | None = None
+    type: str | None = None
+    min_quality: int | None = None  # articles without a quality never match
+    min_heat: int | None = None
+    max_items: int | None = None  # default: feeds.max_items
 
 
 @dataclass(frozen=True)
@@ -229,6 +248,7 @@ class Settings:
     max_items: int = 50
     digest: str = "off"  # digest feeds: off, daily or weekly
     topics: Mapping[str, TopicSettings] = field(default_factory=dict)
+    custom_feeds: tuple[CustomFeed, ...] = ()
     links: LinkSettings = field(default_factory=LinkSettings)
     lock_timeout: float = 60.0  # seconds a build waits for another one to finish
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
@@ -339,6 +359,9 @@ class _Reader:
         if value < minimum:
             raise self.fail(name, f"must be at least {minimum}")
         return value
+
+    def opt_integer(self, name: str) -> int | None:
+        return None if self.raw(name) is None else self.integer(name, 0, minimum=-(2 ** 62))
 
     def flag(self, name: str, default: bool) -> bool:
         value = self.raw(name)
@@ -671,15 +694,54 @@ def _topics(r: _Reader) -> dict[str, TopicSettings]:
         if slug is not None and not _valid_slug(slug):
             raise t.fail("slug", "must be lower-case letters, digits and hyphens")
         podcast = _podcast(t.section("podcast")) if t.raw("podcast") is not None else None
+        max_items = t.raw("max_items")
         topics[name] = TopicSettings(
             title=t.opt_text("title"),
             description=t.opt_text("description"),
             aliases=t.texts("aliases"),
             slug=slug,
             podcast=podcast,
+            max_items=None if max_items is None else t.integer("max_items", 1, minimum=1),
         )
         t.finish()
     return topics
+
+
+_QUERY_KEYS = ("topics", "all_topics", "exclude_topics", "providers", "category", "type", "min_quality", "min_heat")
+
+
+def _custom_feeds(r: _Reader, topics: Mapping[str, TopicSettings]) -> tuple[CustomFeed, ...]:
+    """`feeds.custom`: slug → a query over the articles' fields, with its title and description."""
+    if not r.data:
+        return ()
+    from feeder.selection.topics import slug_for, topic_key  # only when there are custom feeds
+
+    taken = {ts.slug or slug_for(topic_key(name)): name for name, ts in topics.items()}
+    feeds = []
+    for slug in list(r.data):
+        if not isinstance(slug, str) or not _valid_slug(slug):
+            raise ConfigError("a custom feed's name is its folder: lower-case letters, digits and hyphens",
+                              key=r.key(str(slug)), path=r.path)
+        if slug in taken:
+            raise r.fail(slug, f"the topic {taken[slug]!r} has this folder already: name the feed otherwise")
+        c = r.section(slug)
+        title = c.opt_text("title")
+        if not title or not title.strip():
+            raise c.fail("title", "is required")
+        max_items = c.raw("max_items")
+        feed = CustomFeed(
+            slug=slug, title=title.strip(), description=c.text("description", "") or title.strip(),
+            topics=c.texts("topics"), all_topics=c.texts("all_topics"), exclude_topics=c.texts("exclude_topics"),
+            providers=tuple(p.casefold() for p in c.texts("providers")),
+            category=c.opt_text("category"), type=c.opt_text("type"),
+            min_quality=c.opt_integer("min_quality"), min_heat=c.opt_integer("min_heat"),
+            max_items=None if max_items is None else c.integer("max_items", 1, minimum=1),
+        )
+        c.finish()
+        if not any(c.data.get(key) not in (None, [], "") for key in _QUERY_KEYS):
+            raise c.fail("topics", "a custom feed needs a query: at least one of " + ", ".join(_QUERY_KEYS))
+        feeds.append(feed)
+    return tuple(feeds)
 
 
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -709,6 +771,8 @@ def parse_config(data: Any, *, base: Path, source: Path | None = None) -> Settin
         digest = "off"
     if digest not in ("off", "daily", "weekly"):
         raise feeds.fail("digest", "must be off, daily or weekly")
+    topics = _topics(r.section("topics"))
+    custom_feeds = _custom_feeds(feeds.section("custom"), topics)
     feeds.finish()
     state = _state(r.section("state"))
     settings = Settings(
@@ -721,7 +785,8 @@ def parse_config(data: Any, *, base: Path, source: Path | None = None) -> Settin
         follow_symlinks=follow_symlinks,
         max_items=max_items,
         digest=digest,
-        topics=_topics(r.section("topics")),
+        topics=topics,
+        custom_feeds=custom_feeds,
         links=_links(r.section("links")),
         lock_timeout=r.seconds("lock_timeout", Settings.lock_timeout),
         schedule=_schedule(r.section("schedule")),

@@ -164,6 +164,7 @@ class Topic:
     description: str  # the feed's description (a default sentence when none is configured)
     podcast: PodcastSettings | None = None  # the topic's RSS feed is a podcast
     blurb: str = ""  # the configured description only: what the landing page shows
+    custom: bool = False  # a custom feed (feeds.custom): a query, titled on its own
 
 
 @dataclass(frozen=True, slots=True)

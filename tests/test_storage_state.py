@@ -152,6 +152,9 @@ def test_a_link_verdict_change_pending_before_the_upgrade_still_makes_the_next_b
         st.conn.execute("DROP INDEX files_warnings")
         st.conn.execute("DROP TABLE file_topics")  # and what later migrations made
         st.conn.execute("DROP TABLE listing_dirty")
+        st.conn.execute("DROP TABLE archives")
+        for column in ("quality", "heat", "category", "kind", "provider"):
+            st.conn.execute(f"ALTER TABLE files DROP COLUMN {column}")
         st.set_meta("holds_changed", "1")  # what a link check of the previous version left
         before = next(i for i, m in enumerate(MIGRATIONS) if "reselect_requests" in m)
         st.conn.execute(f"PRAGMA user_version = {before}")

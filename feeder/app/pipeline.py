@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from feeder.output.websub import Ping
     from feeder.selection.feeds import Selection
     from feeder.selection.live import LiveSelection
+    from feeder.selection.topics import TopicIndex
 
 
 __all__ = ["BuildReport", "BuildStats", "FeedSummary", "LastBuild", "Problem", "build", "open_catalog"]
@@ -316,11 +317,13 @@ def _select(settings: Settings, state: State, catalog: Catalog, now: datetime) -
     changed since the last build. Otherwise, without link checks, each feed
     is asked of the database; with them, the policy looks at every entry.
     """
+    from feeder.selection.custom import reserved_slugs
     from feeder.selection.digests import digest_window
     from feeder.selection.topics import TopicIndex
 
     with_urls = settings.links.enabled
-    index = TopicIndex(settings.topics, settings.site.title)
+    reserved = reserved_slugs(settings.custom_feeds)
+    index = TopicIndex(settings.topics, settings.site.title, reserved=reserved)
     keep_since = digest_window(settings.digest, now, settings.tzinfo, settings.max_items)
     if not catalog.resident and not settings.links.enabled:
         from feeder.content.members import Members
@@ -328,11 +331,11 @@ def _select(settings: Settings, state: State, catalog: Catalog, now: datetime) -
 
         selection = select_indexed(Members(state, [d.dropped for d in catalog.duplicates()]), index=index, now=now,
                                    max_items=settings.max_items, retained=state.known_topics(), keep_since=keep_since)
-        return selection, 0
+        return _with_custom(selection, settings, state, catalog, index, now, keep_since, frozenset()), 0
     from feeder.selection.live import LiveSelection
 
     where = (state.conn.target, state.output_key)
-    topics = (settings.topics, settings.site.title)
+    topics = (settings.topics, settings.site.title, reserved)
     # Taken out while it is changed: a build that fails half-way leaves none behind.
     kept = _SELECTIONS.pop(where, None)
     cursor, changes = catalog.entry_changes(kept.cursor if kept is not None and kept.topics == topics else None,
@@ -342,12 +345,14 @@ def _select(settings: Settings, state: State, catalog: Catalog, now: datetime) -
     else:
         live = kept.live
         live.update(changes)
+    held: frozenset[str] = frozenset()
     if settings.links.enabled:
         from feeder.links.rounds import held_back
 
         entries = catalog.entries(with_urls=True)
         records = state.link_records(e.original_url for e in entries)
-        live.hold(held_back(entries, records, state.in_feed(), settings.links))
+        held = frozenset(held_back(entries, records, state.in_feed(), settings.links))
+        live.hold(held)
     selection = live.select(
         now=now,
         max_items=settings.max_items,
@@ -356,7 +361,31 @@ def _select(settings: Settings, state: State, catalog: Catalog, now: datetime) -
     )
     if catalog.resident:
         _SELECTIONS[where] = _KeptSelection(topics, cursor, live)
-    return selection, live.held_visible(now)
+    return _with_custom(selection, settings, state, catalog, index, now, keep_since, held), live.held_visible(now)
+
+
+def _with_custom(selection: Selection[Entry], settings: Settings, state: State, catalog: Catalog,
+                 index: TopicIndex, now: datetime, keep_since: datetime | None,
+                 held: frozenset[str]) -> Selection[Entry]:
+    """The selection with the custom feeds' plans: each query asked of the
+    state database, newest matches first (none held back, no duplicate)."""
+    if not settings.custom_feeds:
+        return selection
+    from dataclasses import replace
+
+    from feeder.content.members import Candidates
+    from feeder.model import FeedPlan
+    from feeder.selection.custom import compile_query, custom_topic
+
+    candidates = Candidates(state, [d.dropped for d in catalog.duplicates()], held)
+    until, since = now.timestamp(), keep_since.timestamp() if keep_since is not None else None
+    plans = []
+    for feed in settings.custom_feeds:
+        query = compile_query(feed, index)
+        items = candidates.newest(query, index.key, until, feed.max_items or settings.max_items)
+        recent = () if since is None else tuple(candidates.newest(query, index.key, until, None, since=since))
+        plans.append(FeedPlan(custom_topic(feed), tuple(items), recent))
+    return replace(selection, custom=tuple(plans))
 
 
 def _remember(state: State, catalog: Catalog, selection: Selection[Entry], held_visible: int,

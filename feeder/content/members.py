@@ -11,13 +11,14 @@ spelling counts one pass over an index, in the database's own code.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 from feeder.content.catalog import Entry
 from feeder.content.parsing import TOPIC_SEP
+from feeder.selection.custom import Facets, Query, matches
 from feeder.storage.base import Store
 
-__all__ = ["Members"]
+__all__ = ["Candidates", "Members"]
 
 _ROW = "f.path, f.article_id, f.published_at, f.topics"
 
@@ -51,10 +52,12 @@ class Members:
             "SELECT COUNT(*) FROM files WHERE published = 1 AND published_at <= ?", (until,)).fetchone()[0]
         return int(found) - len(self._dropped_visible(until))
 
-    def newest(self, names: Sequence[str] | None, until: float, limit: int) -> list[Entry]:
-        """The `limit` newest articles visible at `until` (with one of `names`, unless None)."""
+    def newest(self, names: Sequence[str] | None, until: float, limit: int | None) -> list[Entry]:
+        """The `limit` newest articles visible at `until` (with one of `names`, unless None; every one
+        with no limit)."""
         # A dropped file may take a place: ask for as many more as there are.
-        return self._take(self._ordered(names, until, None, limit + len(self._dropped)), limit)
+        return self._take(self._ordered(names, until, None, None if limit is None else limit + len(self._dropped)),
+                          limit)
 
     def since(self, names: Sequence[str] | None, until: float, since: float) -> list[Entry]:
         """Every article visible at `until` published at `since` or later (with one of `names`, unless None)."""
@@ -110,3 +113,44 @@ class Members:
                 f"SELECT {_ROW} FROM files f WHERE f.published = 1 AND f.path IN ({{marks}})",  # noqa: S608
                 sorted(self._dropped))))
         return [e for e in self._dropped_entries if e.timestamp <= until]
+
+
+class Candidates:
+    """The visible articles, newest first, with what custom feeds ask of
+    them: each custom feed's matches, read from `files` in date order and
+    judged by `feeder.selection.custom.matches` until the feed is full."""
+
+    def __init__(self, state: Store, dropped: Collection[str] = (), held: Collection[str] = ()):
+        self._conn = state.conn
+        self._dropped = frozenset(dropped)  # duplicates of another file's id
+        self._held = frozenset(held)  # ids the link policy holds back
+
+    def newest(self, query: Query, key_of: Callable[[str], str], until: float, limit: int | None, *,
+               since: float | None = None) -> list[Entry]:
+        bounds, params = ["published_at <= ?"], [until]
+        if since is not None:
+            bounds.append("published_at >= ?")
+            params.append(since)
+        # What the database can judge itself narrows the rows read; `matches` decides.
+        if query.min_quality is not None:
+            bounds.append("quality >= ?")
+            params.append(query.min_quality)
+        if query.min_heat is not None:
+            bounds.append("heat >= ?")
+            params.append(query.min_heat)
+        where = " AND ".join(bounds)  # our own column names, values as parameters
+        rows = self._conn.execute(
+            "SELECT path, article_id, published_at, topics, original_url, quality, heat, category, kind, "  # noqa: S608
+            f"provider FROM files WHERE published = 1 AND {where} ORDER BY published_at DESC, article_id", params)
+        found: list[Entry] = []
+        for path, aid, at, names, url, quality, heat, category, kind, provider in rows:
+            if limit is not None and len(found) == limit:
+                break
+            if path in self._dropped or aid in self._held:
+                continue
+            topics = tuple(names.split(TOPIC_SEP)) if names else ()
+            facets = Facets(topics, quality, heat, category, kind,
+                            tuple(provider.split(TOPIC_SEP)) if provider else ())
+            if matches(query, facets, key_of):
+                found.append(Entry(aid, path, True, at, topics, url or ""))
+        return found

@@ -71,6 +71,13 @@ class FileRow(NamedTuple):
     error: str | None  # why the file is not an article
     media_url: str | None  # an enclosure whose type or length must be asked for
     warnings: str | None  # optional fields left out, one per line
+    # What custom feeds ask of an article (feeds.custom): its quality, heat,
+    # category, type, and provider (name and domain, case-folded, TOPIC_SEP between).
+    quality: int | None = None
+    heat: int | None = None
+    category: str | None = None
+    kind: str | None = None
+    provider: str | None = None
 
     def snap(self) -> SnapRow:
         return SnapRow(*self[:7])
@@ -86,8 +93,11 @@ def _parse_one(f: ContentFile, max_size: int, tz: tzinfo) -> tuple[FileRow, Arti
     file_hash = hashlib.blake2b(data, digest_size=12).hexdigest()
     enc = a.enclosure
     media_url = enc.url if enc is not None and (enc.length is None or not enc.type) else None
+    p = a.provider
+    provider = f"{p.name.casefold()}{TOPIC_SEP}{(p.domain or '').casefold()}" if p is not None else None
     row = FileRow(f.rel, f.size, f.mtime_ns, a.id, int(a.published), a.published_at.timestamp(),
-                  TOPIC_SEP.join(a.topics), a.original_url, file_hash, None, media_url, "\n".join(warnings) or None)
+                  TOPIC_SEP.join(a.topics), a.original_url, file_hash, None, media_url, "\n".join(warnings) or None,
+                  a.quality, a.heat, a.category, a.type, provider)
     return row, a
 
 
@@ -95,7 +105,8 @@ def _parse_one(f: ContentFile, max_size: int, tz: tzinfo) -> tuple[FileRow, Arti
 SNAP_COLUMNS = "path, size, mtime_ns, article_id, published, published_at, topics"
 
 _INSERT = upsert("files", ("path", "size", "mtime_ns", "article_id", "published", "published_at", "topics",
-                           "original_url", "digest", "error", "media_url", "warnings"), ("path",))
+                           "original_url", "digest", "error", "media_url", "warnings", "quality", "heat", "category",
+                           "kind", "provider"), ("path",))
 DELTA_UPSERT = upsert("snapshot_delta", ("path", "data"), ("path",))
 _worker_db: Database | None = None
 

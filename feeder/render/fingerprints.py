@@ -20,7 +20,8 @@ def render_fingerprint(settings: Settings) -> str:
     """Everything outside the articles that rendering depends on."""
     topics = {k: asdict(v) for k, v in sorted(settings.topics.items())}
     return hash_of(RENDER_VERSION, __version__, asdict(settings.site), topics, settings.max_items,
-                   settings.timezone, settings.max_file_size, list(settings.websub.hubs), settings.digest)
+                   settings.timezone, settings.max_file_size, list(settings.websub.hubs), settings.digest,
+                   [asdict(feed) for feed in settings.custom_feeds])
 
 
 def selection_fingerprint(settings: Settings) -> str:

@@ -61,6 +61,8 @@ def feed_texts(topic: Topic | None, site: SiteSettings) -> tuple[str, str]:
     """A feed's title and description."""
     if topic is None:
         return site.title, site.description or f"The latest from {site.title}"
+    if topic.custom:
+        return topic.title, topic.description  # a custom feed is titled on its own
     return f"{site.title}: {topic.title}", topic.description
 
 

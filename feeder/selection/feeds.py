@@ -47,7 +47,7 @@ class Indexed(Protocol[T_co]):
 
     def spelling_counts(self, until: float) -> Mapping[str, int]: ...
     def visible_count(self, until: float) -> int: ...
-    def newest(self, names: Sequence[str] | None, until: float, limit: int) -> Sequence[T_co]: ...
+    def newest(self, names: Sequence[str] | None, until: float, limit: int | None) -> Sequence[T_co]: ...
     def since(self, names: Sequence[str] | None, until: float, since: float) -> Sequence[T_co]: ...
 
 
@@ -61,10 +61,11 @@ class Selection(Generic[T]):
     topics: tuple[FeedPlan[T], ...]
     display_names: Mapping[str, str]  # topic spelling in an article → topic display name
     visible: int  # visible articles, before any feed's limit
+    custom: tuple[FeedPlan[T], ...] = ()  # custom feeds (feeds.custom), in their configured order
 
     @property
     def plans(self) -> tuple[FeedPlan[T], ...]:
-        return (self.everything, *self.topics)
+        return (self.everything, *self.topics, *self.custom)
 
 
 def assemble(index: TopicIndex, retained: Mapping[str, str] | None, counts: Mapping[str, Counter[str]],
@@ -112,6 +113,7 @@ def select_feeds(
     recent: dict[str, list[T]] = {}
     since = keep_since.timestamp() if keep_since is not None else None
     key_of: dict[str, str] = {}  # few distinct spellings, many articles
+    limits: dict[str, int | None] = {}  # topics whose feed is not max_items long
     for article in visible:
         keys: set[str] = set()
         for name in article.topics:
@@ -122,14 +124,19 @@ def select_feeds(
                 counter = spellings.get(key)
                 if counter is None:
                     counter = spellings[key] = Counter()
+                    limit = index.limit(key, max_items)
+                    if limit != max_items:
+                        limits[key] = limit
                 counter[name] += 1
                 keys.add(key)
         for key in keys:
             feed = members.get(key)
             if feed is None:
                 members[key] = [article]
-            elif len(feed) < max_items:
-                feed.append(article)
+            else:
+                limit = limits.get(key, max_items) if limits else max_items
+                if limit is None or len(feed) < limit:
+                    feed.append(article)
             if since is not None and article.timestamp >= since:
                 recent.setdefault(key, []).append(article)
 
@@ -168,6 +175,7 @@ def select_indexed(
         if names == []:
             return FeedPlan(topic)  # configured or retained, with no visible article
         recent = () if since is None else tuple(articles.since(names, now_ts, since))
-        return FeedPlan(topic, tuple(articles.newest(names, now_ts, max_items)), recent)
+        limit = max_items if topic is None else index.limit(key, max_items)
+        return FeedPlan(topic, tuple(articles.newest(names, now_ts, limit)), recent)
 
     return assemble(index, retained, spellings, plan, articles.visible_count(now_ts))

@@ -139,7 +139,9 @@ class LiveSelection(Generic[T]):
             recent: tuple[T, ...] = ()
             if since is not None:
                 recent = tuple(members[start:bisect_right(members, -since, key=_age)])
-            return FeedPlan(topic, tuple(members[start:start + max_items]), recent)
+            limit = max_items if topic is None else self._index.limit(key, max_items)
+            return FeedPlan(topic, tuple(members[start:] if limit is None else members[start:start + limit]),
+                            recent)
 
         return assemble(self._index, retained, counts, plan, len(everything) - cut)
 

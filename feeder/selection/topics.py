@@ -53,8 +53,10 @@ class TopicIndex:
     always gives the same slugs, whatever order the articles were read in.
     """
 
-    def __init__(self, configured: Mapping[str, TopicSettings], site_title: str):
+    def __init__(self, configured: Mapping[str, TopicSettings], site_title: str, *,
+                 reserved: frozenset[str] = frozenset()):
         self._site_title = site_title
+        self._reserved = reserved  # slugs of custom feeds: no topic takes them
         self._settings: dict[str, TopicSettings] = {}
         self._alias: dict[str, str] = {}
         self._configured_name: dict[str, str] = {}
@@ -70,6 +72,16 @@ class TopicIndex:
         key = topic_key(name)
         return self._alias.get(key, key)
 
+    def limit(self, key: str, default: int) -> int | None:
+        """How many items the topic's feed holds: its own max_items, every
+        episode for a podcast, else `default` (feeds.max_items); None: no limit."""
+        ts = self._settings.get(key)
+        if ts is not None and ts.max_items is not None:
+            return ts.max_items
+        if ts is not None and ts.podcast is not None:
+            return None
+        return default
+
 
     def build(self, spellings: Mapping[str, Counter[str]]) -> dict[str, Topic]:
         """Topics for the given keys; `spellings` counts how articles spell each key."""
@@ -78,7 +90,7 @@ class TopicIndex:
         for key in keys:
             ts = self._settings.get(key)
             wanted[key] = ts.slug if ts and ts.slug else slug_for(key)
-        slugs = self._dedupe(wanted)
+        slugs = self._dedupe(wanted, self._reserved)
         topics: dict[str, Topic] = {}
         for key in keys:
             ts = self._settings.get(key, TopicSettings())
@@ -96,18 +108,22 @@ class TopicIndex:
         return topics
 
     @staticmethod
-    def _dedupe(wanted: Mapping[str, str]) -> dict[str, str]:
+    def _dedupe(wanted: Mapping[str, str], reserved: frozenset[str] = frozenset()) -> dict[str, str]:
         # Two topics may transliterate to one slug ("C" and "C++"). The topic whose
         # name *is* the slug keeps it, so adding a new lookalike topic never moves
         # an existing feed; otherwise the first key in sorted order keeps it.
+        # A custom feed's slug is never a topic's.
         by_slug: dict[str, list[str]] = {}
         for key, slug in wanted.items():
             by_slug.setdefault(slug, []).append(key)
         result: dict[str, str] = {}
         for slug, keys in by_slug.items():
             keys.sort(key=lambda k: (k != slug, k))
-            result[keys[0]] = slug
-            for key in keys[1:]:
+            first = 0
+            if slug not in reserved:
+                result[keys[0]] = slug
+                first = 1
+            for key in keys[first:]:
                 result[key] = f"{slug[: MAX_SLUG - 9]}-{_digest(key)}"
         return result
 

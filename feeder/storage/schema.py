@@ -210,12 +210,30 @@ MIGRATIONS: list[str] = [
     CREATE INDEX file_topics_newest ON file_topics (name, published_at DESC, article_id, path, topics);
     DELETE FROM meta WHERE key = 'topic_index';
     """,
+    """
+    -- What custom feeds (feeds.custom) ask of each article. Filled by parsing:
+    -- the release that added them parses every file again (PARSER_VERSION).
+    ALTER TABLE files ADD COLUMN quality INTEGER;
+    ALTER TABLE files ADD COLUMN heat INTEGER;
+    ALTER TABLE files ADD COLUMN category TEXT;
+    ALTER TABLE files ADD COLUMN kind TEXT;
+    ALTER TABLE files ADD COLUMN provider TEXT;
+    -- A feed's archive: its articles of one period, frozen once rendered (RFC 5005).
+    CREATE TABLE archives (
+        output TEXT NOT NULL,
+        feed TEXT NOT NULL,
+        period TEXT NOT NULL,      -- the period's start, ISO 8601 (a month: 2025-06)
+        fingerprint TEXT NOT NULL, -- of what it was rendered from ('' to render it again)
+        PRIMARY KEY (output, feed, period)
+    );
+    """,
 ]
 
 
 # Every table of the schema above (what `feeder state copy` copies).
 TABLES = ("feeds", "links", "hosts", "in_feed", "meta", "files", "file_topics", "listing_dirty", "snapshot",
-          "snapshot_delta", "output_feeds", "media", "podcasts", "digests", "sources", "ingested", "leases")
+          "snapshot_delta", "output_feeds", "media", "podcasts", "digests", "sources", "ingested", "leases",
+          "archives")
 
 _PG_TYPES = [(re.compile(r"\bINTEGER\b"), "BIGINT"), (re.compile(r"\bREAL\b"), "DOUBLE PRECISION"),
              (re.compile(r"\bBLOB\b"), "BYTEA"),
