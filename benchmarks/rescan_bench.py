@@ -7,6 +7,7 @@ the floor of what the machine allows, and the daemon's edit-to-feed latency.
     python benchmarks/rescan_bench.py --n 1000000 --dir /var/tmp --reuse   # keep the corpus for the next run
     python benchmarks/rescan_bench.py --python /opt/feeder/bin/python     # feeder as installed there
     python benchmarks/rescan_bench.py --layout flat   # one folder of files (also: mixed)
+    python benchmarks/rescan_bench.py --archive monthly   # with archived feeds (RFC 5005)
 
 For each N it generates realistic articles in the seed's format (~3 KB each,
 ~40 topics with a skewed distribution, ~60% published), then times, each as
@@ -204,7 +205,7 @@ def watch_latency(config: Path, content: Path, feed: Path, n: int, edits: int = 
         proc.wait(60)
 
 
-def bench(n: int, root: Path, *, watch: bool = True, layout: str = "nested") -> None:
+def bench(n: int, root: Path, *, watch: bool = True, layout: str = "nested", archive: str = "off") -> None:
     content = root / "content"
     t = time.perf_counter()
     if (root / "generated").exists():
@@ -217,13 +218,14 @@ def bench(n: int, root: Path, *, watch: bool = True, layout: str = "nested") -> 
         (root / "generated").touch()
         verb = "generated"
     size = sum(p.stat().st_size for p in content.rglob("*.txt"))
-    print(f"\nN = {n:,}, {layout} layout: {verb} {size / 1e6:,.0f} MB ({size / n / 1000:.1f} KB per file) "
+    print(f"\nN = {n:,}, {layout} layout, archive {archive}: {verb} {size / 1e6:,.0f} MB "
+          f"({size / n / 1000:.1f} KB per file) "
           f"in {time.perf_counter() - t:.1f} s")
     config = root / "feeder.yaml"
     config.write_text(yaml.safe_dump({
         "site": {"title": "Bench", "base_url": "https://bench.example/feeds/"},
         "content_dir": str(content), "output_dir": str(root / "feeds"), "state_dir": str(root / "state"),
-        "links": {"enabled": False},
+        "links": {"enabled": False}, "feeds": {"archive": archive},
     }))
     phases = []
     reads = floor_read(content)  # also warms the page cache, as for the cold build below
@@ -285,6 +287,8 @@ def main() -> None:
                          "folders beside many small ones")
     ap.add_argument("--reuse", action="store_true",
                     help="keep the corpus in DIR/feeder-bench-N and reuse it in later runs (with --dir)")
+    ap.add_argument("--archive", choices=("off", "monthly", "weekly"), default="off",
+                    help="feeds.archive: also write every feed's archive documents (RFC 5005)")
     a = ap.parse_args()
     if a.reuse and a.dir is None:
         ap.error("--reuse needs --dir")
@@ -301,7 +305,7 @@ def main() -> None:
         else:
             root = Path(tempfile.mkdtemp(prefix=f"feeder-bench-{n}-", dir=a.dir))
         try:
-            bench(n, root, watch=not a.no_watch, layout=a.layout)
+            bench(n, root, watch=not a.no_watch, layout=a.layout, archive=a.archive)
         finally:
             if not a.reuse:
                 shutil.rmtree(root, ignore_errors=True)

@@ -247,6 +247,7 @@ class Settings:
     follow_symlinks: bool = False  # follow symbolic links out of the content folder (and into folders)
     max_items: int = 50
     digest: str = "off"  # digest feeds: off, daily or weekly
+    archive: str = "off"  # archived feeds (RFC 5005): off, monthly or weekly
     topics: Mapping[str, TopicSettings] = field(default_factory=dict)
     custom_feeds: tuple[CustomFeed, ...] = ()
     links: LinkSettings = field(default_factory=LinkSettings)
@@ -771,6 +772,11 @@ def parse_config(data: Any, *, base: Path, source: Path | None = None) -> Settin
         digest = "off"
     if digest not in ("off", "daily", "weekly"):
         raise feeds.fail("digest", "must be off, daily or weekly")
+    archive = feeds.raw("archive")
+    if archive is None or archive is False:  # YAML reads an unquoted `off` as false
+        archive = "off"
+    if archive not in ("off", "monthly", "weekly"):
+        raise feeds.fail("archive", "must be off, monthly or weekly")
     topics = _topics(r.section("topics"))
     custom_feeds = _custom_feeds(feeds.section("custom"), topics)
     feeds.finish()
@@ -785,6 +791,7 @@ def parse_config(data: Any, *, base: Path, source: Path | None = None) -> Settin
         follow_symlinks=follow_symlinks,
         max_items=max_items,
         digest=digest,
+        archive=archive,
         topics=topics,
         custom_feeds=custom_feeds,
         links=_links(r.section("links")),

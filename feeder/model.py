@@ -189,6 +189,8 @@ class FeedPlan(Generic[T]):
     topic: Topic | None  # None for the all-topics feed
     items: tuple[T, ...] = ()
     recent: tuple[T, ...] = ()  # every visible member since the digest window opened, newest first
+    # With feeds.archive: every older member, by period, newest period first (RFC 5005).
+    archive: tuple[tuple[str, tuple[T, ...]], ...] = ()
 
     @property
     def slug(self) -> str:

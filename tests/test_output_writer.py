@@ -187,3 +187,39 @@ def test_a_stop_comes_between_feeds(tmp_path):
         pub.write_later({"b/rss.xml": b"B", "b/atom.xml": b"B"}, then=lambda: recorded.append("b"))
     assert recorded == ["a"]  # the feed already handed over is finished and recorded
     assert (tmp_path / "a/atom.xml").read_bytes() == b"A" and not (tmp_path / "b").exists()
+
+
+def test_bulk_writes_put_files_in_place_together(tmp_path):
+    import gzip
+
+    pub = Publisher(tmp_path)
+    pub.write("archive/2025-01/rss.xml", b"old")
+    done: list[str] = []
+    with pub.bulk():
+        pub.write_bulk({"archive/2025-01/rss.xml": b"new", "archive/2025-02/rss.xml": b"feb"},
+                       then=lambda: done.append("one"))
+        # Not in place yet: made durable and renamed together on the way out.
+        assert (tmp_path / "archive/2025-01/rss.xml").read_bytes() == b"old"
+        assert not (tmp_path / "archive/2025-02/rss.xml").exists()
+        assert done == []
+        pub.write_bulk({"archive/2025-03/rss.xml": b"mar"}, then=lambda: done.append("two"))
+    assert done == ["one", "two"]
+    assert (tmp_path / "archive/2025-01/rss.xml").read_bytes() == b"new"
+    assert gzip.decompress((tmp_path / "archive/2025-02/rss.xml.gz").read_bytes()) == b"feb"
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".feeder-")]
+    assert pub.written[1:] == ["archive/2025-01/rss.xml", "archive/2025-02/rss.xml", "archive/2025-03/rss.xml"]
+
+
+def test_a_failed_bulk_leaves_the_old_files_no_temporary_and_nothing_recorded(tmp_path):
+    pub = Publisher(tmp_path)
+    pub.write("a/rss.xml", b"old")
+    done: list[str] = []
+    with pytest.raises(RuntimeError), pub.bulk():
+        pub.write_bulk({"a/rss.xml": b"new"}, then=lambda: done.append("a"))
+        raise RuntimeError("stopped")
+    assert (tmp_path / "a/rss.xml").read_bytes() == b"old"
+    assert done == []
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".feeder-")]
+    with pytest.raises(OutputError):
+        with pub.bulk():
+            pub.write_bulk({"../escape.xml": b"x"}, then=lambda: None)

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from feeder.content.scan import PendingListing
     from feeder.content.watch import Changes
     from feeder.links.rounds import RoundReport
+    from feeder.model import FeedPlan
     from feeder.net.guard import Resolver
     from feeder.output.websub import Ping
     from feeder.selection.feeds import Selection
@@ -331,7 +332,8 @@ def _select(settings: Settings, state: State, catalog: Catalog, now: datetime) -
 
         selection = select_indexed(Members(state, [d.dropped for d in catalog.duplicates()]), index=index, now=now,
                                    max_items=settings.max_items, retained=state.known_topics(), keep_since=keep_since)
-        return _with_custom(selection, settings, state, catalog, index, now, keep_since, frozenset()), 0
+        selection = _with_custom(selection, settings, state, catalog, index, now, keep_since, frozenset())
+        return _with_archives(selection, settings, state, catalog, index, now, frozenset()), 0
     from feeder.selection.live import LiveSelection
 
     where = (state.conn.target, state.output_key)
@@ -361,7 +363,46 @@ def _select(settings: Settings, state: State, catalog: Catalog, now: datetime) -
     )
     if catalog.resident:
         _SELECTIONS[where] = _KeptSelection(topics, cursor, live)
-    return _with_custom(selection, settings, state, catalog, index, now, keep_since, held), live.held_visible(now)
+    selection = _with_custom(selection, settings, state, catalog, index, now, keep_since, held)
+    return _with_archives(selection, settings, state, catalog, index, now, held), live.held_visible(now)
+
+
+def _with_archives(selection: Selection[Entry], settings: Settings, state: State, catalog: Catalog,
+                   index: TopicIndex, now: datetime, held: frozenset[str]) -> Selection[Entry]:
+    """With feeds.archive: each feed's every visible member, read from the
+    state database, split into the subscription feed and its archive periods."""
+    if settings.archive == "off":
+        return selection
+    from dataclasses import replace
+
+    from feeder.content.members import Candidates, Members
+    from feeder.selection.archives import split_archive
+    from feeder.selection.custom import compile_query
+
+    dropped = [d.dropped for d in catalog.duplicates()]
+    members, candidates = Members(state, dropped, held), Candidates(state, dropped, held)
+    queries = {f"custom:{f.slug}": (f, compile_query(f, index)) for f in settings.custom_feeds}
+    until, tz = now.timestamp(), settings.tzinfo
+    spellings: dict[str, list[str]] = {}
+    for name in selection.display_names:
+        spellings.setdefault(index.key(name), []).append(name)
+
+    def split(plan: FeedPlan[Entry]) -> FeedPlan[Entry]:
+        topic = plan.topic
+        limit: int | None
+        if topic is None:
+            every, limit = members.every(None, until), settings.max_items
+        elif topic.custom:
+            feed, query = queries[topic.key]
+            every, limit = candidates.newest(query, index.key, until, None), feed.max_items or settings.max_items
+        else:
+            names = sorted(spellings.get(topic.key, []))
+            every, limit = (members.every(names, until) if names else []), index.limit(topic.key, settings.max_items)
+        items, periods = split_archive(every, limit, settings.archive, tz)
+        return replace(plan, items=items, archive=periods)
+
+    return replace(selection, everything=split(selection.everything),
+                   topics=tuple(split(p) for p in selection.topics), custom=tuple(split(p) for p in selection.custom))
 
 
 def _with_custom(selection: Selection[Entry], settings: Settings, state: State, catalog: Catalog,

@@ -31,10 +31,11 @@ class Members:
     """The published articles of a catalog, but the files `dropped` (the
     duplicates of another file's id), as selection sees them."""
 
-    def __init__(self, state: Store, dropped: Collection[str] = ()):
+    def __init__(self, state: Store, dropped: Collection[str] = (), held: Collection[str] = ()):
         self._state = state
         self._conn = state.conn
         self._dropped = frozenset(dropped)
+        self._held = frozenset(held)  # ids the link policy holds back (only `every` leaves them out)
         self._topics: dict[str, tuple[str, ...]] = {}  # few distinct topic lists: each split once
         self._dropped_entries: list[Entry] | None = None
 
@@ -84,6 +85,10 @@ class Members:
             "SELECT path, article_id, published_at, topics FROM file_topics "  # noqa: S608
             f"WHERE name = ? AND {where} ORDER BY published_at DESC, article_id{tail}", [name, *params]))
             for name in names), key=_order)
+
+    def every(self, names: Sequence[str] | None, until: float) -> list[Entry]:
+        """Every article visible at `until` (with one of `names`, unless None), newest first, none held back."""
+        return [e for e in self._take(self._ordered(names, until, None, None), None) if e.id not in self._held]
 
     def _take(self, entries: Iterable[Entry], limit: int | None) -> list[Entry]:
         """Entries in order, each once (an article may carry two spellings of a topic), none dropped."""

@@ -7,7 +7,8 @@ import contextlib
 import os
 from pathlib import Path
 
-__all__ = ["FILE_MODE", "TEMP_PREFIX", "TEMP_SUFFIX", "atomic_write", "sync_folder"]
+__all__ = ["FILE_MODE", "TEMP_PREFIX", "TEMP_SUFFIX", "atomic_write", "sync_file_system", "sync_folder",
+           "write_temp"]
 
 TEMP_PREFIX = ".feeder-"
 TEMP_SUFFIX = ".tmp"
@@ -43,6 +44,43 @@ def atomic_write(path: Path, data: bytes, *, sync: bool = True) -> None:
         raise
     if sync:
         sync_folder(path.parent)
+
+
+def write_temp(path: Path, data: bytes) -> str:
+    """`data` in a new temporary file beside `path`, not yet flushed to disk
+    (see `sync_file_system`): its name, for the caller to rename over `path`."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.", suffix=TEMP_SUFFIX)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, FILE_MODE)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
+def sync_file_system(folder: Path) -> None:
+    """Flush every file written to the file system holding `folder`: one
+    flush for many files (Linux's syncfs), else every file system's."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        syncfs = libc.syncfs
+    except (OSError, AttributeError):
+        os.sync()
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), str(folder))
+    finally:
+        os.close(fd)
 
 
 def sync_folder(folder: Path) -> None:

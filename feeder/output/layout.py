@@ -1,7 +1,8 @@
 """Where each file lives in the output folder and under the public base URL.
 
     rss.xml, atom.xml, feed.json           all topics
-    topics/<slug>/rss.xml, atom.xml, ...   one topic
+    topics/<slug>/rss.xml, atom.xml, ...   one topic (or custom feed)
+    .../archive/<period>/rss.xml, ...      a feed's archive of one period (RFC 5005)
     digest/rss.xml, topics/<slug>/digest/  digest feeds (when configured)
     index.opml                             every feed
     index.html                             the landing page
@@ -58,11 +59,14 @@ class FeedFiles:
     urls: dict[str, str]
 
 
-def feed_files(slug: str, base_url: str, *, digest: bool = False) -> FeedFiles:
-    """`slug` is '' for the all-topics feed; a digest feed lives in a `digest/` folder beside it (RSS, Atom)."""
+def feed_files(slug: str, base_url: str, *, digest: bool = False, archive: str | None = None) -> FeedFiles:
+    """`slug` is '' for the all-topics feed; a digest feed lives in a `digest/` folder beside it (RSS, Atom),
+    the archive of a period in `archive/<period>/` (RFC 5005)."""
     folder = f"topics/{slug}/" if slug else ""
     if digest:
         folder += "digest/"
+    if archive is not None:
+        folder += f"archive/{archive}/"
     paths = {fmt: folder + FILE_NAMES[fmt] for fmt in (("rss", "atom") if digest else FORMATS)}
     urls = {fmt: public_url(base_url, path) for fmt, path in paths.items()}
     return FeedFiles(paths, urls)

@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, NamedTuple
 
 from feeder.errors import OutputError, check_cancel, describe_os_error
-from feeder.output.atomic import TEMP_PREFIX, TEMP_SUFFIX, atomic_write, sync_folder
+from feeder.output.atomic import TEMP_PREFIX, TEMP_SUFFIX, atomic_write, sync_file_system, sync_folder, write_temp
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -34,10 +34,20 @@ log = logging.getLogger(__name__)
 
 _TEMP_NAME = re.compile(rf"^{re.escape(TEMP_PREFIX)}.*{re.escape(TEMP_SUFFIX)}$")
 
-
-
 # A feed's formats: RSS, Atom and JSON Feed, each written by a thread of its own.
 _FORMATS = 3
+# What `bulk` keeps in temporary files before making them durable together.
+_BULK_BYTES = 64 * 1024 * 1024
+_BULK_FILES = 3000
+
+
+# gzip's levels: the files served on every poll at the smallest size, the
+# archive documents (many, large, rarely fetched) 1.6 times faster for 2% more.
+BEST, FAST = 9, 6
+
+
+def _nothing() -> None:
+    pass
 
 
 class _Batch(NamedTuple):
@@ -60,6 +70,9 @@ class Publisher:
         self.seconds = 0.0  # spent writing (and comparing with what is on disk)
         self._pool: ThreadPoolExecutor | None = None
         self._pending: _Batch | None = None
+        self._staged: list[tuple[str, Path]] | None = None  # (temporary, target) within `bulk`
+        self._staged_bytes = 0
+        self._staged_then: list[tuple[str, bytes, bool, Callable[[], None]]] = []
 
     def prepare(self) -> None:
         """Create the output folder and remove temporaries a killed run left behind."""
@@ -133,7 +146,7 @@ class Publisher:
         finally:
             self.seconds += time.perf_counter() - started
 
-    def write_many(self, files: Mapping[str, bytes], *, gzipped: bool = True) -> list[bool]:
+    def write_many(self, files: Mapping[str, bytes], *, gzipped: bool = True, level: int = BEST) -> list[bool]:
         """`write` for several files at once (one feed's formats): each in a
         thread of its own, as compressing and flushing to disk let go of the
         GIL, and each folder synced once after its last rename. Returns when
@@ -142,7 +155,7 @@ class Publisher:
 
         self.settle()
         with ThreadPoolExecutor(max_workers=max(1, len(files)), thread_name_prefix="feeder-write") as pool:
-            return self._settle(self._start(pool, files, gzipped, None))
+            return self._settle(self._start(pool, files, gzipped, None, level))
 
     @contextlib.contextmanager
     def in_background(self) -> Iterator[None]:
@@ -159,17 +172,17 @@ class Publisher:
             self._pool = self._pending = None
             pool.shutdown(wait=True)
 
-    def write_later(self, files: Mapping[str, bytes], then: Callable[[], None]) -> None:
+    def write_later(self, files: Mapping[str, bytes], then: Callable[[], None], *, level: int = BEST) -> None:
         """Write `files` as `write_many` does, and call `then` once they are in
         place: in the background within `in_background` (the next feed is
         rendered meanwhile), the files and `then` done by the next write or
         `settle`; at once outside it."""
         if self._pool is None:
-            self.write_many(files)
+            self.write_many(files, level=level)
             then()
             return
         self.settle()
-        self._pending = self._start(self._pool, files, True, then)
+        self._pending = self._start(self._pool, files, True, then, level)
 
     def settle(self) -> None:
         """Wait for the files `write_later` handed over, and call its `then`."""
@@ -177,11 +190,87 @@ class Publisher:
         if batch is not None:
             self._settle(batch)
 
-    def _start(self, pool: ThreadPoolExecutor, files: Mapping[str, bytes], gzipped: bool,
-               then: Callable[[], None] | None) -> _Batch:
+    @contextlib.contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Within it, `write_bulk` writes many files from the calling thread and
+        makes them durable together: each is written to a temporary file, and
+        every few thousand files (and on the way out) the file system is
+        flushed once, then each is renamed into place, its compressed copy
+        first. A reader sees each file old or new, as with `write`; a crash
+        leaves the old files and temporaries the next run removes. (Handing
+        thousands of small files to threads costs more than it saves: each
+        of their system calls waits for the interpreter lock.)"""
+        self.settle()
+        self._staged = []
+        try:
+            yield
+            self._commit()
+        finally:
+            for tmp, _ in self._staged or ():
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            self._staged, self._staged_bytes, self._staged_then = None, 0, []
+
+    def write_bulk(self, files: Mapping[str, bytes], then: Callable[[], None], *, level: int = FAST) -> None:
+        """Write `files` within `bulk`; `then` is called once they are in place."""
+        if self._staged is None:
+            raise RuntimeError("write_bulk outside bulk()")
         self._may_write()
         started = time.perf_counter()
-        futures = [pool.submit(self._put, rel, data, gzipped=gzipped) for rel, data in files.items()]
+        try:
+            for rel, data in files.items():
+                path = self.target(rel)
+                gz_path = path.with_name(path.name + ".gz")
+                same = self._same(path, data)
+                if same and gz_path.exists():
+                    self._staged_then.append((rel, data, False, _nothing))
+                    continue
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    packed = gzip.compress(data, compresslevel=level, mtime=0)
+                    self._staged.append((write_temp(gz_path, packed), gz_path))
+                    if not same:
+                        self._staged.append((write_temp(path, data), path))
+                except OSError as exc:
+                    raise OutputError(path, f"cannot write: {describe_os_error(exc)}") from None
+                self._staged_bytes += len(data) + len(packed)
+                self._staged_then.append((rel, data, not same, _nothing))
+            self._staged_then.append(("", b"", False, then))
+        finally:
+            self.seconds += time.perf_counter() - started
+        if self._staged_bytes >= _BULK_BYTES or len(self._staged) >= _BULK_FILES:
+            self._commit()
+
+    def _commit(self) -> None:
+        staged, self._staged = self._staged or [], []
+        done, self._staged_then, self._staged_bytes = self._staged_then, [], 0
+        started = time.perf_counter()
+        try:
+            if staged:
+                self._may_write()
+                sync_file_system(self.root)
+                for tmp, path in staged:
+                    try:
+                        os.replace(tmp, path)
+                    except OSError as exc:
+                        raise OutputError(path, f"cannot write: {describe_os_error(exc)}") from None
+                for folder in {path.parent for _, path in staged}:
+                    sync_folder(folder)
+        except BaseException:
+            self._staged = staged  # removed on the way out of `bulk`, those not renamed yet
+            raise
+        finally:
+            self.seconds += time.perf_counter() - started
+        for rel, data, written, then in done:
+            if rel:
+                self._done(rel, data, written)
+            then()
+
+    def _start(self, pool: ThreadPoolExecutor, files: Mapping[str, bytes], gzipped: bool,
+               then: Callable[[], None] | None, level: int = BEST) -> _Batch:
+        self._may_write()
+        started = time.perf_counter()
+        futures = [pool.submit(self._put, rel, data, gzipped=gzipped, level=level) for rel, data in files.items()]
         self.seconds += time.perf_counter() - started
         return _Batch(dict(files), futures, then)
 
@@ -210,7 +299,8 @@ class Publisher:
         written, _ = self._put(rel, data, gzipped=gzipped, sync=True)
         return self._done(rel, data, written)
 
-    def _put(self, rel: str, data: bytes, *, gzipped: bool, sync: bool = False) -> tuple[bool, Path | None]:
+    def _put(self, rel: str, data: bytes, *, gzipped: bool, sync: bool = False,
+             level: int = BEST) -> tuple[bool, Path | None]:
         """Put `rel` and its compressed copy in place: whether `rel` changed
         (it may have held these bytes already), and the folder written into
         (None when nothing was), which `sync` syncs after each rename."""
@@ -223,7 +313,7 @@ class Publisher:
             path.parent.mkdir(parents=True, exist_ok=True)
             if gzipped:
                 # mtime=0 and no file name in the header: the same bytes every time.
-                atomic_write(gz_path, gzip.compress(data, compresslevel=9, mtime=0), sync=sync)
+                atomic_write(gz_path, gzip.compress(data, compresslevel=level, mtime=0), sync=sync)
             if not same:
                 atomic_write(path, data, sync=sync)
         except OSError as exc:

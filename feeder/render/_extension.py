@@ -28,6 +28,7 @@ PODCAST_NS = "https://podcastindex.org/namespace/1.0"
 PODCAST_GUID_NAMESPACE = uuid.UUID("ead4c236-bf58-58c6-a2c6-a6b28d128cb6")
 DC_NS = "http://purl.org/dc/elements/1.1/"
 MEDIA_NS = "http://search.yahoo.com/mrss/"
+FH_NS = "http://purl.org/syndication/history/1.0"  # RFC 5005
 
 _IMAGE_TYPES = {
     ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".gif": "image/gif",
@@ -62,25 +63,50 @@ def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str
     return el
 
 
+@dataclass(frozen=True)
+class History:
+    """A feed document's place among its archives (RFC 5005): the links it
+    carries (each a URL by format: the RSS document links RSS documents),
+    and whether it is an archive document itself."""
+
+    archive: bool = False  # an archive document: carries fh:archive
+    current: dict[str, str] | None = None  # the subscription feed (in an archive document)
+    prev_archive: dict[str, str] | None = None  # the next older archive
+    next_archive: dict[str, str] | None = None  # the next newer archive
+
+    def links(self, fmt: str) -> list[tuple[str, str]]:
+        return [(rel, urls[fmt]) for rel, urls in (("current", self.current), ("prev-archive", self.prev_archive),
+                                                   ("next-archive", self.next_archive)) if urls]
+
+
 class FeederExtension(BaseExtension):
     def __init__(self) -> None:
         self.hubs: list[str] = []
         self.show: Show | None = None
+        self.history: History | None = None
 
     def extend_ns(self) -> dict[str, str]:
         ns = {"dc": DC_NS, "media": MEDIA_NS}
         if self.show is not None:
             ns |= {"itunes": ITUNES_NS, "podcast": PODCAST_NS}
+        if self.history is not None and self.history.archive:
+            ns |= {"fh": FH_NS}
         return ns
+
+    def _links(self, fmt: str) -> list[tuple[str, str]]:
+        return [*(("hub", hub) for hub in self.hubs), *(self.history.links(fmt) if self.history else [])]
 
     def extend_rss(self, feed: etree._Element) -> etree._Element:
         channel = feed.find("channel")
         if channel is not None:
             anchor = channel.find(f"{{{ATOM_NS}}}link")
             at = list(channel).index(anchor) + 1 if anchor is not None else 3
-            for i, hub in enumerate(self.hubs):
-                link = etree.Element(f"{{{ATOM_NS}}}link", {"href": hub, "rel": "hub"})
+            links = self._links("rss")
+            for i, (rel, href) in enumerate(links):
+                link = etree.Element(f"{{{ATOM_NS}}}link", {"href": href, "rel": rel})
                 channel.insert(at + i, link)
+            if self.history is not None and self.history.archive:
+                channel.insert(at + len(links), etree.Element(f"{{{FH_NS}}}archive"))
             if self.show is not None:
                 self._show(channel, self.show)
         return feed
@@ -117,8 +143,11 @@ class FeederExtension(BaseExtension):
         # name matches the rest of feedgen's Atom document.
         links = feed.findall("link")
         at = list(feed).index(links[-1]) + 1 if links else len(feed)
-        for i, hub in enumerate(self.hubs):
-            feed.insert(at + i, etree.Element("link", {"href": hub, "rel": "hub"}))
+        added = self._links("atom")
+        for i, (rel, href) in enumerate(added):
+            feed.insert(at + i, etree.Element("link", {"href": href, "rel": rel}))
+        if self.history is not None and self.history.archive:
+            feed.insert(at + len(added), etree.Element(f"{{{FH_NS}}}archive"))
         return feed
 
 

@@ -21,7 +21,7 @@ def render_fingerprint(settings: Settings) -> str:
     topics = {k: asdict(v) for k, v in sorted(settings.topics.items())}
     return hash_of(RENDER_VERSION, __version__, asdict(settings.site), topics, settings.max_items,
                    settings.timezone, settings.max_file_size, list(settings.websub.hubs), settings.digest,
-                   [asdict(feed) for feed in settings.custom_feeds])
+                   [asdict(feed) for feed in settings.custom_feeds], settings.archive)
 
 
 def selection_fingerprint(settings: Settings) -> str:

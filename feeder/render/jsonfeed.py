@@ -23,7 +23,11 @@ def _rfc3339(dt: Any) -> str:
 
 
 def render_json_feed(plan: FeedPlan[Item], files: FeedFiles, site: SiteSettings,
-                     topic_names: dict[str, str] | None = None, hubs: Sequence[str] = ()) -> bytes:
+                     topic_names: dict[str, str] | None = None, hubs: Sequence[str] = (),
+                     next_url: str | None = None) -> bytes:
+    """The feed as JSON Feed 1.1. JSON Feed has no archive relation: a feed
+    with archives names the next older one as `next_url`, which JSON Feed
+    readers follow for older items, and each archive the one before it."""
     names = topic_names or {}
     title, description = feed_texts(plan.topic, site)
     items = []
@@ -66,6 +70,8 @@ def render_json_feed(plan: FeedPlan[Item], files: FeedFiles, site: SiteSettings,
         "language": site.language,
         "authors": [{"name": site.author or site.title}],
     }
+    if next_url:
+        feed["next_url"] = next_url
     if hubs:
         feed["hubs"] = [{"type": "WebSub", "url": hub} for hub in hubs]
     # Keys in a fixed order and no floats: the same feed always gives the same bytes.

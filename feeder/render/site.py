@@ -9,10 +9,12 @@ A feed is rendered again only when its items or what it is rendered from
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from feeder.config import Settings
 from feeder.content.catalog import Catalog, Entry
@@ -21,11 +23,14 @@ from feeder.fingerprint import hash_of
 from feeder.model import EMPTY_FEED_DATE, FeedPlan, Item
 from feeder.output.layout import HEADLINES, INDEX_NAME, OPML_NAME, feed_files
 from feeder.output.verify import feed_problems
-from feeder.output.writer import Publisher
+from feeder.output.writer import FAST, Publisher
 from feeder.render.fingerprints import render_fingerprint
 from feeder.render.items import MediaIndex, prepare
 from feeder.selection.feeds import Selection
 from feeder.storage.state import Rendered, State
+
+if TYPE_CHECKING:
+    from feeder.render._extension import Show
 
 __all__ = ["quiet_date", "render_site"]
 
@@ -127,6 +132,9 @@ def render_site(selection: Selection[Entry], settings: Settings, state: State, c
     with publisher.in_background():  # a feed is written while the next one is rendered
         for plan, fingerprint in stale:
             _write_feed(site, plan, fingerprint)
+        if settings.archive != "off" or state.has_archives():
+            with publisher.bulk():  # thousands of small documents in a cold build
+                _write_archives(site)
     digest_dates = _write_digests(site) if settings.digest != "off" else {}
     # The OPML list and the landing page (every feed's newest headlines, so
     # their articles are read too) are made again only when what they show changed.
@@ -166,6 +174,7 @@ def _stale_feeds(site: _Site) -> list[tuple[FeedPlan[Entry], str]]:
             None if t is None else [t.key, t.name, t.slug, t.title, t.description],
             site.items_key(plan.items),
             None if plan.items else site.quiet(plan.slug).isoformat(),
+            plan.archive[0][0] if plan.archive else None,  # the archive its prev-archive link names
         )
         paths = feed_files(plan.slug, site.settings.site.base_url).paths.values()
         previous = rendered.get(plan.slug)
@@ -175,19 +184,23 @@ def _stale_feeds(site: _Site) -> list[tuple[FeedPlan[Entry], str]]:
 
 
 def _write_feed(site: _Site, plan: FeedPlan[Entry], fingerprint: str) -> None:
-    from feeder.render._extension import Show, podcast_guid
+    from feeder.render._extension import History
     from feeder.render.jsonfeed import render_json_feed
     from feeder.render.xmlfeeds import feed_updated, render_xml_feeds
 
     settings, hubs = site.settings, site.settings.websub.hubs
     full = site.plan_items(plan)
     files = feed_files(plan.slug, settings.site.base_url)
-    show = None
-    if plan.topic is not None and plan.topic.podcast is not None:
-        show = Show(plan.topic.podcast, site.state.podcast_guid(plan.slug, podcast_guid(files.urls["rss"])))
+    show = _show(site, plan)
     quiet = site.quiet(plan.slug)
-    documents = render_xml_feeds(full, files, settings.site, site.names, hubs, show, quiet)
-    documents["json"] = render_json_feed(full, files, settings.site, site.names, hubs)
+    history = None
+    if plan.archive:
+        newest = feed_files(plan.slug, settings.site.base_url, archive=plan.archive[0][0]).urls
+        history = History(prev_archive=newest)
+    documents = render_xml_feeds(full, files, settings.site, site.names, hubs, show, quiet, history)
+    documents["json"] = render_json_feed(full, files, settings.site, site.names, hubs,
+                                         next_url=history.prev_archive["json"] if history and history.prev_archive
+                                         else None)
     if not site.checked(files.paths, documents, len(full.items)):
         return  # the old files stay, and the feed is not recorded as rendered
     # Recorded once the files are in place: a crash before that only means
@@ -198,6 +211,70 @@ def _write_feed(site: _Site, plan: FeedPlan[Entry], fingerprint: str) -> None:
     site.publisher.write_later({files.paths[fmt]: data for fmt, data in documents.items()},
                                then=lambda: site.state.save_rendered(plan.slug, fingerprint if complete else "",
                                                                      updated))
+
+
+def _show(site: _Site, plan: FeedPlan[Entry]) -> Show | None:
+    """A podcast's show, for its feed and each of its archive documents."""
+    from feeder.render._extension import Show, podcast_guid
+
+    if plan.topic is None or plan.topic.podcast is None:
+        return None
+    rss = feed_files(plan.slug, site.settings.site.base_url).urls["rss"]
+    return Show(plan.topic.podcast, site.state.podcast_guid(plan.slug, podcast_guid(rss)))
+
+
+def _write_archives(site: _Site) -> None:
+    """Each feed's archive documents (RFC 5005), a period each, rendered again
+    only when the period's items or its neighbours changed. A period that no
+    longer has an archive (its articles withdrawn, or the subscription feed
+    reaches back into it) gets an empty document: what it listed is not
+    published there any more."""
+    from feeder.render._extension import History
+    from feeder.render.jsonfeed import render_json_feed
+    from feeder.render.xmlfeeds import render_xml_feeds
+
+    settings = site.settings
+    base = settings.site.base_url
+    archived = {e.source for plan in site.selection.plans for _, entries in plan.archive for e in entries}
+    site.hashes.update(site.catalog.file_hashes(archived.difference(site.hashes)))
+    for plan in site.selection.plans:
+        stored = site.state.archived(plan.slug)
+        if not plan.archive and not stored:
+            continue
+        current = feed_files(plan.slug, base).urls
+        names = [name for name, _ in plan.archive]
+        t = plan.topic
+        wanted: dict[str, tuple[tuple[Entry, ...], str | None, str | None]] = {}
+        for i, (name, entries) in enumerate(plan.archive):
+            wanted[name] = (entries, names[i + 1] if i + 1 < len(names) else None, names[i - 1] if i else None)
+        for name in stored:
+            wanted.setdefault(name, ((), None, None))
+        for name, (entries, older, newer) in wanted.items():
+            files = feed_files(plan.slug, base, archive=name)
+            fingerprint = hash_of(site.render_fp, None if t is None else [t.key, t.name, t.slug, t.title,
+                                                                            t.description],
+                                  site.items_key(entries), older, newer)
+            if stored.get(name) == fingerprint and all(site.publisher.exists(p) for p in files.paths.values()):
+                continue
+            site.load([e.source for e in entries])
+            full = FeedPlan(plan.topic, tuple(site.items[e.source] for e in entries if e.source in site.items))
+            history = History(archive=True, current=current,
+                              prev_archive=feed_files(plan.slug, base, archive=older).urls if older else None,
+                              next_archive=feed_files(plan.slug, base, archive=newer).urls if newer else None)
+            quiet = max((e.timestamp for e in entries), default=None)
+            # No hub: an archive document does not change for subscribers to hear of.
+            documents = render_xml_feeds(full, files, settings.site, site.names, (), _show(site, plan),
+                                         site.quiet(plan.slug) if quiet is None else
+                                         datetime.fromtimestamp(quiet, timezone.utc), history)
+            documents["json"] = render_json_feed(full, files, settings.site, site.names, (),
+                                                 next_url=history.prev_archive["json"] if history.prev_archive
+                                                 else None)
+            if not site.checked(files.paths, documents, len(full.items)):
+                continue
+            recorded = fingerprint if len(full.items) == len(entries) else ""  # one that lost an item: again
+            site.publisher.write_bulk({files.paths[fmt]: data for fmt, data in documents.items()},
+                                      then=functools.partial(site.state.save_archived, plan.slug, name, recorded),
+                                      level=FAST)
 
 
 def _write_digests(site: _Site) -> dict[str, datetime]:

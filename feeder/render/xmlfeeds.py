@@ -18,7 +18,7 @@ from feedgen.feed import FeedGenerator
 from feeder.config import SiteSettings
 from feeder.model import EMPTY_FEED_DATE, FeedPlan, Item, Topic
 from feeder.output.layout import MEDIA_TYPES, FeedFiles
-from feeder.render._extension import FeederEntryExtension, FeederExtension, Show
+from feeder.render._extension import FeederEntryExtension, FeederExtension, History, Show
 from feeder.render.items import provider_url
 from feeder.text import escape_html
 
@@ -104,6 +104,7 @@ def render_xml_feeds(
     hubs: Sequence[str] = (),
     show: Show | None = None,
     empty_date: datetime = EMPTY_FEED_DATE,
+    history: History | None = None,
 ) -> dict[str, bytes]:
     """{'rss': bytes, 'atom': bytes} for one feed plan.
 
@@ -117,6 +118,7 @@ def render_xml_feeds(
     feeder_ext = cast(FeederExtension, fg.feeder)  # type: ignore[attr-defined]
     feeder_ext.hubs = list(hubs)
     feeder_ext.show = show
+    feeder_ext.history = history
     title, description = feed_texts(plan.topic, site)
     fg.id(files.urls["atom"])
     fg.title(title)

@@ -57,11 +57,25 @@ class OutputStore(Store):
         self.set_output_meta("first_rendered", moment.isoformat())
         return moment
 
+    def archived(self, feed: str) -> dict[str, str]:
+        """The archive documents (RFC 5005) of a feed in this output folder: period → fingerprint."""
+        return dict(self.conn.execute("SELECT period, fingerprint FROM archives WHERE output = ? AND feed = ?",
+                                      (self.output_key, feed)))
+
+    def save_archived(self, feed: str, period: str, fingerprint: str) -> None:
+        self.conn.execute(upsert("archives", ("output", "feed", "period", "fingerprint"), ("output", "feed", "period")),
+                          (self.output_key, feed, period, fingerprint))
+
+    def has_archives(self) -> bool:
+        return self.conn.execute("SELECT 1 FROM archives WHERE output = ? LIMIT 1", (self.output_key,)).fetchone() \
+            is not None
+
     def forget_rendered(self) -> None:
         """Forget what this output folder's feeds and pages were rendered from:
         the next rendering compares every file with what it would write."""
         with self.transaction() as conn:
             conn.execute("UPDATE output_feeds SET fingerprint = '' WHERE output = ?", (self.output_key,))
+            conn.execute("UPDATE archives SET fingerprint = '' WHERE output = ?", (self.output_key,))
             self.set_output_meta("pages_fingerprint", "")
 
     def save_rendered(self, feed: str, fingerprint: str, updated: str) -> None:
