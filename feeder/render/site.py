@@ -229,19 +229,15 @@ def _write_archives(site: _Site) -> None:
     longer has an archive (its articles withdrawn, or the subscription feed
     reaches back into it) gets an empty document: what it listed is not
     published there any more."""
-    from feeder.render._extension import History
-    from feeder.render.jsonfeed import render_json_feed
-    from feeder.render.xmlfeeds import render_xml_feeds
-
     settings = site.settings
     base = settings.site.base_url
     archived = {e.source for plan in site.selection.plans for _, entries in plan.archive for e in entries}
     site.hashes.update(site.catalog.file_hashes(archived.difference(site.hashes)))
+    stale: dict[str, list[tuple[FeedPlan[Entry], str, tuple[Entry, ...], str | None, str | None, str]]] = {}
     for plan in site.selection.plans:
         stored = site.state.archived(plan.slug)
         if not plan.archive and not stored:
             continue
-        current = feed_files(plan.slug, base).urls
         names = [name for name, _ in plan.archive]
         t = plan.topic
         wanted: dict[str, tuple[tuple[Entry, ...], str | None, str | None]] = {}
@@ -250,31 +246,53 @@ def _write_archives(site: _Site) -> None:
         for name in stored:
             wanted.setdefault(name, ((), None, None))
         for name, (entries, older, newer) in wanted.items():
-            files = feed_files(plan.slug, base, archive=name)
             fingerprint = hash_of(site.render_fp, None if t is None else [t.key, t.name, t.slug, t.title,
                                                                             t.description],
                                   site.items_key(entries), older, newer)
-            if stored.get(name) == fingerprint and all(site.publisher.exists(p) for p in files.paths.values()):
-                continue
-            site.load([e.source for e in entries])
-            full = FeedPlan(plan.topic, tuple(site.items[e.source] for e in entries if e.source in site.items))
-            history = History(archive=True, current=current,
-                              prev_archive=feed_files(plan.slug, base, archive=older).urls if older else None,
-                              next_archive=feed_files(plan.slug, base, archive=newer).urls if newer else None)
-            quiet = max((e.timestamp for e in entries), default=None)
-            # No hub: an archive document does not change for subscribers to hear of.
-            documents = render_xml_feeds(full, files, settings.site, site.names, (), _show(site, plan),
-                                         site.quiet(plan.slug) if quiet is None else
-                                         datetime.fromtimestamp(quiet, timezone.utc), history)
-            documents["json"] = render_json_feed(full, files, settings.site, site.names, (),
-                                                 next_url=history.prev_archive["json"] if history.prev_archive
-                                                 else None)
-            if not site.checked(files.paths, documents, len(full.items)):
-                continue
-            recorded = fingerprint if len(full.items) == len(entries) else ""  # one that lost an item: again
-            site.publisher.write_bulk({files.paths[fmt]: data for fmt, data in documents.items()},
-                                      then=functools.partial(site.state.save_archived, plan.slug, name, recorded),
-                                      level=FAST)
+            paths = feed_files(plan.slug, base, archive=name).paths.values()
+            if stored.get(name) != fingerprint or not all(site.publisher.exists(p) for p in paths):
+                stale.setdefault(name, []).append((plan, name, entries, older, newer, fingerprint))
+    # A period at a time, every feed's document of it: an article is read once
+    # for all the feeds it is in, and let go after its period, so memory
+    # holds one period's articles, not the whole history.
+    current = {e.source for plan in site.selection.plans for e in plan.items}
+    for name in sorted(stale):
+        jobs = stale[name]
+        period_sources = [e.source for job in jobs for e in job[2]]
+        site.load(period_sources)
+        for job in jobs:
+            _write_archive(site, *job)
+        for source in period_sources:
+            if source not in current:
+                site.items.pop(source, None)
+
+
+def _write_archive(site: _Site, plan: FeedPlan[Entry], name: str, entries: tuple[Entry, ...], older: str | None,
+                   newer: str | None, fingerprint: str) -> None:
+    from feeder.render._extension import History
+    from feeder.render.jsonfeed import render_json_feed
+    from feeder.render.xmlfeeds import render_xml_feeds
+
+    settings = site.settings
+    base = settings.site.base_url
+    files = feed_files(plan.slug, base, archive=name)
+    full = FeedPlan(plan.topic, tuple(site.items[e.source] for e in entries if e.source in site.items))
+    history = History(archive=True, current=feed_files(plan.slug, base).urls,
+                      prev_archive=feed_files(plan.slug, base, archive=older).urls if older else None,
+                      next_archive=feed_files(plan.slug, base, archive=newer).urls if newer else None)
+    quiet = max((e.timestamp for e in entries), default=None)
+    # No hub: an archive document does not change for subscribers to hear of.
+    documents = render_xml_feeds(full, files, settings.site, site.names, (), _show(site, plan),
+                                 site.quiet(plan.slug) if quiet is None else
+                                 datetime.fromtimestamp(quiet, timezone.utc), history)
+    documents["json"] = render_json_feed(full, files, settings.site, site.names, (),
+                                         next_url=history.prev_archive["json"] if history.prev_archive else None)
+    if not site.checked(files.paths, documents, len(full.items)):
+        return
+    recorded = fingerprint if len(full.items) == len(entries) else ""  # one that lost an item: again
+    site.publisher.write_bulk({files.paths[fmt]: data for fmt, data in documents.items()},
+                              then=functools.partial(site.state.save_archived, plan.slug, name, recorded),
+                              level=FAST)
 
 
 def _write_digests(site: _Site) -> dict[str, datetime]:
