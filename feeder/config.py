@@ -46,6 +46,8 @@ __all__ = [
 CONFIG_ENV = "FEEDER_CONFIG"
 STATE_URL_ENV = "FEEDER_STATE_URL"
 DEFAULT_LOCATIONS = ("config/feeder.yaml", "feeder.yaml")
+# Beside the configuration unless it says otherwise: the sources `feeder sources` manages.
+SOURCES_FILE = "sources.yaml"
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,24 @@ class SourceSettings:
     max_age: timedelta | None = None  # ignore entries older than this
     include: tuple[str, ...] = ()  # keep only entries whose title or summary has one of these
     exclude: tuple[str, ...] = ()  # drop entries whose title or summary has one of these
+    in_file: bool = False  # listed in the sources file (which `feeder sources` edits), not the configuration
+
+
+@dataclass(frozen=True)
+class PushSettings:
+    """Subscribing to the WebSub hubs sources advertise (`ingest.websub`)."""
+
+    callback: str  # the public base URL at which `daemon --serve` answers hubs
+    lease: timedelta = timedelta(days=10)  # asked of the hub; renewed when four fifths have passed
+    poll_interval: timedelta = timedelta(hours=6)  # polling while pushes arrive: a safety net
+    allow_sha1: bool = False  # accept deliveries signed with SHA-1 (hubs older than WebSub)
+    max_per_minute: int = 60  # deliveries accepted per source per minute; more are refused unread
+    verify_within: timedelta = timedelta(minutes=10)  # a subscription the hub has not verified by then failed
+
+    @property
+    def path(self) -> str:
+        """The callback's path: one URL below it per source."""
+        return urlsplit(self.callback).path.rstrip("/") + "/"
 
 
 @dataclass(frozen=True)
@@ -213,6 +233,7 @@ class IngestSettings:
     max_bytes: int = 10 * 1024 * 1024  # a larger body is refused (counted after decompression)
     concurrency: int = 8
     max_backoff: timedelta = timedelta(days=1)  # longest wait after repeated failures
+    websub: PushSettings | None = None  # subscribe to sources' hubs (needs `daemon --serve`)
 
 
 def _state_url_from_env() -> str | None:
@@ -261,6 +282,7 @@ class Settings:
     state: StateSettings = field(default_factory=StateSettings)
     ha: HaSettings = field(default_factory=HaSettings)
     source: Path | None = None  # the file these settings came from
+    sources_file: Path | None = None  # the sources `feeder sources` adds and removes (README, "Following")
 
     @property
     def tzinfo(self) -> ZoneInfo:
@@ -508,37 +530,52 @@ def _schedule(r: _Reader) -> ScheduleSettings:
     return schedule
 
 
-def _sources(parent: _Reader) -> tuple[SourceSettings, ...]:
+def _sources(parent: _Reader, listed: tuple[Path, Any] | None = None) -> tuple[SourceSettings, ...]:
+    """The sources of the configuration's `sources`, then those of the
+    sources file (`listed`: its path and its loaded YAML), which `feeder
+    sources` edits."""
+    sources: list[SourceSettings] = []
+    slugs: set[str] = set()
     raw = parent.raw("sources")
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise parent.fail("sources", "must be a list of feeds, each with at least a url")
+    if raw is not None:
+        if not isinstance(raw, list):
+            raise parent.fail("sources", "must be a list of feeds, each with at least a url")
+        sources += _source_list(raw, "sources", parent.path, slugs, in_file=False)
+    if listed is not None and listed[1] is not None:
+        path, data = listed
+        if not isinstance(data, list):
+            raise ConfigError("must be a list of feeds, each with at least a url", path=path)
+        sources += _source_list(data, "", path, slugs, in_file=True)
+    return tuple(sources)
+
+
+def _source_list(raw: list[Any], prefix: str, path: Path | None, slugs: set[str], *,
+                 in_file: bool) -> list[SourceSettings]:
     from slugify import slugify  # imported only when there are sources
 
     sources: list[SourceSettings] = []
-    slugs: set[str] = set()
     for i, item in enumerate(raw):
-        r = _Reader(item, f"sources[{i}]", parent.path)
+        r = _Reader(item, f"{prefix}[{i}]", path)
         url = r.opt_text("url")
         if not url:
             raise r.fail("url", "is required")
         url = _check_url(r, "url", url)
         name = r.opt_text("name")
-        slug = slugify(name or urlsplit(url).hostname or "source", max_length=60) or f"source-{i}"
+        slug = slugify(name or urlsplit(url).hostname or "source", max_length=60) or f"source-{len(slugs)}"
         max_age = r.raw("max_age")
         source = SourceSettings(
             url=url, slug=slug, name=name, topics=r.texts("topics"), publish=r.flag("publish", False),
             max_age=None if max_age is None else r.duration("max_age", timedelta(0)),
             include=tuple(k.casefold() for k in r.texts("include")),
             exclude=tuple(k.casefold() for k in r.texts("exclude")),
+            in_file=in_file,
         )
         r.finish()
         if slug in slugs:
             raise r.fail("name", f"another source already uses the folder {slug!r}: give each source a distinct name")
         slugs.add(slug)
         sources.append(source)
-    return tuple(sources)
+    return sources
 
 
 def _ingest(r: _Reader) -> IngestSettings:
@@ -549,9 +586,33 @@ def _ingest(r: _Reader) -> IngestSettings:
         max_bytes=r.integer("max_bytes", d.max_bytes, minimum=1024),
         concurrency=r.integer("concurrency", d.concurrency, minimum=1),
         max_backoff=r.duration("max_backoff", d.max_backoff),
+        websub=_push(r.section("websub")) if r.raw("websub") is not None else None,
     )
     r.finish()
     return ingest
+
+
+def _push(r: _Reader) -> PushSettings:
+    callback = r.opt_text("callback")
+    if not callback:
+        raise r.fail("callback", "is required: the public URL at which `feeder daemon --serve` answers hubs "
+                                 "(e.g. https://feeds.example.org/websub/)")
+    callback = _check_url(r, "callback", callback)
+    if urlsplit(callback).query or urlsplit(callback).fragment:
+        raise r.fail("callback", "must not have a query or a fragment")
+    d = PushSettings(callback)
+    push = PushSettings(
+        callback=callback,
+        lease=r.duration("lease", d.lease),
+        poll_interval=r.duration("poll_interval", d.poll_interval),
+        allow_sha1=r.flag("allow_sha1", d.allow_sha1),
+        max_per_minute=r.integer("max_per_minute", d.max_per_minute, minimum=1),
+        verify_within=r.duration("verify_within", d.verify_within),
+    )
+    if push.lease < timedelta(seconds=1):
+        raise r.fail("lease", "must be at least 1s")
+    r.finish()
+    return push
 
 
 def _websub(r: _Reader) -> WebSubSettings:
@@ -752,8 +813,10 @@ def _valid_slug(slug: str) -> bool:
     return len(slug) <= 80 and _SLUG.fullmatch(slug) is not None
 
 
-def parse_config(data: Any, *, base: Path, source: Path | None = None) -> Settings:
-    """Validate a loaded YAML document into `Settings`."""
+def parse_config(data: Any, *, base: Path, source: Path | None = None,
+                 listed: tuple[Path, Any] | None = None) -> Settings:
+    """Validate a loaded YAML document into `Settings`; `listed` is the
+    sources file's path and loaded YAML, when it exists."""
     r = _Reader(data, "", source)
     site = _site(r.section("site"))
     timezone = r.text("timezone", "UTC")
@@ -800,7 +863,8 @@ def parse_config(data: Any, *, base: Path, source: Path | None = None) -> Settin
         websub=_websub(r.section("websub")),
         serve=_serve(r.section("serve")),
         log=_log(r.section("log")),
-        sources=_sources(r),
+        sources=_sources(r, listed),
+        sources_file=r.folder("sources_file", SOURCES_FILE, base),
         ingest=_ingest(r.section("ingest")),
         state=state,
         ha=_ha(r.section("ha"), state),
@@ -827,16 +891,35 @@ def find_config(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Settings:
-    """Read and validate the configuration file (see `find_config`)."""
+    """Read and validate the configuration file (see `find_config`), and the sources file it names."""
     config_path = find_config(path).absolute()
+    data = _read_yaml(config_path)
+    sources_file = _sources_file(data, config_path)
+    listed = None
+    if sources_file is not None and sources_file.exists():
+        listed = (sources_file, _read_yaml(sources_file))
+    return parse_config(data, base=config_path.parent, source=config_path, listed=listed)
+
+
+def _sources_file(data: Any, config_path: Path) -> Path | None:
+    """Where the configuration's sources file is (it need not exist yet)."""
+    if not isinstance(data, dict):
+        return None  # parse_config says what is wrong
+    value = data.get("sources_file", SOURCES_FILE)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    p = Path(os.path.expanduser(value))
+    return Path(os.path.normpath(p if p.is_absolute() else config_path.parent / p))
+
+
+def _read_yaml(path: Path) -> Any:
     try:
-        text = config_path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"cannot read: {describe_os_error(exc)}", path=config_path) from None
+        raise ConfigError(f"cannot read: {describe_os_error(exc)}", path=path) from None
     except UnicodeDecodeError:
-        raise ConfigError("is not UTF-8 text", path=config_path) from None
+        raise ConfigError("is not UTF-8 text", path=path) from None
     try:
-        data = yaml.load(text, Loader=_UniqueKeys)  # noqa: S506 - a safe loader
+        return yaml.load(text, Loader=_UniqueKeys)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
-        raise ConfigError(describe_yaml_error(exc), path=config_path) from None
-    return parse_config(data, base=config_path.parent, source=config_path)
+        raise ConfigError(describe_yaml_error(exc), path=path) from None

@@ -175,6 +175,14 @@ def new_state(request: pytest.FixtureRequest, state_backend: str, monkeypatch: p
     return fresh
 
 
+def undo_websub(conn: Any) -> None:
+    """Take back what the migration that added WebSub subscriptions made (tests of older schemas)."""
+    conn.execute("DROP TABLE websub")
+    conn.execute("DROP TABLE pushes")
+    for column in ("title", "home", "hub", "self_url"):
+        conn.execute(f"ALTER TABLE sources DROP COLUMN {column}")
+
+
 def open_state(state_dir: Path) -> Any:
     """The state database this test's feeder runs use (SQLite in `state_dir`, or FEEDER_STATE_URL)."""
     import os

@@ -13,7 +13,7 @@ from feeder.errors import StateError
 from feeder.model import LinkRecord, LinkResult, Verdict
 from feeder.storage.state import DB_NAME, MIGRATIONS, IngestedRow, Rendered, SourceRow, State
 
-from conftest import open_state
+from conftest import open_state, undo_websub
 
 T0 = datetime(2025, 6, 1, 12, tzinfo=timezone.utc)
 
@@ -155,6 +155,7 @@ def test_a_link_verdict_change_pending_before_the_upgrade_still_makes_the_next_b
         st.conn.execute("DROP TABLE archives")
         for column in ("quality", "heat", "category", "kind", "provider"):
             st.conn.execute(f"ALTER TABLE files DROP COLUMN {column}")
+        undo_websub(st.conn)
         st.set_meta("holds_changed", "1")  # what a link check of the previous version left
         before = next(i for i, m in enumerate(MIGRATIONS) if "reselect_requests" in m)
         st.conn.execute(f"PRAGMA user_version = {before}")

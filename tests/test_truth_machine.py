@@ -150,8 +150,10 @@ class Truth(RuleBasedStateMachine):
         a feed, each feed's last date (an emptied feed keeps it), and when the
         output folder was first rendered."""
         with State.open(self.state_dir, self.state_url) as state:
+            archived = [(str(feed), str(period)) for feed, period in
+                        state.conn.execute("SELECT feed, period FROM archives")]
             return (state.known_topics(), {slug: r.updated for slug, r in state.rendered().items()},
-                    state.get_output_meta("first_rendered"))
+                    state.get_output_meta("first_rendered"), archived)
 
     def reference(self, now: datetime) -> dict[str, bytes]:
         """A cold build of the content folder as it is, at `now`."""
@@ -159,11 +161,13 @@ class Truth(RuleBasedStateMachine):
         shutil.rmtree(ref, ignore_errors=True)
         cold = load_config(self.config_path)
         cold = replace(cold, output_dir=ref / "feeds", state_dir=ref / "state", state=StateSettings(url=None))
-        known, dates, first = self._history()
+        known, dates, first, archived = self._history()
         with State.open(cold.state_dir) as state:
             state.remember_topics(Topic(key, name, "", "", "") for key, name in known.items())
             for slug, updated in dates.items():
                 state.save_rendered(slug, "", updated)
+            for feed, period in archived:  # a period once archived keeps a document, emptied or not
+                state.save_archived(feed, period, "")
             if first:
                 state.set_output_meta("first_rendered", first)
         build(cold, now=now)
@@ -271,10 +275,12 @@ class Truth(RuleBasedStateMachine):
             self._build_and_compare()
 
     @rule(title=st.sampled_from(["Truth Site", "Renamed Site"]), max_items=st.sampled_from([3, 50]),
-          alias=st.booleans(), then_build=st.booleans())
-    def reconfigure(self, title: str, max_items: int, alias: bool, then_build: bool = False) -> None:
+          alias=st.booleans(), archive=st.sampled_from(["off", "monthly"]), then_build=st.booleans())
+    def reconfigure(self, title: str, max_items: int, alias: bool, archive: str = "off",
+                    then_build: bool = False) -> None:
         self.config["site"]["title"] = title
         self.config["feeds"]["max_items"] = max_items
+        self.config["feeds"]["archive"] = archive
         self.config["topics"] = {"Space": {"aliases": ["Astronomy"]}, **({"AI": {"aliases": ["Climate"]}}
                                                                            if alias else {})}
         self._write_config()

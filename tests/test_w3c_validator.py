@@ -12,7 +12,6 @@ from pathlib import Path
 
 import lxml.html
 import yaml
-from feedvalidator import problems
 from lxml import etree
 
 from feeder.app.pipeline import build
@@ -21,6 +20,7 @@ from feeder.model import PodcastSettings
 
 from conftest import ROOT, Site, good_fields, run_feeder
 from feeds import parse_feed
+from feedvalidator import problems
 
 NOW = datetime(2025, 6, 1, 12, tzinfo=timezone.utc)
 

@@ -140,6 +140,10 @@ def make_parser() -> argparse.ArgumentParser:
                       "a daemon runs).")
     status.add_argument("--json", action="store_true", help="print it as JSON")
 
+    from feeder.app.sources_cli import add_commands
+
+    add_commands(sub, _command)
+
     state = sub.add_parser("state", help="manage the state database",
                            description="Manage the state database (SQLite in state_dir, or state.url).")
     state_sub = state.add_subparsers(dest="state_command", metavar="ACTION")

@@ -42,8 +42,21 @@ from feeder.links.check import check_content_links, check_shared_links
 from feeder.storage.advisory import Leadership
 from feeder.storage.db import redact_url
 
+# How often the sources file is looked at for `feeder sources` changes.
+_SOURCES_FILE_EVERY = 2.0
+
+
+def _websub_every(settings: Settings) -> Every:
+    """How often the WebSub round runs (subscriptions, renewals, what hubs
+    verified): every 30 s, more often for a lease so short that a renewal
+    at four fifths of it would come too late."""
+    push = settings.ingest.websub
+    lease = push.lease.total_seconds() if push is not None else 300.0
+    return Every.parse(f"{max(0.5, min(30.0, lease / 10)):g}s")
+
 if TYPE_CHECKING:
     from feeder.app.serve import ServerThread
+    from feeder.ingest.websub import Inbox
 
 __all__ = ["Daemon", "keep_restart_only", "make_trigger"]
 
@@ -110,6 +123,7 @@ class Daemon:
     stop: threading.Event = field(default_factory=threading.Event)
     running: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _push_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.metrics = Metrics()
@@ -139,12 +153,24 @@ class Daemon:
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 60},
             timezone=timezone.utc,
         )
+        # WebSub: what the server's callbacks and the daemon's rounds share.
+        self.inbox: Inbox | None = None
+        push = self.settings.ingest.websub
+        if push is not None and self.serve is not None:
+            from feeder.ingest.websub import Inbox
+
+            self.inbox = Inbox(push, self.settings.ingest.max_bytes)
+            self.inbox.on_change = self._websub_now
+            self.metrics.websub(self.inbox)
+        self._sources_seen: tuple[int, int, int] | None = self._sources_file_stat()
         self.jobs = [
             _Job("rescan", lambda s: s.schedule.rescan, self._rescan, first_run_now=True),
             _Job("sweep", lambda s: s.schedule.sweep, self._sweep),
             _Job("link-check", lambda s: s.schedule.link_check, self._link_check,
                  active=lambda s: s.links.enabled),
             _Job("ingest", lambda s: s.schedule.ingest, self._ingest, active=lambda s: bool(s.sources)),
+            *([_Job("websub", _websub_every, self._websub, first_run_now=True,
+                    active=lambda s: bool(s.sources))] if self.inbox is not None else []),
             *self.extra_jobs,
         ]
 
@@ -329,7 +355,77 @@ class Daemon:
                 log.warning("ingest: %s", source.line(), extra={"round": "ingest", "source": source.url})
         if report.changed and not self._standing_by():
             self._rescan(settings, stop)  # new articles are published (or held for review) at once
+        if self.inbox is not None:
+            self._websub(settings, stop)  # a hub the sources advertise now is subscribed to at once
         return f"ingest: {report.summary()}"
+
+    def _websub(self, settings: Settings, stop: threading.Event) -> str:
+        if self.inbox is None or settings.ingest.websub is None:
+            return "websub: off"
+        from feeder.ingest.push import push_round
+
+        with self._push_lock:  # after an ingest and on its schedule: one at a time
+            self.inbox.reconfigure(settings.ingest.websub, settings.ingest.max_bytes)
+            report = push_round(settings, self.inbox)
+        for failure in report.failed:
+            log.warning("websub: %s", failure, extra={"round": "websub"})
+        return report.summary()
+
+    def _websub_now(self) -> None:
+        """A hub verified (or denied) a subscription: record it now."""
+        if self.scheduler.running and self.scheduler.get_job("websub") is not None:
+            self.scheduler.modify_job("websub", next_run_time=datetime.now(timezone.utc))
+
+    def _deliveries(self) -> None:
+        """Ingest each document a hub delivered as it arrives (a thread of its own)."""
+        import queue
+
+        from feeder.ingest.run import ingest_delivery
+
+        assert self.inbox is not None
+        while not self.stop.is_set():
+            try:
+                delivery = self.inbox.deliveries.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            settings = self.settings
+            try:
+                rep = ingest_delivery(settings, delivery.source, delivery.body, delivery.content_type,
+                                      cancel=self.stop)
+            except Cancelled:
+                return
+            except FeederError as exc:
+                log.error("websub: a delivery for %s could not be ingested: %s", delivery.source, exc)
+                continue
+            except Exception:
+                log.exception("websub: a delivery for %s could not be ingested", delivery.source)
+                continue
+            if rep is None:
+                continue
+            log.info("websub: %s: pushed: %d new, %d updated%s", delivery.source, rep.new, rep.updated,
+                     f" ({rep.error})" if rep.error else "", extra={"round": "websub"})
+            if (rep.new or rep.updated) and not self._standing_by() and self.watcher is None:
+                # Without a watcher nothing else notices the files: a round now.
+                self.scheduler.modify_job("rescan", next_run_time=datetime.now(timezone.utc))
+
+    def _sources_file_stat(self) -> tuple[int, int, int] | None:
+        path = self.settings.sources_file
+        try:
+            st = path.stat() if path is not None else None
+        except OSError:
+            return None
+        return None if st is None else (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _check_sources_file(self) -> None:
+        """`feeder sources add` (or an editor) changed the sources file: reload
+        as SIGHUP does, in the main thread, by sending this process SIGHUP."""
+        import os
+
+        seen = self._sources_file_stat()
+        if seen != self._sources_seen:
+            self._sources_seen = seen
+            log.info("%s changed: reloading the configuration", self.settings.sources_file)
+            os.kill(os.getpid(), signal.SIGHUP)
 
     def _wrap(self, job: _Job) -> Callable[[], None]:
         def run() -> None:
@@ -400,6 +496,10 @@ class Daemon:
             else:
                 self.scheduler.reschedule_job(job.name, trigger=trigger)
         self.health.rescan_interval = interval_of(self.settings.schedule.rescan)
+        if initial:
+            # Not a round: never reported, only a stat every two seconds.
+            self.scheduler.add_job(self._check_sources_file, IntervalTrigger(seconds=_SOURCES_FILE_EVERY),
+                                   id="sources-file", name="sources-file", max_instances=1, coalesce=True)
         if initial and self.notifier.watchdog:
             # Pinged from the scheduler's own pool: a daemon whose scheduler or
             # workers hang stops pinging, and systemd restarts it.
@@ -426,6 +526,7 @@ class Daemon:
         old = self.settings
         new, kept = keep_restart_only(old, new, serving=self.serve is not None)
         self.settings = new
+        self._sources_seen = self._sources_file_stat()
         if self.on_reload is not None:
             self.on_reload(new)  # the log format
         if self.server is not None:
@@ -456,18 +557,27 @@ class Daemon:
                 from feeder.app.serve import Admin, ServerThread
 
                 admin = Admin(self.health, self.metrics) if self.settings.serve.metrics else None
-                server = ServerThread(self.settings, *self.serve, admin=admin)
+                server = ServerThread(self.settings, *self.serve, admin=admin, inbox=self.inbox)
                 try:
                     server.start()
                 except OSError as exc:
                     log.error("cannot listen on %s:%d: %s", *self.serve, describe_listen_error(exc))
                     return EXIT_LISTEN
                 self.server = server
+            if self.settings.ingest.websub is not None and self.serve is None:
+                log.warning("ingest.websub is set, but hubs can reach this daemon only with --serve: sources "
+                            "are polled")
+            pushes = None
+            if self.inbox is not None:
+                pushes = threading.Thread(target=self._deliveries, name="feeder-websub", daemon=True)
+                pushes.start()
             try:
                 return self._run_scheduler(inbox)
             finally:
                 if self.server is not None:
                     self.server.stop()
+                if pushes is not None:
+                    pushes.join(10)
 
     def _run_scheduler(self, inbox: SignalInbox) -> int:
         # Watch first, sweep next (the first rescan): no change falls between the two.

@@ -41,7 +41,8 @@ EXIT_STATUSES = {
                  "rendered feed failed its check (the old one stays)",
     EXIT_LOCKED: "another build held the lock for longer than `lock_timeout` / `--wait`",
     EXIT_LISTEN: "`serve` or `daemon --serve` cannot listen on the address (in use, not allowed)",
-    EXIT_SOURCES: "`ingest`: every due source failed (the network is down, or every source is broken)",
+    EXIT_SOURCES: "`ingest`: every due source failed (the network is down, or every source is broken); "
+                  "`sources add`: the address gave no feed",
     EXIT_INTERRUPTED_INT: "stopped by SIGINT (Ctrl-C) before finishing; every file on disk is whole",
     EXIT_INTERRUPTED_TERM: "stopped by SIGTERM before finishing; every file on disk is whole",
 }

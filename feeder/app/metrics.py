@@ -8,14 +8,15 @@ per-article label.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 if TYPE_CHECKING:
     from feeder.app.pipeline import BuildReport
     from feeder.ingest.run import IngestReport
+    from feeder.ingest.websub import Inbox
     from feeder.links.rounds import RoundReport
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
@@ -110,3 +111,30 @@ class Metrics:
 
     def malformed(self, error: str) -> None:
         self.http_malformed.labels(error).inc()
+
+    def websub(self, inbox: Inbox) -> None:
+        """Report the WebSub subscriptions by state and the pushes received by outcome, as they stand
+        when scraped."""
+        self.registry.register(_PushCollector(inbox))
+
+
+class _PushCollector:
+    def __init__(self, inbox: Inbox):
+        self.inbox = inbox
+
+    def collect(self) -> Iterator[Any]:
+        from datetime import datetime, timezone
+
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        states = GaugeMetricFamily("feeder_websub_subscriptions", "WebSub subscriptions to sources' hubs, by "
+                                   "state (expiring: active, due for renewal)", labels=["state"])
+        found = self.inbox.states(datetime.now(timezone.utc))
+        for state in ("pending", "active", "expiring", "unsubscribing", "failed"):
+            states.add_metric([state], found.get(state, 0))
+        yield states
+        pushes = CounterMetricFamily("feeder_websub_pushes", "WebSub deliveries received, by outcome "
+                                     "(accepted, or why they were refused)", labels=["outcome"])
+        for outcome, n in sorted(self.inbox.totals.items()):
+            pushes.add_metric([outcome], n)
+        yield pushes

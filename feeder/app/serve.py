@@ -36,6 +36,7 @@ from feeder.output.layout import FILE_NAMES, INDEX_NAME, content_type, public_ur
 if TYPE_CHECKING:
     from feeder.app.health import Health
     from feeder.app.metrics import Metrics
+    from feeder.ingest.websub import Inbox
 
 __all__ = ["Admin", "OutputFiles", "RequestLog", "ServerThread", "make_app", "serve_forever"]
 
@@ -214,9 +215,51 @@ class Served:
 SERVED = web.AppKey("served", list)  # [Served]: one slot, swapped on reload
 
 
+def _add_push_routes(app: web.Application, inbox: Inbox, path: str) -> None:
+    """The WebSub callbacks (`ingest.websub.callback`): a hub's verification
+    of intent (GET) and its deliveries (POST), judged by the inbox."""
+
+    async def verify(request: web.Request) -> web.Response:
+        from datetime import datetime, timezone
+
+        params = {k: v for k, v in request.query.items() if k.startswith("hub.")}
+        status, body = inbox.verification(request.match_info["token"], params, datetime.now(timezone.utc))
+        return web.Response(status=status, text=body, content_type="text/plain")
+
+    async def deliver(request: web.Request) -> web.Response:
+        token = request.match_info["token"]
+        if not inbox.known(token):
+            inbox.refused("unknown-subscription")
+            return web.Response(status=404, text="unknown subscription", content_type="text/plain")
+        if not inbox.allowed(token):
+            inbox.refused("rate-limited")
+            return web.Response(status=429, text="too many deliveries", content_type="text/plain",
+                                headers={"Retry-After": "60"})
+        limit = inbox.max_bytes
+        if (request.content_length or 0) > limit:
+            inbox.refused("too-large")
+            return web.Response(status=413, text="too large", content_type="text/plain")
+        chunks, size = [], 0
+        async for chunk in request.content.iter_chunked(65536):
+            size += len(chunk)
+            if size > limit:
+                inbox.refused("too-large")
+                return web.Response(status=413, text="too large", content_type="text/plain")
+            chunks.append(chunk)
+        outcome = inbox.delivery(token, request.headers.get("X-Hub-Signature"), b"".join(chunks),
+                                 request.headers.get("Content-Type", ""))
+        # A refused delivery is still acknowledged, as WebSub asks: the hub
+        # must not learn which secrets are right by retrying.
+        return web.Response(status=202 if outcome == "accepted" else 200, text="", content_type="text/plain")
+
+    app.router.add_get(path + "{token}", verify)
+    app.router.add_post(path + "{token}", deliver)
+
+
 def make_app(settings: Settings, *, output_dir: Path | None = None, admin: Admin | None = None,
-             files_too: bool = True) -> web.Application:
-    """The feeds (with `files_too`) and, with `admin`, `/healthz` and `/metrics`."""
+             files_too: bool = True, inbox: Inbox | None = None) -> web.Application:
+    """The feeds (with `files_too`), with `admin` `/healthz` and `/metrics`, and
+    with `inbox` the WebSub callbacks."""
     slot = [Served(settings, output_dir)]
 
     async def handle(request: web.Request) -> web.StreamResponse:
@@ -254,6 +297,8 @@ def make_app(settings: Settings, *, output_dir: Path | None = None, admin: Admin
     app[SERVED] = slot
     if admin is not None:
         _add_admin_routes(app, admin)
+    if inbox is not None and settings.ingest.websub is not None:
+        _add_push_routes(app, inbox, settings.ingest.websub.path)
     if files_too:
         app.router.add_get("/{path:.*}", handle)  # and HEAD, with the same headers and no body
     return app
@@ -330,8 +375,9 @@ class ServerThread:
     the feeds on `host:port`, and `/healthz` and `/metrics` there too or on
     `serve.admin_listen` (or nowhere, with `serve.metrics: false`)."""
 
-    def __init__(self, settings: Settings, host: str, port: int, admin: Admin | None = None):
-        self.settings, self.host, self.port, self.admin = settings, host, port, admin
+    def __init__(self, settings: Settings, host: str, port: int, admin: Admin | None = None,
+                 inbox: Inbox | None = None):
+        self.settings, self.host, self.port, self.admin, self.inbox = settings, host, port, admin, inbox
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.error: BaseException | None = None
@@ -340,7 +386,7 @@ class ServerThread:
 
     async def _start_all(self) -> None:
         admin_at = self.settings.serve.admin_listen if self.admin is not None else None
-        app = make_app(self.settings, admin=self.admin if admin_at is None else None)
+        app = make_app(self.settings, admin=self.admin if admin_at is None else None, inbox=self.inbox)
         counted = self.admin.metrics.malformed if self.admin is not None else None
         self._runners.append(await _start(app, self.host, self.port, str(self.settings.output_dir), counted))
         if admin_at is not None and self.admin is not None:

@@ -32,6 +32,8 @@ class Status:
     links: dict[str, Any] = field(default_factory=dict)  # dead and unknown: how many, the oldest
     sources_with_errors: list[dict[str, Any]] = field(default_factory=list)
     feeds: list[dict[str, Any]] = field(default_factory=list)  # slug, topic, items, newest
+    websub: dict[str, int] = field(default_factory=dict)  # subscriptions by state
+    pushes: dict[str, int] = field(default_factory=dict)  # deliveries by outcome
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,6 +58,10 @@ class Status:
             out.append(f"{verdict} URLs: {info.get('count', 0)}{oldest}")
         for s in self.sources_with_errors:
             out.append(f"source {s['url']}: {s['error']} ({s['failures']} failure(s) in a row)")
+        if self.websub or self.pushes:
+            subs = ", ".join(f"{n} {state}" for state, n in sorted(self.websub.items())) or "none"
+            got = ", ".join(f"{outcome} {n}" for outcome, n in sorted(self.pushes.items())) or "none"
+            out.append(f"websub subscriptions: {subs}; pushes received: {got}")
         for f in self.feeds:
             out.append(f"feed {f['slug'] or '(all topics)'}: {plural(f['items'], 'item')}, newest {f['newest'] or '-'}")
         return out
@@ -107,6 +113,10 @@ def _status(state: State) -> Status:
             "ORDER BY key"):
         status.sources_with_errors.append({"source": key, "url": url, "error": error, "failures": failures,
                                            "next_fetch": _seconds(next_fetch)})
+    from feeder.ingest.websub import shown_states
+
+    status.websub = shown_states(state.subscriptions().values(), datetime.now(timezone.utc))
+    status.pushes = state.pushes()
     return status
 
 

@@ -58,6 +58,8 @@ class ParsedFeed:
     ttl_minutes: int | None
     items: tuple[FeedItem, ...]
     problems: tuple[str, ...] = ()  # what was wrong with the document, for the source's report
+    hub: str | None = None  # the WebSub hub it advertises (rel="hub"), absolute
+    self_url: str | None = None  # its own address (rel="self"): the topic a hub knows it by
 
 
 def _when(parsed: Any) -> datetime | None:
@@ -216,7 +218,8 @@ def parse_feed(data: bytes, *, url: str, content_type: str = "") -> ParsedFeed:
         ))
     feed = d.feed
     title = _as_text(feed.get("title", ""), _detail_type(feed, "title"))
-    return ParsedFeed(title, feed.get("link"), _int(feed.get("ttl")), tuple(items), tuple(problems))
+    return ParsedFeed(title, feed.get("link"), _int(feed.get("ttl")), tuple(items), tuple(problems),
+                      *_advertised(feed, url))
 
 
 def _media(e: Any, base: str) -> tuple[tuple[Image, ...], Enclosure | None]:
@@ -312,8 +315,36 @@ def _parse_json(data: bytes, url: str) -> ParsedFeed:
         items.append(item)
     title = doc.get("title")
     home = doc.get("home_page_url")
+    hubs = doc.get("hubs")
+    hub = next((h.get("url") for h in hubs if isinstance(h, dict) and str(h.get("type", "")).lower() == "websub"
+                and isinstance(h.get("url"), str)), None) if isinstance(hubs, list) else None
+    own = doc.get("feed_url")
     return ParsedFeed(clean_text(title) if isinstance(title, str) else "",
-                      home if isinstance(home, str) else None, None, tuple(items), tuple(problems))
+                      home if isinstance(home, str) else None, None, tuple(items), tuple(problems),
+                      _absolute(hub, url), _absolute(own if isinstance(own, str) else None, url))
+
+
+def _absolute(href: str | None, base: str) -> str | None:
+    """An absolute http(s) URL, or None."""
+    if not href:
+        return None
+    from urllib.parse import urljoin
+
+    from feeder.urls import http_uri
+
+    return http_uri(urljoin(base, href.strip()))
+
+
+def _advertised(feed: Any, base: str) -> tuple[str | None, str | None]:
+    """The hub and self links of a feedparser feed (Atom links, atom:link in RSS)."""
+    hub = own = None
+    for link in feed.get("links", []):
+        rel, href = link.get("rel"), link.get("href")
+        if rel == "hub" and hub is None:
+            hub = _absolute(href, base)
+        elif rel == "self" and own is None:
+            own = _absolute(href, base)
+    return hub, own
 
 
 def _parse_json_item(j: _JsonItem, base: str) -> FeedItem | None:

@@ -261,7 +261,8 @@ def ingest(settings: Settings, *, now: datetime | None = None, only: str | None 
             due = _due(settings, state, sources, report, now, force, owner)
             if due:
                 report.network_down = asyncio.run(
-                    _round(settings, state, due, now, resolver or make_resolver(settings.links), cancel))
+                    _round(settings, state, due, now, resolver or make_resolver(settings.links), cancel,
+                           _pushed(settings, state)))
             if shared and report.changed:
                 # Publishers on other machines: their filesystem events never see these files.
                 state.request("sweep")
@@ -329,9 +330,16 @@ _Fetched = tuple[SourceSettings, SourceReport, SourceRow, FetchResult]
 _MAYBE_OFFLINE = NETWORK_FAILURES | {"nxdomain", "connection-error"}
 
 
+def _pushed(settings: Settings, state: State) -> frozenset[str]:
+    """The sources a WebSub hub pushes to: polled only as a safety net."""
+    if settings.ingest.websub is None:
+        return frozenset()
+    return frozenset(key for key, sub in state.subscriptions().items() if sub.state == "active")
+
+
 async def _round(settings: Settings, state: State, due: list[tuple[SourceSettings, SourceReport, SourceRow]],
-                 now: datetime,
-                 resolver: Resolver, cancel: threading.Event | None) -> bool:
+                 now: datetime, resolver: Resolver, cancel: threading.Event | None,
+                 pushed: frozenset[str] = frozenset()) -> bool:
     """Fetch the due sources concurrently and write their entries; True when the network was down.
 
     Results are written in the configuration's order, each as soon as it and
@@ -368,7 +376,7 @@ async def _round(settings: Settings, state: State, due: list[tuple[SourceSetting
                 if result.status is None and result.error in _MAYBE_OFFLINE:
                     deferred.append(fetched)
                     continue
-                done.append(_process(settings, state, *fetched, now))
+                done.append(_process(settings, state, *fetched, now, pushed))
                 save()
         finally:
             for task in tasks:
@@ -380,7 +388,7 @@ async def _round(settings: Settings, state: State, due: list[tuple[SourceSetting
     for source, rep, row, result in deferred:
         if down:
             result = FetchResult(result.url, error="network-down")
-        done.append(_process(settings, state, source, rep, row, result, now))
+        done.append(_process(settings, state, source, rep, row, result, now, pushed))
     save(flush=True)
     return down
 
@@ -391,7 +399,7 @@ _SAVE_BATCH = 500
 
 
 def _process(settings: Settings, state: State, source: SourceSettings, rep: SourceReport, row: SourceRow,
-             result: FetchResult, now: datetime) -> SourceRow:
+             result: FetchResult, now: datetime, pushed: frozenset[str] = frozenset()) -> SourceRow:
     """Act on one source's fetch (its entries written in a transaction of their
     own); returns its row, for the caller to save."""
     ing = settings.ingest
@@ -413,6 +421,7 @@ def _process(settings: Settings, state: State, source: SourceSettings, rep: Sour
         else:
             rep.status, row.failures, row.last_error = "fetched", 0, None
             row.etag, row.last_modified = result.etag, result.last_modified
+            row.title, row.home, row.hub, row.self_url = feed.title or None, feed.home, feed.hub, feed.self_url
             ttl = feed.ttl_minutes
             rep.problems.extend(feed.problems)
             for problem in feed.problems:
@@ -424,6 +433,8 @@ def _process(settings: Settings, state: State, source: SourceSettings, rep: Sour
     else:
         _failed(rep, row, result.error or f"http-{result.status}")
     when = next_fetch(now, ing, result, ttl, row.failures)
+    if source.slug in pushed and ing.websub is not None:
+        when = max(when, now + ing.websub.poll_interval)  # the hub pushes: polling is the safety net
     row.next_fetch = when.isoformat()
     rep.next_fetch = _local(when, settings)
     rep.url = row.url
@@ -524,3 +535,33 @@ def _mark_html_bodies(state: State, settings: Settings, source: SourceSettings) 
         if written.get(articlefile.BODY, "").strip() == current[1].strip():
             articlefile.write(path, {**current[0], "bodyFormat": "html"}, current[1])
     state.set_meta(flag, "1")
+
+
+def ingest_delivery(settings: Settings, source_key: str, body: bytes, content_type: str, *,
+                    now: datetime | None = None, cancel: threading.Event | None = None) -> SourceReport | None:
+    """A document a WebSub hub delivered for a source, written into the content
+    folder at once through the same parsing, dedupe and editor-wins rules as
+    a poll. None when the source is no longer configured."""
+    now = now or datetime.now(timezone.utc)
+    source = next((s for s in settings.sources if s.slug == source_key), None)
+    if source is None:
+        return None
+    shared = settings.state.url is not None
+    turn = contextlib.nullcontext() if shared else BuildLock(settings.state_dir, timeout=settings.lock_timeout,
+                                                            cancel=cancel, name=INGEST_LOCK_NAME)
+    with turn, State.open(settings.state_dir, settings.state.url) as state:
+        row = _source_row(state.source(source.slug), source)
+        rep = SourceReport(source.name or source.url, row.url)
+        try:
+            feed = parse_feed(body, url=row.url, content_type=content_type)
+        except BadFeed as exc:
+            rep.status, rep.error = "error", f"bad-feed: {exc}"
+            return rep
+        rep.status = "pushed"
+        rep.problems.extend(feed.problems)
+        _write_entries(settings, state, source, feed, rep, now)
+        row.title, row.home = feed.title or row.title, feed.home or row.home
+        if feed.hub and feed.self_url:
+            row.hub, row.self_url = feed.hub, feed.self_url
+        state.save_source(row)
+    return rep

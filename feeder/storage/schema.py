@@ -227,13 +227,41 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (output, feed, period)
     );
     """,
+    """
+    -- What a source's last fetch said of itself: its title and site (for
+    -- `feeder sources export`), and the WebSub hub and topic it advertises.
+    ALTER TABLE sources ADD COLUMN title TEXT;
+    ALTER TABLE sources ADD COLUMN home TEXT;
+    ALTER TABLE sources ADD COLUMN hub TEXT;
+    ALTER TABLE sources ADD COLUMN self_url TEXT;
+    -- WebSub subscriptions to those hubs, one per source.
+    CREATE TABLE websub (
+        source TEXT PRIMARY KEY,   -- the source's slug
+        hub TEXT NOT NULL,
+        topic TEXT NOT NULL,       -- the feed's rel="self"
+        token TEXT NOT NULL,       -- the last part of its callback URL
+        secret TEXT NOT NULL,      -- hub.secret, for the deliveries' signatures
+        state TEXT NOT NULL,       -- pending, active, unsubscribing or failed
+        requested TEXT,            -- when the last request was sent (ISO 8601, UTC)
+        expires TEXT,              -- when the lease the hub granted ends
+        lease INTEGER,             -- its length in seconds
+        failures INTEGER NOT NULL DEFAULT 0,
+        retry_at TEXT,             -- a failed one is asked for again then
+        last_error TEXT
+    );
+    -- Deliveries received, by outcome (accepted, or why they were refused).
+    CREATE TABLE pushes (
+        outcome TEXT PRIMARY KEY,
+        count INTEGER NOT NULL
+    );
+    """,
 ]
 
 
 # Every table of the schema above (what `feeder state copy` copies).
 TABLES = ("feeds", "links", "hosts", "in_feed", "meta", "files", "file_topics", "listing_dirty", "snapshot",
           "snapshot_delta", "output_feeds", "media", "podcasts", "digests", "sources", "ingested", "leases",
-          "archives")
+          "archives", "websub", "pushes")
 
 _PG_TYPES = [(re.compile(r"\bINTEGER\b"), "BIGINT"), (re.compile(r"\bREAL\b"), "DOUBLE PRECISION"),
              (re.compile(r"\bBLOB\b"), "BYTEA"),

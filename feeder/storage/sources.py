@@ -8,7 +8,7 @@ from dataclasses import astuple, dataclass, fields
 from feeder.storage.base import Store
 from feeder.storage.schema import upsert
 
-__all__ = ["IngestedRow", "SourceRow", "SourceStore"]
+__all__ = ["IngestedRow", "SourceRow", "SourceStore", "Subscription"]
 
 
 @dataclass
@@ -26,6 +26,10 @@ class SourceRow:
     last_status: int | None = None
     last_error: str | None = None
     last_fetch: str | None = None
+    title: str | None = None  # the feed's own title, as last fetched
+    home: str | None = None  # its site
+    hub: str | None = None  # the WebSub hub it advertises (rel="hub")
+    self_url: str | None = None  # its rel="self": the topic its hub knows it by
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +46,26 @@ class IngestedRow:
     first_seen: str
 
 
+@dataclass
+class Subscription:
+    """A WebSub subscription to a source's hub."""
+
+    source: str  # the source's slug
+    hub: str
+    topic: str
+    token: str  # the last part of its callback URL
+    secret: str
+    state: str  # pending, active, unsubscribing or failed
+    requested: str | None = None  # ISO 8601, UTC
+    expires: str | None = None
+    lease: int | None = None  # seconds
+    failures: int = 0
+    retry_at: str | None = None
+    last_error: str | None = None
+
+
 _SOURCE_COLUMNS = tuple(f.name for f in fields(SourceRow))
+_SUBSCRIPTION_COLUMNS = tuple(f.name for f in fields(Subscription))
 _INGESTED_COLUMNS = tuple(f.name for f in fields(IngestedRow))
 
 
@@ -100,3 +123,31 @@ class SourceStore(Store):
     def save_ingested(self, row: IngestedRow) -> None:
         self.conn.execute(upsert("ingested", _INGESTED_COLUMNS, ("source", "entry")), astuple(row))
 
+    def all_sources(self) -> list[SourceRow]:
+        rows = self.conn.execute(f"SELECT {', '.join(_SOURCE_COLUMNS)} FROM sources ORDER BY key")  # noqa: S608
+        found = [SourceRow(*row) for row in rows]
+        for row in found:
+            row.gone = bool(row.gone)
+        return found
+
+    def subscriptions(self) -> dict[str, Subscription]:
+        """Every WebSub subscription, by source."""
+        rows = self.conn.execute(f"SELECT {', '.join(_SUBSCRIPTION_COLUMNS)} FROM websub")  # noqa: S608
+        return {row[0]: Subscription(*row) for row in rows}
+
+    def save_subscription(self, sub: Subscription) -> None:
+        self.conn.execute(upsert("websub", _SUBSCRIPTION_COLUMNS, ("source",)), astuple(sub))
+
+    def delete_subscription(self, source: str) -> None:
+        self.conn.execute("DELETE FROM websub WHERE source = ?", (source,))
+
+    def count_pushes(self, counts: dict[str, int]) -> None:
+        """Add deliveries received, by outcome."""
+        with self.transaction() as conn:
+            for outcome, n in counts.items():
+                row = conn.execute("SELECT count FROM pushes WHERE outcome = ?", (outcome,)).fetchone()
+                conn.execute(upsert("pushes", ("outcome", "count"), ("outcome",)),
+                             (outcome, (row[0] if row else 0) + n))
+
+    def pushes(self) -> dict[str, int]:
+        return {str(k): int(v) for k, v in self.conn.execute("SELECT outcome, count FROM pushes ORDER BY outcome")}
