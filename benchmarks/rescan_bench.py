@@ -225,7 +225,7 @@ def bench(n: int, root: Path, *, watch: bool = True, layout: str = "nested", arc
     config.write_text(yaml.safe_dump({
         "site": {"title": "Bench", "base_url": "https://bench.example/feeds/"},
         "content_dir": str(content), "output_dir": str(root / "feeds"), "state_dir": str(root / "state"),
-        "links": {"enabled": False}, "feeds": {"archive": archive},
+        "links": {"enabled": False}, **({"feeds": {"archive": archive}} if archive != "off" else {}),
     }))
     phases = []
     reads = floor_read(content)  # also warms the page cache, as for the cold build below

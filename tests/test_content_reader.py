@@ -157,6 +157,19 @@ def test_file_over_the_size_limit_is_not_read(site: Site):
         read_article(f, max_size=1000, tz=UTC)
 
 
+def test_a_file_that_grew_or_shrank_since_the_scan_is_read_as_it_is_now(site: Site):
+    site.write("a.txt", article_text("short", **good_fields()))
+    [f] = scan_folder(site.content)
+    site.write("a.txt", article_text("a much longer body " * 50, **good_fields()))
+    assert read_article(f, max_size=100_000, tz=UTC).body.count("longer") == 50
+    site.write("a.txt", article_text("", **good_fields(title="T")))
+    assert read_article(f, max_size=100_000, tz=UTC).title == "T"
+    # Grown past the limit since the scan: still refused.
+    site.write("a.txt", article_text("x" * 5000, **good_fields()))
+    with pytest.raises(ContentError, match="over the limit"):
+        read_article(f, max_size=1000, tz=UTC)
+
+
 def test_bom_and_crlf_are_accepted():
     text = "\ufeff" + article_text("Body line\n", **good_fields()).replace("\n", "\r\n")
     a = parse(text)

@@ -212,9 +212,13 @@ def test_subscribe_verify_deliver_and_publish(site: Site, http_server, hub: Hub,
     assert 'feeder_websub_pushes_total{outcome="weak-algorithm"} 1.0' in text
     wait_until(lambda: ps.status()["pushes"].get("accepted") == 2, 40, "the counts saved")
     assert ps.status()["websub"] == {"active": 1}
-    # While pushes arrive, polling is only a safety net.
+    # While pushes arrive, polling is only a safety net: the next poll is poll_interval away.
+    done = run_feeder("ingest", "--force", "--config", str(ps.config))
+    assert done.returncode == 0, done.stderr
     listed = json.loads(run_feeder("sources", "list", "--json", "--config", str(ps.config)).stdout)
     assert listed[0]["websub"] == "active"
+    due = datetime.fromisoformat(listed[0]["next_fetch"])
+    assert due - datetime.now(timezone.utc) > timedelta(hours=5, minutes=50)  # poll_interval 6h, not min_interval
     assert d.stop() == 0
 
 

@@ -59,7 +59,7 @@ def parse_file(file: ContentFile, *, max_size: int, tz: tzinfo) -> ParsedFile:
             file.rel, f"file is {file.size:,} bytes, over the limit of {max_size:,} (content.max_file_size)"
         )
     try:
-        data = _read(file.path, max_size + 1)
+        data = _read(file.path, max_size + 1, file.size)
     except OSError as exc:
         raise ContentError(file.rel, f"cannot read: {describe_os_error(exc)}") from None
     if len(data) > max_size:
@@ -68,12 +68,21 @@ def parse_file(file: ContentFile, *, max_size: int, tz: tzinfo) -> ParsedFile:
     return ParsedFile(article, data, warnings)
 
 
-def _read(path: str, limit: int) -> bytes:
+def _read(path: str, limit: int, expected: int = -1) -> bytes:
+    """At most `limit` bytes of a file. With the size the scan saw, one read
+    asks for one byte more: a regular file answers short only at its end, so
+    a file that did not grow since is read in one system call, not two."""
     # os.read rather than open(): no buffered file object for a one-shot read.
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     try:
         parts = []
         remaining = limit
+        if 0 <= expected < limit:
+            first = os.read(fd, expected + 1)
+            if len(first) <= expected:
+                return first
+            parts.append(first)
+            remaining -= len(first)
         while remaining > 0:
             chunk = os.read(fd, remaining)
             if not chunk:
